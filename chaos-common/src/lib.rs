@@ -1,0 +1,39 @@
+//! chaos-common: what every chaos-tools injector shares.
+//!
+//! - the fault contract ([`fault::Fault`]: plan, apply, observe, revert) and the
+//!   lifecycle runner that drives it ([`runner::run`]), which owns signals, timing and the
+//!   guarantee that whatever was applied is reverted;
+//! - the report every tool prints ([`report::Report`], documented in `docs/report.md`)
+//!   and the exit codes ([`error::Exit`]);
+//! - the safety rules ([`safety`]) and the flags every tool shares ([`cli::CommonArgs`]);
+//! - readers for the process's cgroup, v1 and v2 ([`cgroup`]);
+//! - the registry of running instances behind `--stop RUN_ID` ([`instance`]);
+//! - [`tool::main`], the thin `main` every binary calls.
+//!
+//! Nothing here needs privileges; the faults that do say so in their own crates.
+//!
+//! # Layout
+//! - `fault.rs`: the contract. `runner.rs`: the lifecycle. `report.rs`: the report.
+//! - `safety.rs`, `cli.rs`, `duration.rs`, `runid.rs`: input and the rules applied to it.
+//! - `signals.rs`, `progress.rs`, `logging.rs`, `instance.rs`: process plumbing.
+//! - `cgroup/`: cgroup v1 and v2 readers and their pure parsers.
+//! - `tool.rs`: the shared `main` (parse, log, stop/cleanup, run, print, exit code).
+
+pub mod cgroup;
+pub mod cli;
+pub mod duration;
+pub mod error;
+pub mod fault;
+pub mod instance;
+pub mod logging;
+pub mod progress;
+pub mod report;
+pub mod runid;
+pub mod runner;
+pub mod safety;
+pub mod signals;
+pub mod tool;
+
+pub use error::{ChaosError, Exit, Result};
+pub use fault::{Conclusion, Fault, Plan, Progress};
+pub use report::{Criterion, Report, Target};

@@ -1,0 +1,1 @@
+//! Support code for the cross-tool integration tests lives in `tests/common/`.

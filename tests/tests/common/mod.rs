@@ -1,0 +1,77 @@
+//! Support for the integration tests: find the built binaries, require root loudly,
+//! run a tool and parse its report, validate reports against the JSON Schema.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The directory cargo put this workspace's binaries in (target/debug or target/release).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/test-binary -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The path of a workspace binary; fails with the command that builds it.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Tests that need root call this first. Without root they fail with the reason, never
+/// pass silently; scripts/test.sh excludes `root_*` tests (and says so) when not root.
+pub fn require_root(what: &str) {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "needs root ({what}); run as root, or through scripts/test.sh which reports these as skipped"
+    );
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    match cmd.output() {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run {cmd:?}: {e}"),
+    }
+}
+
+/// Runs a tool with `--output json` already in `args`; returns (exit code, report, stderr).
+pub fn run_json(bin_name: &str, args: &[&str]) -> (i32, Value, String) {
+    let out = run(Command::new(bin(bin_name)).args(args));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout of {bin_name} {args:?} is not one JSON document ({e}):\n{stdout}\nstderr:\n{stderr}")
+    });
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("schema is not JSON: {e}"));
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema is invalid: {e}"))
+    })
+}
+
+/// Panics with every violation if `report` does not match docs/report.schema.json.
+pub fn assert_valid_report(report: &Value) {
+    let errors: Vec<String> = schema()
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "report violates the schema:\n{}\n{report:#}", errors.join("\n"));
+}
