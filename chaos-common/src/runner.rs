@@ -174,12 +174,12 @@ pub async fn run<F: Fault>(
             run.phase_end("revert", phase, "failed");
             error!(run_id = %settings.run_id, "revert failed: {e}");
             run.errors.push(ReportError::from(&e));
-            run.revert_failed(took, fault.manual_revert_steps());
+            run.revert_failed(took, manual_steps(&fault, settings.tool));
         }
         Err(panic) => {
             run.phase_end("revert", phase, "panicked");
             run.errors.push(panic_error("revert", &panic));
-            run.revert_failed(took, fault.manual_revert_steps());
+            run.revert_failed(took, manual_steps(&fault, settings.tool));
         }
     }
     if conclusion.criteria.iter().any(|c| !c.passed) && result == RunResult::Ok {
@@ -224,6 +224,16 @@ async fn observe_until_stop<F: Fault>(
                 }
             },
         }
+    }
+}
+
+/// The fault's own manual steps, or at least the tool's idempotent sweep.
+fn manual_steps<F: Fault>(fault: &F, tool: &str) -> Vec<String> {
+    let steps = fault.manual_revert_steps();
+    if steps.is_empty() {
+        vec![format!("{tool} --cleanup")]
+    } else {
+        steps
     }
 }
 

@@ -1,0 +1,265 @@
+//! The lifecycle runner with a scripted fault: revert happens exactly once on every exit
+//! path, and the result and exit code match DESIGN.md's table.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chaos_common::error::{ChaosError, Exit};
+use chaos_common::fault::{Conclusion, Fault, Plan, Progress};
+use chaos_common::progress::ProgressMode;
+use chaos_common::report::{Criterion, Report, RevertStatus, RunResult};
+use chaos_common::runner::{RunSettings, run};
+use chaos_common::safety::{Environment, SafetyPolicy, SafetyRequest};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Script {
+    Normal,
+    ApplyFails,
+    ObserveFails,
+    ObservePanics,
+    FinishesEarly,
+    RevertFails,
+    CriterionFails,
+    Refuses,
+    Destructive,
+}
+
+#[derive(Default)]
+struct Counters {
+    applied: AtomicUsize,
+    observed: AtomicUsize,
+    reverted: AtomicUsize,
+}
+
+struct Scripted {
+    script: Script,
+    counters: Arc<Counters>,
+}
+
+impl Fault for Scripted {
+    type Handle = u32;
+
+    fn plan(&self) -> Plan {
+        Plan {
+            hypothesis: "nothing breaks".into(),
+            steps: vec!["do the scripted thing".into()],
+            safety: SafetyRequest {
+                destructive: self.script == Script::Destructive,
+                ..SafetyRequest::default()
+            },
+            ..Plan::default()
+        }
+    }
+
+    fn preflight(&self) -> chaos_common::Result<()> {
+        if self.script == Script::Refuses {
+            return Err(ChaosError::Refused {
+                rule: "scripted",
+                message: "no".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self) -> chaos_common::Result<u32> {
+        if self.script == Script::ApplyFails {
+            return Err(ChaosError::fault("cannot apply"));
+        }
+        self.counters.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(7)
+    }
+
+    fn observe_interval(&self) -> Duration {
+        Duration::from_millis(10)
+    }
+
+    async fn observe(&mut self, handle: &mut u32) -> chaos_common::Result<Progress> {
+        assert_eq!(*handle, 7);
+        let n = self.counters.observed.fetch_add(1, Ordering::SeqCst);
+        match self.script {
+            Script::ObserveFails if n == 2 => Ok(Progress::Failed("broke".into())),
+            Script::ObservePanics if n == 2 => panic!("observe blew up"),
+            Script::FinishesEarly if n == 2 => Ok(Progress::Finished("done early".into())),
+            _ => Ok(Progress::Running),
+        }
+    }
+
+    fn conclude(&mut self, _handle: &mut u32) -> Conclusion {
+        let passed = self.script != Script::CriterionFails;
+        Conclusion {
+            observations: json!({ "observed": self.counters.observed.load(Ordering::SeqCst) }),
+            criteria: vec![Criterion {
+                name: "scripted".into(),
+                expected: "pass".into(),
+                actual: if passed { "pass" } else { "fail" }.into(),
+                passed,
+            }],
+        }
+    }
+
+    async fn revert(&mut self, _handle: u32) -> chaos_common::Result<Value> {
+        self.counters.reverted.fetch_add(1, Ordering::SeqCst);
+        if self.script == Script::RevertFails {
+            return Err(ChaosError::fault("cannot revert"));
+        }
+        Ok(json!({ "ok": true }))
+    }
+}
+
+fn settings(duration: Duration) -> RunSettings {
+    RunSettings {
+        tool: "cpu-hog",
+        version: "0.1.0",
+        run_id: "test-run".into(),
+        duration,
+        dry_run: false,
+        countdown: None,
+        progress: ProgressMode::Off,
+        parameters: json!({}),
+        safety: SafetyPolicy::default(),
+        register_instance: false,
+    }
+}
+
+async fn run_script(script: Script, settings: RunSettings, stop_after: Option<Duration>) -> (Report, Arc<Counters>) {
+    let counters = Arc::new(Counters::default());
+    let fault = Scripted {
+        script,
+        counters: counters.clone(),
+    };
+    let shutdown = async move {
+        match stop_after {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending::<()>().await,
+        }
+        "signal:SIGTERM".to_owned()
+    };
+    (run(fault, settings, shutdown).await, counters)
+}
+
+fn reverted_once(counters: &Counters) -> bool {
+    counters.applied.load(Ordering::SeqCst) == 1 && counters.reverted.load(Ordering::SeqCst) == 1
+}
+
+#[tokio::test]
+async fn normal_end_reverts_once_and_exits_zero() {
+    let (report, counters) = run_script(Script::Normal, settings(Duration::from_millis(100)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Ok);
+    assert_eq!(report.stop_reason.as_deref(), Some("duration"));
+    assert_eq!(report.revert.status, RevertStatus::Reverted);
+    assert_eq!(report.exit(), Exit::Ok);
+    let names: Vec<&str> = report.phases.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["safety", "baseline", "apply", "observe", "revert"]);
+}
+
+#[tokio::test]
+async fn shutdown_signal_reverts_and_reports_aborted() {
+    let (report, counters) = run_script(
+        Script::Normal,
+        settings(Duration::from_secs(60)),
+        Some(Duration::from_millis(50)),
+    )
+    .await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Aborted);
+    assert_eq!(report.stop_reason.as_deref(), Some("signal:SIGTERM"));
+    assert_eq!(report.exit(), Exit::Ok);
+}
+
+#[tokio::test]
+async fn signal_during_countdown_applies_nothing() {
+    let mut s = settings(Duration::from_secs(60));
+    s.countdown = Some(Duration::from_secs(5));
+    let (report, counters) = run_script(Script::Normal, s, Some(Duration::from_millis(20))).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(counters.reverted.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Aborted);
+    assert_eq!(report.revert.status, RevertStatus::NotApplied);
+}
+
+#[tokio::test]
+async fn failed_observation_still_reverts_and_exits_one() {
+    let (report, counters) = run_script(Script::ObserveFails, settings(Duration::from_secs(60)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Failed);
+    assert_eq!(report.exit(), Exit::Failed);
+    assert!(report.errors.iter().any(|e| e.message == "broke"));
+}
+
+#[tokio::test]
+async fn panic_in_observe_still_reverts() {
+    let (report, counters) = run_script(Script::ObservePanics, settings(Duration::from_secs(60)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Failed);
+    assert!(report.errors.iter().any(|e| e.kind == "panic" && e.message.contains("observe blew up")));
+}
+
+#[tokio::test]
+async fn early_finish_is_a_normal_end() {
+    let (report, counters) = run_script(Script::FinishesEarly, settings(Duration::from_secs(60)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Ok);
+    assert_eq!(report.stop_reason.as_deref(), Some("done early"));
+}
+
+#[tokio::test]
+async fn failed_apply_reverts_nothing_and_exits_one() {
+    let (report, counters) = run_script(Script::ApplyFails, settings(Duration::from_secs(1)), None).await;
+    assert_eq!(counters.reverted.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Failed);
+    assert_eq!(report.revert.status, RevertStatus::NotApplied);
+    assert_eq!(report.exit(), Exit::Failed);
+}
+
+#[tokio::test]
+async fn failed_revert_exits_four_with_manual_steps() {
+    let (report, counters) = run_script(Script::RevertFails, settings(Duration::from_millis(50)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.revert.status, RevertStatus::Failed);
+    assert_eq!(report.exit(), Exit::RevertFailed);
+    assert_eq!(report.revert.manual_steps, ["cpu-hog --cleanup"]);
+}
+
+#[tokio::test]
+async fn failed_criterion_exits_one_after_revert() {
+    let (report, counters) = run_script(Script::CriterionFails, settings(Duration::from_millis(50)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Failed);
+    assert_eq!(report.exit(), Exit::Failed);
+}
+
+#[tokio::test]
+async fn dry_run_touches_nothing() {
+    let mut s = settings(Duration::from_secs(60));
+    s.dry_run = true;
+    let (report, counters) = run_script(Script::Normal, s, None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::DryRun);
+    assert_eq!(report.plan, ["do the scripted thing"]);
+    assert_eq!(report.exit(), Exit::Ok);
+}
+
+#[tokio::test]
+async fn fault_preflight_refusal_exits_three() {
+    let (report, counters) = run_script(Script::Refuses, settings(Duration::from_secs(1)), None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Refused);
+    assert_eq!(report.exit(), Exit::Refused);
+}
+
+#[tokio::test]
+async fn destructive_production_run_without_approval_is_refused() {
+    let mut s = settings(Duration::from_secs(1));
+    s.safety = SafetyPolicy {
+        environment: Environment::Production,
+        peak_hours_override: Some("test".into()),
+        ..SafetyPolicy::default()
+    };
+    let (report, counters) = run_script(Script::Destructive, s, None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Refused);
+    assert!(report.errors[0].message.contains("--approved-by"));
+}

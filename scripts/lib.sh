@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Shared helpers for the chaos-tools scripts. Source it; it defines functions only.
+
+# The repository root (the directory above scripts/).
+chaos_root() {
+  cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd
+}
+
+log() {
+  printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 2
+}
+
+is_root() {
+  [ "$(id -u)" -eq 0 ]
+}
+
+# ensure_packages PKG... : installs the Debian packages that are missing, quietly.
+# Each argument is "command:package" (the command that proves the package is there).
+ensure_packages() {
+  local missing=() pair cmd pkg
+  for pair in "$@"; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if ! is_root; then
+    log "missing packages (${missing[*]}); not root, so not installing them: tests that need them will fail or be skipped"
+    return 0
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

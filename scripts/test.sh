@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need if it is missing, builds every
+# binary (debug, and the static release set in dist/), then runs the whole workspace's
+# tests with cargo-nextest (cargo test when nextest is absent).
+#
+# Tests that need root (named root_*) run when this runs as root, as in CI. Without root
+# they are excluded and listed as SKIPPED with the reason; they never pass silently.
+set -euo pipefail
+
+usage() {
+  cat <<'TXT'
+Usage: scripts/test.sh [--no-install] [-- NEXTEST_ARGS...]
+
+Runs the whole chaos-tools test suite.
+  --no-install   do not install missing Debian packages
+  -h, --help     this help
+Extra arguments after -- go to cargo nextest run (e.g. -- -E 'test(/cpu/)').
+TXT
+}
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$(chaos_root)
+cd "$root"
+
+install=1
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-install) install=0 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; extra=("$@"); break ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+if [ "$install" -eq 1 ]; then
+  ensure_packages ip:iproute2 nft:nftables iptables:iptables stress-ng:stress-ng jq:jq
+fi
+
+log "building the workspace binaries"
+cargo build --workspace --bins --quiet
+log "building the static release binaries (scripts/build-static.sh)"
+scripts/build-static.sh >/dev/null
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+  profile=(--profile ci)
+  if is_root; then
+    cargo nextest run --workspace "${profile[@]}" "${extra[@]}"
+  else
+    skipped=$(cargo nextest list --workspace -E 'test(/^root_/)' --message-format oneline 2>/dev/null | wc -l)
+    printf '\n*** SKIPPED %s tests named root_*: they need root (network namespaces, cgroups, chroot). Run as root to include them. ***\n\n' "$skipped" >&2
+    cargo nextest run --workspace "${profile[@]}" -E 'not test(/^root_/)' "${extra[@]}"
+    printf '\n*** SKIPPED %s root_* tests (not root) ***\n' "$skipped" >&2
+  fi
+else
+  log "cargo-nextest not found: using cargo test (install it with: cargo install cargo-nextest)"
+  if is_root; then
+    cargo test --workspace
+  else
+    printf '\n*** SKIPPED tests named root_*: they need root ***\n\n' >&2
+    cargo test --workspace -- --skip root_
+  fi
+fi
