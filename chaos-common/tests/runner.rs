@@ -123,7 +123,11 @@ fn settings(duration: Duration) -> RunSettings {
     }
 }
 
-async fn run_script(script: Script, settings: RunSettings, stop_after: Option<Duration>) -> (Report, Arc<Counters>) {
+async fn run_script(
+    script: Script,
+    settings: RunSettings,
+    stop_after: Option<Duration>,
+) -> (Report, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
     let fault = Scripted {
         script,
@@ -136,7 +140,25 @@ async fn run_script(script: Script, settings: RunSettings, stop_after: Option<Du
         }
         "signal:SIGTERM".to_owned()
     };
-    (run(fault, settings, shutdown).await, counters)
+    let report = run(fault, settings, shutdown).await;
+    assert_matches_schema(&report);
+    (report, counters)
+}
+
+/// Every report the runner produces must match docs/report.schema.json.
+fn assert_matches_schema(report: &Report) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report.schema.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("schema: {e}"));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema: {e}"));
+    let json: Value =
+        serde_json::from_str(&report.to_json()).unwrap_or_else(|e| panic!("report: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}\n{json:#}", errors.join("\n"));
+    assert_eq!(json["exitCode"], report.exit().code());
 }
 
 fn reverted_once(counters: &Counters) -> bool {
@@ -145,7 +167,8 @@ fn reverted_once(counters: &Counters) -> bool {
 
 #[tokio::test]
 async fn normal_end_reverts_once_and_exits_zero() {
-    let (report, counters) = run_script(Script::Normal, settings(Duration::from_millis(100)), None).await;
+    let (report, counters) =
+        run_script(Script::Normal, settings(Duration::from_millis(100)), None).await;
     assert!(reverted_once(&counters));
     assert_eq!(report.result, RunResult::Ok);
     assert_eq!(report.stop_reason.as_deref(), Some("duration"));
@@ -182,7 +205,12 @@ async fn signal_during_countdown_applies_nothing() {
 
 #[tokio::test]
 async fn failed_observation_still_reverts_and_exits_one() {
-    let (report, counters) = run_script(Script::ObserveFails, settings(Duration::from_secs(60)), None).await;
+    let (report, counters) = run_script(
+        Script::ObserveFails,
+        settings(Duration::from_secs(60)),
+        None,
+    )
+    .await;
     assert!(reverted_once(&counters));
     assert_eq!(report.result, RunResult::Failed);
     assert_eq!(report.exit(), Exit::Failed);
@@ -191,15 +219,30 @@ async fn failed_observation_still_reverts_and_exits_one() {
 
 #[tokio::test]
 async fn panic_in_observe_still_reverts() {
-    let (report, counters) = run_script(Script::ObservePanics, settings(Duration::from_secs(60)), None).await;
+    let (report, counters) = run_script(
+        Script::ObservePanics,
+        settings(Duration::from_secs(60)),
+        None,
+    )
+    .await;
     assert!(reverted_once(&counters));
     assert_eq!(report.result, RunResult::Failed);
-    assert!(report.errors.iter().any(|e| e.kind == "panic" && e.message.contains("observe blew up")));
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.kind == "panic" && e.message.contains("observe blew up"))
+    );
 }
 
 #[tokio::test]
 async fn early_finish_is_a_normal_end() {
-    let (report, counters) = run_script(Script::FinishesEarly, settings(Duration::from_secs(60)), None).await;
+    let (report, counters) = run_script(
+        Script::FinishesEarly,
+        settings(Duration::from_secs(60)),
+        None,
+    )
+    .await;
     assert!(reverted_once(&counters));
     assert_eq!(report.result, RunResult::Ok);
     assert_eq!(report.stop_reason.as_deref(), Some("done early"));
@@ -207,7 +250,8 @@ async fn early_finish_is_a_normal_end() {
 
 #[tokio::test]
 async fn failed_apply_reverts_nothing_and_exits_one() {
-    let (report, counters) = run_script(Script::ApplyFails, settings(Duration::from_secs(1)), None).await;
+    let (report, counters) =
+        run_script(Script::ApplyFails, settings(Duration::from_secs(1)), None).await;
     assert_eq!(counters.reverted.load(Ordering::SeqCst), 0);
     assert_eq!(report.result, RunResult::Failed);
     assert_eq!(report.revert.status, RevertStatus::NotApplied);
@@ -216,7 +260,12 @@ async fn failed_apply_reverts_nothing_and_exits_one() {
 
 #[tokio::test]
 async fn failed_revert_exits_four_with_manual_steps() {
-    let (report, counters) = run_script(Script::RevertFails, settings(Duration::from_millis(50)), None).await;
+    let (report, counters) = run_script(
+        Script::RevertFails,
+        settings(Duration::from_millis(50)),
+        None,
+    )
+    .await;
     assert!(reverted_once(&counters));
     assert_eq!(report.revert.status, RevertStatus::Failed);
     assert_eq!(report.exit(), Exit::RevertFailed);
@@ -225,7 +274,12 @@ async fn failed_revert_exits_four_with_manual_steps() {
 
 #[tokio::test]
 async fn failed_criterion_exits_one_after_revert() {
-    let (report, counters) = run_script(Script::CriterionFails, settings(Duration::from_millis(50)), None).await;
+    let (report, counters) = run_script(
+        Script::CriterionFails,
+        settings(Duration::from_millis(50)),
+        None,
+    )
+    .await;
     assert!(reverted_once(&counters));
     assert_eq!(report.result, RunResult::Failed);
     assert_eq!(report.exit(), Exit::Failed);
@@ -244,7 +298,8 @@ async fn dry_run_touches_nothing() {
 
 #[tokio::test]
 async fn fault_preflight_refusal_exits_three() {
-    let (report, counters) = run_script(Script::Refuses, settings(Duration::from_secs(1)), None).await;
+    let (report, counters) =
+        run_script(Script::Refuses, settings(Duration::from_secs(1)), None).await;
     assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
     assert_eq!(report.result, RunResult::Refused);
     assert_eq!(report.exit(), Exit::Refused);
@@ -262,4 +317,30 @@ async fn destructive_production_run_without_approval_is_refused() {
     assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
     assert_eq!(report.result, RunResult::Refused);
     assert!(report.errors[0].message.contains("--approved-by"));
+}
+
+#[tokio::test]
+async fn schema_rejects_a_report_that_breaks_the_contract() {
+    let (report, _) = run_script(Script::Normal, settings(Duration::from_millis(20)), None).await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("schema: {e}"));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema: {e}"));
+    let good: Value = serde_json::from_str(&report.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(validator.is_valid(&good));
+    for (pointer, bad) in [
+        ("/result", json!("bogus")),
+        ("/exitCode", json!(1)),
+        ("/runId", json!("Has Spaces")),
+        ("/startedAt", json!("yesterday")),
+    ] {
+        let mut broken = good.clone();
+        if let Some(slot) = broken.pointer_mut(pointer) {
+            *slot = bad;
+        }
+        assert!(
+            !validator.is_valid(&broken),
+            "{pointer} should break the schema"
+        );
+    }
 }
