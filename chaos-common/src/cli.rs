@@ -103,7 +103,10 @@ pub struct SafetyArgs {
 impl CommonArgs {
     /// The duration to run, after the tool's default and the cap are applied.
     pub fn duration_or(&self, default: Duration) -> Result<Duration> {
-        let duration = self.duration.map(HumanDuration::as_duration).unwrap_or(default);
+        let duration = self
+            .duration
+            .map(HumanDuration::as_duration)
+            .unwrap_or(default);
         check_duration(duration, self.max_duration.as_duration())?;
         Ok(duration)
     }
@@ -123,7 +126,9 @@ impl CommonArgs {
             ("--allow-peak-hours", &s.allow_peak_hours),
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                return Err(ChaosError::bad_input(format!("{flag} needs a non-empty value")));
+                return Err(ChaosError::bad_input(format!(
+                    "{flag} needs a non-empty value"
+                )));
             }
         }
         Ok(SafetyPolicy {
@@ -170,9 +175,15 @@ mod tests {
     #[test]
     fn duration_defaults_and_cap() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let cli = parse(&[])?;
-        assert_eq!(cli.common.duration_or(Duration::from_secs(60))?, Duration::from_secs(60));
+        assert_eq!(
+            cli.common.duration_or(Duration::from_secs(60))?,
+            Duration::from_secs(60)
+        );
         let cli = parse(&["-d", "2m"])?;
-        assert_eq!(cli.common.duration_or(Duration::from_secs(60))?, Duration::from_secs(120));
+        assert_eq!(
+            cli.common.duration_or(Duration::from_secs(60))?,
+            Duration::from_secs(120)
+        );
         let cli = parse(&["-d", "2h"])?;
         assert!(cli.common.duration_or(Duration::from_secs(60)).is_err());
         let cli = parse(&["-d", "2h", "--max-duration", "3h"])?;

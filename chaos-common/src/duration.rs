@@ -89,7 +89,11 @@ mod tests {
             (" 10s ", 10_000),
         ];
         for (text, ms) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
         }
     }
 
@@ -105,6 +109,9 @@ mod tests {
         assert_eq!(HumanDuration(Duration::from_secs(3600)).to_string(), "1h");
         assert_eq!(HumanDuration(Duration::from_secs(120)).to_string(), "2m");
         assert_eq!(HumanDuration(Duration::from_secs(90)).to_string(), "90s");
-        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            HumanDuration(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
     }
 }

@@ -76,8 +76,10 @@ pub trait Fault: Send {
 
     /// Sample what the fault is doing. Must be cancel-safe: the runner drops the future
     /// when a signal arrives or the duration ends.
-    fn observe(&mut self, handle: &mut Self::Handle)
-    -> impl Future<Output = Result<Progress>> + Send;
+    fn observe(
+        &mut self,
+        handle: &mut Self::Handle,
+    ) -> impl Future<Output = Result<Progress>> + Send;
 
     /// Summarise the observations and evaluate pass criteria, right before revert.
     fn conclude(&mut self, handle: &mut Self::Handle) -> Conclusion;

@@ -42,7 +42,10 @@ impl Drop for Registration {
 fn state_dirs() -> Vec<PathBuf> {
     match std::env::var_os("CHAOS_STATE_DIR") {
         Some(dir) => vec![PathBuf::from(dir)],
-        None => vec!["/run/chaos-tools".into(), std::env::temp_dir().join("chaos-tools")],
+        None => vec![
+            "/run/chaos-tools".into(),
+            std::env::temp_dir().join("chaos-tools"),
+        ],
     }
 }
 
@@ -87,7 +90,9 @@ pub fn register(tool: &str, run_id: &str) -> Result<Registration> {
 pub fn list(tool: &str, run_id: Option<&str>) -> Vec<Instance> {
     let mut found = Vec::new();
     for dir in state_dirs() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if let Some(instance) = read_live(&path, tool, run_id) {
@@ -130,7 +135,10 @@ pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while process_start_time(instance.pid) == Some(instance.start_time) {
         if Instant::now() > deadline {
-            warn!("run {} is still reverting after {timeout:?}", instance.run_id);
+            warn!(
+                "run {} is still reverting after {timeout:?}",
+                instance.run_id
+            );
             return Err(ChaosError::fault(format!(
                 "{} run {} (pid {}) did not exit within {}s of SIGTERM",
                 instance.tool,

@@ -44,13 +44,18 @@ impl Drop for ProgressGuard {
 pub fn start(mode: ProgressMode, tool: &'static str, duration: Duration) -> ProgressGuard {
     let started = Instant::now();
     match mode {
-        ProgressMode::Off => ProgressGuard { task: None, bar: None },
+        ProgressMode::Off => ProgressGuard {
+            task: None,
+            bar: None,
+        },
         ProgressMode::Bar => {
             let bar = ProgressBar::with_draw_target(
                 Some(duration.as_millis() as u64),
                 ProgressDrawTarget::stderr_with_hz(4),
             );
-            if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {elapsed} / {duration}") {
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} [{bar:40}] {elapsed} / {duration}")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(tool);
@@ -62,12 +67,16 @@ pub fn start(mode: ProgressMode, tool: &'static str, duration: Duration) -> Prog
                     shown.set_position(started.elapsed().as_millis() as u64);
                 }
             });
-            ProgressGuard { task: Some(task), bar: Some(bar) }
+            ProgressGuard {
+                task: Some(task),
+                bar: Some(bar),
+            }
         }
         ProgressMode::Log => {
             let task = tokio::spawn(async move {
                 let period = Duration::from_secs(10);
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 loop {
                     tick.tick().await;
                     info!(
@@ -77,7 +86,10 @@ pub fn start(mode: ProgressMode, tool: &'static str, duration: Duration) -> Prog
                     );
                 }
             });
-            ProgressGuard { task: Some(task), bar: None }
+            ProgressGuard {
+                task: Some(task),
+                bar: None,
+            }
         }
     }
 }

@@ -32,7 +32,8 @@ pub fn validate(id: &str) -> Result<()> {
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if id.is_empty() || id.len() > MAX_LEN || !ok_chars || id.starts_with('-') || id.ends_with('-') {
+    if id.is_empty() || id.len() > MAX_LEN || !ok_chars || id.starts_with('-') || id.ends_with('-')
+    {
         return Err(ChaosError::bad_input(format!(
             "--run-id '{id}' is invalid: use 1-{MAX_LEN} lowercase letters, digits and '-', not starting or ending with '-'"
         )));
@@ -55,7 +56,15 @@ mod tests {
 
     #[test]
     fn rejects_names_that_cannot_name_a_table() {
-        for bad in ["", "Upper", "has space", "semi;colon", "-lead", "trail-", &"x".repeat(41)] {
+        for bad in [
+            "",
+            "Upper",
+            "has space",
+            "semi;colon",
+            "-lead",
+            "trail-",
+            &"x".repeat(41),
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
         assert!(validate("exp-001-a").is_ok());

@@ -111,7 +111,10 @@ pub async fn run<F: Fault>(
     let _registration = settings
         .register_instance
         .then(|| instance::register(settings.tool, &settings.run_id))
-        .and_then(|r| r.map_err(|e| warn!("--stop will not find this run: {e}")).ok());
+        .and_then(|r| {
+            r.map_err(|e| warn!("--stop will not find this run: {e}"))
+                .ok()
+        });
 
     let phase = run.phase_start();
     let applied = AssertUnwindSafe(fault.apply()).catch_unwind().await;
@@ -124,19 +127,33 @@ pub async fn run<F: Fault>(
             run.phase_end("apply", phase, "failed");
             error!(run_id = %settings.run_id, "apply failed: {e}");
             run.errors.push(ReportError::from(&e));
-            return run.finish(RunResult::Failed, Some("apply-failed".into()), Conclusion::default());
+            return run.finish(
+                RunResult::Failed,
+                Some("apply-failed".into()),
+                Conclusion::default(),
+            );
         }
         Err(panic) => {
             run.phase_end("apply", phase, "panicked");
             run.errors.push(panic_error("apply", &panic));
-            return run.finish(RunResult::Failed, Some("apply-panicked".into()), Conclusion::default());
+            return run.finish(
+                RunResult::Failed,
+                Some("apply-panicked".into()),
+                Conclusion::default(),
+            );
         }
     };
 
     let phase = run.phase_start();
     let ticker = progress::start(settings.progress, settings.tool, settings.duration);
-    let (stop_reason, mut result) =
-        observe_until_stop(&mut fault, &mut handle, settings.duration, &mut shutdown, &mut run).await;
+    let (stop_reason, mut result) = observe_until_stop(
+        &mut fault,
+        &mut handle,
+        settings.duration,
+        &mut shutdown,
+        &mut run,
+    )
+    .await;
     drop(ticker);
     let observe_status = match result {
         RunResult::Aborted => "aborted",
@@ -146,14 +163,15 @@ pub async fn run<F: Fault>(
     run.phase_end("observe", phase, observe_status);
     info!(run_id = %settings.run_id, "stopping: {stop_reason}");
 
-    let conclusion = match std::panic::catch_unwind(AssertUnwindSafe(|| fault.conclude(&mut handle))) {
-        Ok(conclusion) => conclusion,
-        Err(panic) => {
-            run.errors.push(panic_error("conclude", &panic));
-            result = RunResult::Failed;
-            Conclusion::default()
-        }
-    };
+    let conclusion =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fault.conclude(&mut handle))) {
+            Ok(conclusion) => conclusion,
+            Err(panic) => {
+                run.errors.push(panic_error("conclude", &panic));
+                result = RunResult::Failed;
+                Conclusion::default()
+            }
+        };
 
     let phase = run.phase_start();
     let started = Instant::now();
@@ -303,7 +321,12 @@ impl RunRecord {
         (SystemTime::now(), Instant::now())
     }
 
-    fn phase_end(&mut self, name: &'static str, (wall, mono): (SystemTime, Instant), status: &'static str) {
+    fn phase_end(
+        &mut self,
+        name: &'static str,
+        (wall, mono): (SystemTime, Instant),
+        status: &'static str,
+    ) {
         self.report.phases.push(Phase {
             name,
             started_at: wall,
@@ -322,7 +345,12 @@ impl RunRecord {
         };
     }
 
-    fn finish(mut self, result: RunResult, stop_reason: Option<String>, conclusion: Conclusion) -> Report {
+    fn finish(
+        mut self,
+        result: RunResult,
+        stop_reason: Option<String>,
+        conclusion: Conclusion,
+    ) -> Report {
         let report = &mut self.report;
         report.result = result;
         report.stop_reason = stop_reason;

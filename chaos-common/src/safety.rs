@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::error::{ChaosError, Result};
 
-pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] =
+    ["kube-system", "kube-public", "kube-node-lease"];
 pub const PEAK_START_HOUR_UTC: u64 = 8;
 pub const PEAK_END_HOUR_UTC: u64 = 20;
 
@@ -98,13 +99,19 @@ impl SafetyPolicy {
 
     pub fn is_protected(&self, namespace: &str) -> bool {
         DEFAULT_PROTECTED_NAMESPACES.contains(&namespace)
-            || self.extra_protected_namespaces.iter().any(|n| n == namespace)
+            || self
+                .extra_protected_namespaces
+                .iter()
+                .any(|n| n == namespace)
     }
 }
 
 /// True from 08:00:00 up to 19:59:59 UTC.
 pub fn is_peak_hour(now: SystemTime) -> bool {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let hour = (secs % 86_400) / 3600;
     (PEAK_START_HOUR_UTC..PEAK_END_HOUR_UTC).contains(&hour)
 }
@@ -142,7 +149,10 @@ mod tests {
     #[test]
     fn production_in_peak_hours_is_refused_unless_overridden() {
         let req = SafetyRequest::default();
-        assert_eq!(rule_of(production().check(&req, at_utc_hour(12))), Some("production-peak-hours"));
+        assert_eq!(
+            rule_of(production().check(&req, at_utc_hour(12))),
+            Some("production-peak-hours")
+        );
         assert!(production().check(&req, at_utc_hour(22)).is_ok());
         let overridden = SafetyPolicy {
             peak_hours_override: Some("incident drill".into()),
@@ -162,7 +172,10 @@ mod tests {
             destructive: true,
             ..SafetyRequest::default()
         };
-        assert_eq!(rule_of(production().check(&req, at_utc_hour(22))), Some("production-approval"));
+        assert_eq!(
+            rule_of(production().check(&req, at_utc_hour(22))),
+            Some("production-approval")
+        );
         let approved = SafetyPolicy {
             approved_by: Some("eng-manager".into()),
             ..production()
@@ -176,12 +189,21 @@ mod tests {
             extra_protected_namespaces: vec!["monitoring".into()],
             ..SafetyPolicy::default()
         };
-        for ns in ["kube-system", "kube-public", "kube-node-lease", "monitoring"] {
+        for ns in [
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "monitoring",
+        ] {
             let req = SafetyRequest {
                 namespaces: vec![ns.into()],
                 ..SafetyRequest::default()
             };
-            assert_eq!(rule_of(policy.check(&req, at_utc_hour(2))), Some("protected-namespace"), "{ns}");
+            assert_eq!(
+                rule_of(policy.check(&req, at_utc_hour(2))),
+                Some("protected-namespace"),
+                "{ns}"
+            );
         }
         let req = SafetyRequest {
             namespaces: vec!["lomash-wood".into()],

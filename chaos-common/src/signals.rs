@@ -29,7 +29,9 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = String> + Send 
                     _ = terminate.recv() => "SIGTERM",
                     _ = hangup.recv() => "SIGHUP",
                 };
-                warn!("{again} received while stopping; the revert continues so nothing is left behind");
+                warn!(
+                    "{again} received while stopping; the revert continues so nothing is left behind"
+                );
             }
         });
         format!("signal:{first}")

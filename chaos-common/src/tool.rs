@@ -70,7 +70,10 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
         Err(code) => return code,
     };
     crate::logging::init(cli.common().log_format);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{}: error: cannot start the async runtime: {e}", T::NAME);
@@ -117,11 +120,17 @@ async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Exit {
         OutputFormat::Text => report.to_text(),
     };
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
     report.exit()
 }
 
-fn settings_for(common: &CommonArgs, tool: &'static str, version: &'static str) -> Result<RunSettings> {
+fn settings_for(
+    common: &CommonArgs,
+    tool: &'static str,
+    version: &'static str,
+) -> Result<RunSettings> {
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     Ok(RunSettings {
         tool,

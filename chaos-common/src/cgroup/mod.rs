@@ -67,15 +67,21 @@ pub struct Snapshot {
 impl Cgroup {
     /// The cgroup of the calling process.
     pub fn current() -> Result<Cgroup> {
-        Cgroup::of_pid_files(Path::new("/proc/self/cgroup"), Path::new("/proc/self/mountinfo"))
+        Cgroup::of_pid_files(
+            Path::new("/proc/self/cgroup"),
+            Path::new("/proc/self/mountinfo"),
+        )
     }
 
     fn of_pid_files(cgroup_file: &Path, mountinfo_file: &Path) -> Result<Cgroup> {
-        let cgroups = fs::read_to_string(cgroup_file)
-            .map_err(|e| ChaosError::io("read", cgroup_file, e))?;
+        let cgroups =
+            fs::read_to_string(cgroup_file).map_err(|e| ChaosError::io("read", cgroup_file, e))?;
         let mounts = fs::read_to_string(mountinfo_file)
             .map_err(|e| ChaosError::io("read", mountinfo_file, e))?;
-        Ok(Cgroup::resolve(&parse::proc_cgroup(&cgroups), &parse::mountinfo(&mounts)))
+        Ok(Cgroup::resolve(
+            &parse::proc_cgroup(&cgroups),
+            &parse::mountinfo(&mounts),
+        ))
     }
 
     /// Pure resolution of controller directories; v1 wins where a controller is bound to
@@ -141,7 +147,11 @@ impl Cgroup {
         let hierarchical = match c.version {
             Version::V1 => c
                 .read("memory.stat")
-                .and_then(|s| parse::flat_keyed(&s).get("hierarchical_memory_limit").copied())
+                .and_then(|s| {
+                    parse::flat_keyed(&s)
+                        .get("hierarchical_memory_limit")
+                        .copied()
+                })
                 .and_then(|v| parse::limit_bytes(&v.to_string()).flatten()),
             Version::V2 => None,
         };

@@ -141,7 +141,8 @@ pub fn mem_available(meminfo: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    const HYBRID_PROC_CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/8cb7\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+    const HYBRID_PROC_CGROUP: &str =
+        "9:name=systemd:/\n4:memory:/process_api/8cb7\n2:cpuacct:/\n1:cpu:/\n0::/\n";
 
     #[test]
     fn proc_cgroup_lists_controllers_and_paths() {
@@ -150,8 +151,12 @@ mod tests {
         assert_eq!(lines[1].controllers, vec!["memory"]);
         assert_eq!(lines[1].path, "/process_api/8cb7");
         assert!(lines[4].controllers.is_empty());
-        let v2 = proc_cgroup("0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope\n");
-        assert_eq!(v2[0].path, "/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope");
+        let v2 =
+            proc_cgroup("0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope\n");
+        assert_eq!(
+            v2[0].path,
+            "/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope"
+        );
     }
 
     #[test]
@@ -196,7 +201,8 @@ mod tests {
 
     #[test]
     fn flat_keyed_reads_cpu_stat_and_events() {
-        let stat = flat_keyed("usage_usec 123\nnr_periods 10\nnr_throttled 4\nthrottled_usec 5000\n");
+        let stat =
+            flat_keyed("usage_usec 123\nnr_periods 10\nnr_throttled 4\nthrottled_usec 5000\n");
         assert_eq!(stat.get("nr_throttled"), Some(&4));
         assert_eq!(stat.get("throttled_usec"), Some(&5000));
         let oom = flat_keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
@@ -205,7 +211,8 @@ mod tests {
 
     #[test]
     fn mem_available_is_in_bytes() {
-        let meminfo = "MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   20000000 kB\n";
+        let meminfo =
+            "MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   20000000 kB\n";
         assert_eq!(mem_available(meminfo), Some(20_000_000 * 1024));
     }
 }

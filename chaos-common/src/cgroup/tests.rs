@@ -72,7 +72,10 @@ fn v1_controllers_win_on_hybrid_hosts() {
         memory.map(|c| c.dir.clone()),
         Some(PathBuf::from("/sys/fs/cgroup/memory/process_api/x"))
     );
-    assert_eq!(cg.cpu.as_ref().map(|c| c.dir.clone()), Some(PathBuf::from("/sys/fs/cgroup/cpu")));
+    assert_eq!(
+        cg.cpu.as_ref().map(|c| c.dir.clone()),
+        Some(PathBuf::from("/sys/fs/cgroup/cpu"))
+    );
 }
 
 #[test]
