@@ -23,5 +23,7 @@ esac
 name=$1
 shift
 script="$root/scripts/bench/$name.sh"
-[[ "$name" =~ ^[a-z0-9-]+$ ]] && [ -f "$script" ] || die "unknown benchmark '$name' (see scripts/bench.sh --help)"
+if [[ ! "$name" =~ ^[a-z0-9-]+$ ]] || [ ! -f "$script" ]; then
+  die "unknown benchmark '$name' (see scripts/bench.sh --help)"
+fi
 exec bash "$script" "$@"

