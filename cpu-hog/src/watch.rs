@@ -1,0 +1,147 @@
+//! Observation: 1 Hz samples of each worker's utilisation, and the summary of a run.
+//! Pure arithmetic on the CPU counters the workers publish.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One sample: utilisation over the interval that ended `t` seconds after apply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Sample {
+    pub t: f64,
+    /// Mean per-worker utilisation in percent of one CPU (the unit of --cpu-percent).
+    pub cpu_percent: f64,
+    pub per_worker: Vec<f64>,
+}
+
+/// Samples shorter than this are skipped (the runner's first tick comes right after
+/// apply, when nothing has been measured yet).
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Turns cumulative CPU counters read at intervals into samples.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    last_at: Duration,
+    last_cpu: Vec<u64>,
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    pub fn new(workers: usize) -> Sampler {
+        Sampler {
+            last_at: Duration::ZERO,
+            last_cpu: vec![0; workers],
+            samples: Vec::new(),
+        }
+    }
+
+    /// Records the counters `cpu_ns` read `at` after apply; returns the new sample.
+    pub fn record(&mut self, at: Duration, cpu_ns: &[u64]) -> Option<&Sample> {
+        let wall = at.checked_sub(self.last_at)?;
+        if wall < MIN_INTERVAL || cpu_ns.len() != self.last_cpu.len() {
+            return None;
+        }
+        let per_worker: Vec<f64> = cpu_ns
+            .iter()
+            .zip(&self.last_cpu)
+            .map(|(now, before)| round2(percent(now.saturating_sub(*before), wall)))
+            .collect();
+        let deltas: Vec<u64> = cpu_ns
+            .iter()
+            .zip(&self.last_cpu)
+            .map(|(now, before)| now.saturating_sub(*before))
+            .collect();
+        self.samples.push(Sample {
+            t: round2(at.as_secs_f64()),
+            cpu_percent: round2(utilisation_percent(&deltas, wall)),
+            per_worker,
+        });
+        self.last_at = at;
+        self.last_cpu = cpu_ns.to_vec();
+        self.samples.last()
+    }
+
+    pub fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+}
+
+/// Mean per-worker utilisation: Σ CPU / (wall × workers) × 100.
+pub fn utilisation_percent(cpu_ns: &[u64], wall: Duration) -> f64 {
+    if cpu_ns.is_empty() {
+        return 0.0;
+    }
+    let total: u64 = cpu_ns.iter().sum();
+    percent(total, wall) / cpu_ns.len() as f64
+}
+
+fn percent(cpu_ns: u64, wall: Duration) -> f64 {
+    let wall = wall.as_nanos() as f64;
+    if wall <= 0.0 {
+        0.0
+    } else {
+        cpu_ns as f64 / wall * 100.0
+    }
+}
+
+/// Rounds to 2 decimals, for the report.
+pub fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// Rounds to 3 decimals, for the report.
+pub fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// The difference of a counter between two snapshots, when both were readable.
+pub fn delta(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn utilisation_is_the_mean_per_worker() {
+        let wall = Duration::from_secs(1);
+        assert_eq!(utilisation_percent(&[500 * MS], wall), 50.0);
+        assert_eq!(utilisation_percent(&[500 * MS, 300 * MS], wall), 40.0);
+        assert_eq!(utilisation_percent(&[], wall), 0.0);
+        assert_eq!(utilisation_percent(&[5], Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn samples_are_per_interval() {
+        let mut s = Sampler::new(2);
+        // The first tick right after apply is skipped.
+        assert!(s.record(Duration::from_millis(1), &[0, 0]).is_none());
+        let first = s
+            .record(Duration::from_secs(1), &[500 * MS, 300 * MS])
+            .cloned();
+        assert_eq!(
+            first,
+            Some(Sample {
+                t: 1.0,
+                cpu_percent: 40.0,
+                per_worker: vec![50.0, 30.0]
+            })
+        );
+        let second = s
+            .record(Duration::from_secs(2), &[1000 * MS, 900 * MS])
+            .cloned();
+        assert_eq!(second.map(|x| x.per_worker), Some(vec![50.0, 60.0]));
+        assert_eq!(s.samples().len(), 2);
+    }
+
+    #[test]
+    fn delta_needs_both_snapshots() {
+        assert_eq!(delta(Some(3), Some(10)), Some(7));
+        assert_eq!(delta(None, Some(10)), None);
+        assert_eq!(delta(Some(3), None), None);
+    }
+}

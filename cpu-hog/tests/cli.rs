@@ -1,0 +1,169 @@
+//! The command line of the built binary: help, bad input (exit 2, one stderr line,
+//! nothing started) and dry-run (a JSON report, nothing started).
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn cpu_hog(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_cpu-hog"))
+        .args(args)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run cpu-hog {args:?}: {e}"),
+    }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn help_works_and_names_the_flags() {
+    let out = cpu_hog(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--cpu-percent",
+        "--cores",
+        "--of-limit",
+        "--duration",
+        "--dry-run",
+        "--stop",
+    ] {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn unknown_flag_exits_2_with_one_line() {
+    let out = cpu_hog(&["--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn each_bad_value_exits_2_naming_the_flag() {
+    let table: [(&[&str], &str); 10] = [
+        (&["-c", "0"], "--cpu-percent"),
+        (&["-c", "101"], "--cpu-percent"),
+        (&["-c", "abc"], "--cpu-percent"),
+        (&["--cpu-percent", "-3"], "--cpu-percent"),
+        (&["-k", "-1"], "--cores"),
+        (&["-k", "two"], "--cores"),
+        (&["-d", "10days"], "--duration"),
+        (&["-d", "0"], "--duration"),
+        (&["-d", "2h"], "--duration"),
+        (&["--output", "yaml"], "--output"),
+    ];
+    for (args, flag) in table {
+        let started = Instant::now();
+        let out = cpu_hog(args);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} does not name {flag}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        // Nothing was started: no 5 s countdown, no load.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{args:?} took too long"
+        );
+    }
+}
+
+#[test]
+fn of_limit_without_a_quota_is_bad_input() {
+    // Only meaningful where this process's cpu cgroup is the unlimited v1 root (this CI).
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let in_cpu_root = own.lines().any(|line| {
+        let mut fields = line.splitn(3, ':').skip(1);
+        let controllers = fields.next().unwrap_or_default();
+        controllers.split(',').any(|c| c == "cpu") && fields.next() == Some("/")
+    });
+    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").unwrap_or_default();
+    if !in_cpu_root || quota.trim() != "-1" {
+        eprintln!("SKIPPED: this process's cpu cgroup is not the unlimited v1 root");
+        return;
+    }
+    let out = cpu_hog(&[
+        "-c",
+        "80",
+        "--of-limit",
+        "-d",
+        "1",
+        "-y",
+        "--output",
+        "json",
+    ]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--of-limit"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_plan_as_json_and_burns_nothing() {
+    let started = Instant::now();
+    let out = cpu_hog(&[
+        "-c",
+        "50",
+        "-k",
+        "2",
+        "-d",
+        "10",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(report["result"], "dry-run");
+    assert_eq!(report["tool"], "cpu-hog");
+    assert_eq!(report["revert"]["status"], "not-applied");
+    assert_eq!(report["parameters"]["workers"], 2);
+    assert_eq!(report["parameters"]["targetCpuPercent"], 50.0);
+    assert_eq!(
+        report["plan"][0],
+        "start 2 workers holding 50.0% of one CPU each for 10s"
+    );
+    assert_eq!(report["targets"][0]["kind"], "process");
+    assert!(report["observations"].is_null());
+    // The phases stop at the safety check: no apply.
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(!phases.contains(&"apply"), "{phases:?}");
+}
+
+#[test]
+fn cores_all_resolves_to_a_worker_count() {
+    let out = cpu_hog(&["-k", "all", "--dry-run", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let workers = report["parameters"]["workers"].as_u64().unwrap_or_default();
+    assert!(
+        workers >= 1 && workers <= cpus,
+        "workers {workers}, cpus {cpus}"
+    );
+    assert_eq!(report["parameters"]["cores"], "all");
+}
