@@ -1,0 +1,272 @@
+//! The command line: the clap struct (its doc comments are `--help`) and its conversion
+//! into a validated [`Partition`]. All input validation lives here and in the pure
+//! parsers it calls (`target.rs`, `probe.rs`).
+
+use std::time::Duration;
+
+use chaos_common::cli::CommonArgs;
+use chaos_common::tool::{Prepared, Tool};
+use chaos_common::{ChaosError, Result};
+use clap::Parser;
+use serde_json::json;
+
+use crate::partition::Partition;
+use crate::probe::parse_probe;
+use crate::rules::{self, Protocol, RuleSpec, Verdict};
+use crate::target::{self, ResolvedTarget};
+
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+
+/// Drop or reject traffic between this network namespace and the targets, in one owned
+/// nftables table that is deleted on every exit path (a watchdog deletes it if this
+/// process is killed). Needs root or CAP_NET_ADMIN, and the `nft` binary.
+#[derive(Debug, Parser)]
+#[command(name = "net-partition", version)]
+pub struct Cli {
+    /// Target: host name (resolved once, at start), IP address or CIDR. Repeatable; at
+    /// least one is required.
+    #[arg(short = 'H', long = "target-host", value_name = "HOST|IP|CIDR")]
+    pub target_host: Vec<String>,
+
+    /// Only this destination port (1-65535); with --protocol all, TCP and UDP.
+    #[arg(short = 'p', long = "target-port", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub target_port: Option<u16>,
+
+    /// Transport protocol to cut.
+    #[arg(long, value_enum, default_value = "all")]
+    pub protocol: Protocol,
+
+    /// Also cut traffic coming from the targets into this namespace.
+    #[arg(long)]
+    pub bidirectional: bool,
+
+    /// Share of matching packets cut, chosen at random per packet (100 = full partition).
+    #[arg(long, value_name = "PERCENT", default_value = "100",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub drop_percent: u8,
+
+    /// Reject instead of drop: TCP reset for TCP, ICMP port unreachable otherwise, so
+    /// clients fail fast instead of timing out.
+    #[arg(long)]
+    pub reject: bool,
+
+    /// Measure the TCP connect time to HOST:PORT before, every second during, and after.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub probe: Option<String>,
+
+    /// Remote mode (not yet available): the original's source service.
+    #[arg(short = 's', long = "source-service", hide = true)]
+    pub source_service: Option<String>,
+
+    /// Remote mode (not yet available): the original's target service.
+    #[arg(short = 't', long = "target-service", hide = true)]
+    pub target_service: Option<String>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl Cli {
+    fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>> {
+        if self.source_service.is_some() || self.target_service.is_some() {
+            return Err(ChaosError::bad_input(
+                "-s/--source-service and -t/--target-service belong to remote mode, which is not \
+                 available yet: run net-partition inside the source pod's network namespace with \
+                 -H/--target-host",
+            ));
+        }
+        if self.target_host.is_empty() {
+            return Err(ChaosError::bad_input(
+                "at least one -H/--target-host is required (net-partition never partitions all \
+                 traffic by default; pass -H 0.0.0.0/0 to mean it)",
+            ));
+        }
+        self.target_host
+            .iter()
+            .map(|t| {
+                target::resolve(t)
+                    .map_err(|e| ChaosError::bad_input(format!("-H/--target-host: {e}")))
+            })
+            .collect()
+    }
+
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            protocol: self.protocol,
+            port: self.target_port,
+            drop_percent: self.drop_percent,
+            verdict: if self.reject {
+                Verdict::Reject
+            } else {
+                Verdict::Drop
+            },
+            bidirectional: self.bidirectional,
+        }
+    }
+}
+
+impl Tool for Cli {
+    const NAME: &'static str = "net-partition";
+    type Fault = Partition;
+
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+
+    fn prepare(self, run_id: &str) -> Result<Prepared<Partition>> {
+        let duration = self.common.duration_or(DEFAULT_DURATION)?;
+        let targets = self.resolve_targets()?;
+        let probe = match &self.probe {
+            Some(p) => Some((
+                p.clone(),
+                parse_probe(p).map_err(|e| ChaosError::bad_input(format!("--probe: {e}")))?,
+            )),
+            None => None,
+        };
+        let spec = self.spec();
+        let elements = target::set_elements(&targets);
+        let parameters = json!({
+            "targetHosts": self.target_host,
+            "targetPort": spec.port,
+            "protocol": spec.protocol,
+            "bidirectional": spec.bidirectional,
+            "dropPercent": spec.drop_percent,
+            "reject": self.reject,
+            "probe": self.probe,
+            "durationSeconds": duration.as_secs_f64(),
+        });
+        let fault = Partition {
+            table: rules::table_name(run_id),
+            targets,
+            elements,
+            spec,
+            probe,
+            check_access: !self.common.dry_run,
+            before: None,
+        };
+        Ok(Prepared {
+            fault,
+            duration,
+            parameters,
+        })
+    }
+
+    fn cleanup_leftovers() -> Result<Vec<String>> {
+        crate::nft::cleanup_leftovers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("net-partition").chain(args.iter().copied()))
+    }
+
+    fn prepare(args: &[&str]) -> Result<Prepared<Partition>> {
+        parse(args)
+            .map_err(|e| ChaosError::bad_input(e.to_string()))?
+            .prepare("t1")
+    }
+
+    #[test]
+    fn bad_values_are_rejected_naming_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "--target-host"),
+            (&["-H", "198.51.100.1/33"], "--target-host"),
+            (&["-H", "198.51.100.1/30"], "host bits"),
+            (&["-H", "no-such-host.invalid"], "--target-host"),
+            (&["-H", ""], "--target-host"),
+            (&["-H", "198.51.100.1", "-p", "0"], "--target-port"),
+            (&["-H", "198.51.100.1", "-p", "65536"], "--target-port"),
+            (
+                &["-H", "198.51.100.1", "--drop-percent", "0"],
+                "--drop-percent",
+            ),
+            (
+                &["-H", "198.51.100.1", "--drop-percent", "101"],
+                "--drop-percent",
+            ),
+            (&["-H", "198.51.100.1", "--protocol", "icmp"], "--protocol"),
+            (
+                &["-H", "198.51.100.1", "--probe", "198.51.100.1"],
+                "--probe",
+            ),
+            (&["-H", "198.51.100.1", "-d", "0"], "--duration"),
+            (
+                &["-H", "198.51.100.1", "-s", "order-payment-service"],
+                "remote mode",
+            ),
+        ];
+        for (args, needle) in cases {
+            match prepare(args) {
+                Ok(_) => panic!("{args:?} should be rejected"),
+                Err(e) => {
+                    assert_eq!(e.exit(), chaos_common::Exit::BadInput, "{args:?}");
+                    assert!(e.to_string().contains(needle), "{args:?}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn valid_flags_build_the_fault() -> Result<()> {
+        let p = prepare(&[
+            "-H",
+            "198.51.100.0/30",
+            "-H",
+            "198.51.100.2",
+            "-p",
+            "8080",
+            "--protocol",
+            "tcp",
+            "--bidirectional",
+            "--drop-percent",
+            "50",
+            "--reject",
+            "--probe",
+            "198.51.100.2:8080",
+            "-d",
+            "5",
+        ])?;
+        assert_eq!(p.duration, Duration::from_secs(5));
+        assert_eq!(p.fault.table, "chaos-net-partition-t1");
+        assert_eq!(
+            p.fault.elements.len(),
+            1,
+            "the /32 inside the /30 is folded"
+        );
+        assert_eq!(
+            p.fault.spec,
+            RuleSpec {
+                protocol: Protocol::Tcp,
+                port: Some(8080),
+                drop_percent: 50,
+                verdict: Verdict::Reject,
+                bidirectional: true
+            }
+        );
+        assert_eq!(p.parameters["dropPercent"], 50);
+        assert_eq!(p.parameters["targetHosts"][1], "198.51.100.2");
+        Ok(())
+    }
+
+    #[test]
+    fn defaults_are_full_drop_of_everything_for_a_minute() -> Result<()> {
+        let p = prepare(&["-H", "198.51.100.1"])?;
+        assert_eq!(p.duration, DEFAULT_DURATION);
+        assert_eq!(
+            p.fault.spec,
+            RuleSpec {
+                protocol: Protocol::All,
+                port: None,
+                drop_percent: 100,
+                verdict: Verdict::Drop,
+                bidirectional: false
+            }
+        );
+        Ok(())
+    }
+}

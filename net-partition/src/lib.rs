@@ -1,0 +1,36 @@
+//! net-partition: drops (or, with `--reject`, rejects) traffic between the network
+//! namespace it runs in and a set of targets, for a bounded time, then removes exactly
+//! what it added. EXP-004 and the original `network-partition` tool, done right.
+//!
+//! Everything a run creates lives in one nftables table, `inet
+//! chaos-net-partition-<run id>`: the sets `targets4` / `targets6` holding the resolved
+//! targets (so they can be updated without recreating rules), a named counter per
+//! direction, and the chains `egress` (hook output) and, with `--bidirectional`,
+//! `ingress` (hook input). Apply is one atomic `nft -j -f -` transaction.
+//!
+//! *Privileges*: root or CAP_NET_ADMIN in the target network namespace, and the `nft`
+//! binary (Debian package `nftables`). `--dry-run` needs neither.
+//!
+//! *Revert*: `nft delete table inet chaos-net-partition-<run id>` ("already gone" is
+//! success); nothing is flushed and nothing else is touched. The runner reverts on every
+//! exit path it sees; a watchdog process (see [`watchdog`]) deletes the table if this
+//! process is SIGKILLed; `--cleanup` deletes every `chaos-net-partition-*` table.
+//!
+//! # Layout
+//! - `cli.rs`: flags and their validation into a [`partition::Partition`].
+//! - `target.rs`: `-H` values: CIDR parser, host resolution, set elements.
+//! - `rules.rs`: the nftables JSON document (pure), `render.rs`: its nft-syntax view.
+//! - `nft.rs`: running `nft` (apply, delete, counters, cleanup) and its errors.
+//! - `partition.rs`: the fault (plan, apply, observe, revert).
+//! - `watch.rs`: counter samples and observations; `probe.rs`: the TCP connect probe.
+//! - `watchdog.rs`: the process that removes the table if this one is killed.
+
+pub mod cli;
+pub mod nft;
+pub mod partition;
+pub mod probe;
+pub mod render;
+pub mod rules;
+pub mod target;
+pub mod watch;
+pub mod watchdog;
