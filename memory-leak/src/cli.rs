@@ -1,0 +1,217 @@
+//! The flags: the runbook's (`--rate-mb-per-second`, `--limit-mb`) and the TypeScript
+//! original's (`-m, --target-mb`, `-r, --ramp-seconds`, `--hold-seconds`, `--watch-oom`),
+//! plus `--limit-percent` and `--cgroup`. All validation happens in [`Tool::prepare`],
+//! before anything is touched.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chaos_common::cgroup::Cgroup;
+use chaos_common::cli::CommonArgs;
+use chaos_common::duration::HumanDuration;
+use chaos_common::tool::{Prepared, Tool};
+use chaos_common::{ChaosError, Result};
+use clap::Parser;
+use serde_json::json;
+use tracing::warn;
+
+use crate::leak::MemoryLeak;
+use crate::sizing::{self, SizingFlags};
+use crate::{mib, round1, round2};
+
+/// Grow resident memory at a set rate, hold it, release it; report OOM kills.
+///
+/// All sizes are MiB (1 MB = 1,048,576 bytes). The memory is allocated by a child
+/// process; every page is written, so it is resident. Defaults: 256 MiB over 30 s, held
+/// for 60 s.
+#[derive(Debug, Parser)]
+#[command(name = "memory-leak", version, about, long_about = None)]
+pub struct Cli {
+    /// Growth rate in MiB per second (the ramp time follows from the target).
+    #[arg(
+        long,
+        value_name = "MB",
+        allow_negative_numbers = true,
+        conflicts_with = "ramp_seconds"
+    )]
+    pub rate_mb_per_second: Option<f64>,
+
+    /// Stop growing at this many MiB [default: 256].
+    #[arg(long, value_name = "MB", allow_negative_numbers = true)]
+    pub limit_mb: Option<u64>,
+
+    /// Same as --limit-mb (the original's name).
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "MB",
+        allow_negative_numbers = true,
+        conflicts_with = "limit_mb"
+    )]
+    pub target_mb: Option<u64>,
+
+    /// Time to reach the target (rate = target / ramp) [default: 30].
+    #[arg(short = 'r', long, value_name = "SECONDS")]
+    pub ramp_seconds: Option<HumanDuration>,
+
+    /// Time to hold the peak before release; the run lasts ramp + hold unless -d is given
+    /// [default: 60]. Long form only: -h is help.
+    #[arg(long, value_name = "SECONDS")]
+    pub hold_seconds: Option<HumanDuration>,
+
+    /// Expect the allocator to be OOM-killed: an OOM kill ends the run as ok, and a run
+    /// without one fails.
+    #[arg(long)]
+    pub watch_oom: bool,
+
+    /// Target = this percentage (1-100) of the cgroup's memory limit; refused without a
+    /// limit.
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true, conflicts_with_all = ["limit_mb", "target_mb"])]
+    pub limit_percent: Option<u32>,
+
+    /// Memory cgroup directory the allocator joins before allocating (limit, usage and
+    /// OOM kills are read there) [default: the tool's own cgroup].
+    #[arg(long, value_name = "DIR")]
+    pub cgroup: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl Cli {
+    fn sizing_flags(&self) -> SizingFlags {
+        SizingFlags {
+            target_mb: self.limit_mb.or(self.target_mb),
+            limit_percent: self.limit_percent,
+            rate_mb_per_second: self.rate_mb_per_second,
+            ramp: self.ramp_seconds.map(HumanDuration::as_duration),
+            hold: self.hold_seconds.map(HumanDuration::as_duration),
+        }
+    }
+
+    /// The cgroup the allocator is charged to: `--cgroup`, else our own.
+    fn cgroup(&self) -> Result<Cgroup> {
+        match &self.cgroup {
+            Some(dir) => {
+                let dir = std::path::absolute(dir)
+                    .map_err(|e| ChaosError::bad_input(format!("--cgroup {}: {e}", dir.display())))?;
+                Cgroup::memory_at(&dir)
+            }
+            None => Ok(Cgroup::current().unwrap_or_else(|e| {
+                warn!("cannot find this process's cgroup ({e}): no limit, usage or OOM counter will be read");
+                Cgroup::default()
+            })),
+        }
+    }
+
+    /// The run's duration: `-d` if given, else ramp + hold, within `--max-duration`.
+    fn duration(&self, ramp: Duration, hold: Duration) -> Result<Duration> {
+        let default = ramp + hold;
+        if self.common.duration.is_none() && default > self.common.max_duration.as_duration() {
+            return Err(ChaosError::bad_input(format!(
+                "ramp ({:.0} s) + --hold-seconds ({:.0} s) is over the cap of {}: pass a shorter --duration \
+                 or raise --max-duration",
+                ramp.as_secs_f64(),
+                hold.as_secs_f64(),
+                self.common.max_duration
+            )));
+        }
+        self.common.duration_or(default)
+    }
+}
+
+impl Tool for Cli {
+    const NAME: &'static str = "memory-leak";
+    type Fault = MemoryLeak;
+
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+
+    fn prepare(self, _run_id: &str) -> Result<Prepared<MemoryLeak>> {
+        let cgroup = self.cgroup()?;
+        let limit_bytes = cgroup.memory_limit();
+        let usage_bytes = cgroup.memory_usage();
+        let sizing = sizing::size(&self.sizing_flags(), limit_bytes)?;
+        let duration = self.duration(sizing.ramp, sizing.hold)?;
+        let parameters = json!({
+            "targetMb": mib(sizing.target_bytes),
+            "rateMbPerSecond": round2(sizing.rate_mb_per_second()),
+            "rampSeconds": round1(sizing.ramp.as_secs_f64()),
+            "holdSeconds": round1(sizing.hold.as_secs_f64()),
+            "durationSeconds": round1(duration.as_secs_f64()),
+            "limitPercent": self.limit_percent,
+            "watchOom": self.watch_oom,
+            "cgroup": self.cgroup.as_ref().map(|_| cgroup.memory.as_ref().map(|c| c.dir.display().to_string())),
+        });
+        let join = self
+            .cgroup
+            .is_some()
+            .then(|| cgroup.memory.as_ref().map(|c| c.dir.clone()))
+            .flatten();
+        Ok(Prepared {
+            fault: MemoryLeak {
+                sizing,
+                duration,
+                watch_oom: self.watch_oom,
+                cgroup,
+                join,
+                limit_bytes,
+                usage_bytes,
+            },
+            duration,
+            parameters,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("memory-leak").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn parse_errors_are_clap_errors() {
+        for args in [
+            &["--rate-mb-per-second", "abc"][..],
+            &["--limit-mb", "-1"],
+            &["--limit-mb", "1", "--target-mb", "2"],
+            &["--limit-percent", "50", "--limit-mb", "2"],
+            &["--rate-mb-per-second", "5", "--ramp-seconds", "2"],
+            &["--ramp-seconds", "10days"],
+            &["--nope"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn short_flags_of_the_original() -> std::result::Result<(), clap::Error> {
+        let cli = parse(&["-m", "64", "-r", "4", "--hold-seconds", "2"])?;
+        assert_eq!(cli.sizing_flags().target_mb, Some(64));
+        assert_eq!(cli.sizing_flags().ramp, Some(Duration::from_secs(4)));
+        assert!(
+            matches!(parse(&["-h"]), Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn duration_is_ramp_plus_hold_unless_given() -> Result<()> {
+        let ramp = Duration::from_secs(4);
+        let hold = Duration::from_secs(2);
+        let cli = parse(&[]).map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        assert_eq!(cli.duration(ramp, hold)?, Duration::from_secs(6));
+        let cli = parse(&["-d", "10"]).map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        assert_eq!(cli.duration(ramp, hold)?, Duration::from_secs(10));
+        let cli = parse(&[]).map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        assert!(matches!(
+            cli.duration(Duration::from_secs(4000), hold),
+            Err(ChaosError::BadInput(_))
+        ));
+        Ok(())
+    }
+}
