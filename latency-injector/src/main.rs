@@ -1,0 +1,7 @@
+//! latency-injector: see the library's documentation (`src/lib.rs`).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    chaos_common::tool::main::<latency_injector::cli::Cli>(env!("CARGO_PKG_VERSION"))
+}
