@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod netlab;
+
 use serde_json::Value;
 
 /// The directory cargo put this workspace's binaries in (target/debug or target/release).
