@@ -10,6 +10,8 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -162,6 +164,147 @@ fn redis_cli_ping(addr: SocketAddr) -> Duration {
     elapsed
 }
 
+/// A small HTTP/1.1 application: keep-alive, `Content-Length` request bodies, replies
+/// `ok METHOD PATH BODY-LEN`; `/stream` replies with two chunks 300 ms apart.
+struct HttpApp {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl HttpApp {
+    fn start() -> HttpApp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        HttpApp::serve(listener)
+    }
+
+    fn serve(listener: TcpListener) -> HttpApp {
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let _ = listener.set_nonblocking(true);
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        thread::spawn(move || http_connection(stream));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HttpApp {
+            stop,
+            thread: Some(thread),
+            addr,
+        }
+    }
+}
+
+impl Drop for HttpApp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one request head; `None` at end of stream.
+fn read_head(reader: &mut impl BufRead) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" => return Some(lines),
+            Ok(_) => lines.push(line.trim_end().to_owned()),
+        }
+    }
+}
+
+fn content_length(head: &[String]) -> usize {
+    head.iter()
+        .filter_map(|h| h.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn http_connection(stream: TcpStream) {
+    let _ = stream.set_nonblocking(false);
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(head) = read_head(&mut reader) {
+        let mut body = vec![0u8; content_length(&head)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request_line = head.first().cloned().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let written = if path == "/stream" {
+            let first = writer.write_all(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n",
+            );
+            let _ = writer.flush();
+            thread::sleep(Duration::from_millis(300));
+            first.and_then(|()| writer.write_all(b"7\r\nsecond\n\r\n0\r\n\r\n"))
+        } else {
+            let text = format!("ok {method} {path} {}\n", body.len());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{text}",
+                text.len()
+            );
+            writer.write_all(reply.as_bytes())
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// A keep-alive HTTP client on one connection.
+struct HttpClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl HttpClient {
+    fn connect(addr: SocketAddr) -> HttpClient {
+        let writer = connect(addr);
+        let reader = BufReader::new(writer.try_clone().unwrap_or_else(|e| panic!("{e}")));
+        HttpClient { reader, writer }
+    }
+
+    /// Sends one request; returns (status line, body, time to the whole response).
+    fn request(&mut self, method: &str, path: &str, body: &str) -> (String, String, Duration) {
+        let started = Instant::now();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: app\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.writer
+            .write_all(request.as_bytes())
+            .unwrap_or_else(|e| panic!("send {method} {path}: {e}"));
+        let head = read_head(&mut self.reader)
+            .unwrap_or_else(|| panic!("{method} {path}: connection closed"));
+        let mut reply = vec![0u8; content_length(&head)];
+        self.reader
+            .read_exact(&mut reply)
+            .unwrap_or_else(|e| panic!("{method} {path}: read body: {e}"));
+        let status = head.first().cloned().unwrap_or_default();
+        (
+            status,
+            String::from_utf8_lossy(&reply).into_owned(),
+            started.elapsed(),
+        )
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -309,4 +452,111 @@ fn sigterm_lets_the_request_in_flight_finish() {
     );
     // New connections are refused once the proxy has stopped.
     assert!(TcpStream::connect(listen).is_err());
+}
+
+#[test]
+fn http_mode_delays_only_the_matching_endpoint_on_a_kept_alive_connection_alone() {
+    let app = HttpApp::start();
+    let (injector, listen) = Injector::explicit(
+        app.addr,
+        &[
+            "-l",
+            "400",
+            "--endpoint",
+            "/v1/webhooks/stripe",
+            "--method",
+            "POST",
+        ],
+    );
+    let mut client = HttpClient::connect(listen);
+    let (status, body, health) = client.request("GET", "/health", "");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok GET /health 0\n");
+    let (_, body, webhook) = client.request("POST", "/v1/webhooks/stripe", "{\"id\":\"evt_1\"}");
+    assert_eq!(body, "ok POST /v1/webhooks/stripe 14\n");
+    let (_, _, get_webhook) = client.request("GET", "/v1/webhooks/stripe", "");
+    let (_, _, health_again) = client.request("GET", "/health", "");
+    eprintln!(
+        "health {:.1} ms, webhook {:.1} ms, GET webhook {:.1} ms, health {:.1} ms",
+        ms(health),
+        ms(webhook),
+        ms(get_webhook),
+        ms(health_again)
+    );
+    assert!(webhook >= Duration::from_millis(400), "{webhook:?}");
+    assert!(webhook < Duration::from_millis(900), "{webhook:?}");
+    for fast in [health, get_webhook, health_again] {
+        assert!(
+            fast < Duration::from_millis(200),
+            "not delayed, yet {fast:?}"
+        );
+    }
+    // The same client connection carried all four requests (keep-alive).
+    drop(client);
+
+    // curl, a real client, sees the same split.
+    let out = common::run(Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total}\\n",
+        "-X",
+        "POST",
+        "--data",
+        "x",
+        &format!("http://{listen}/v1/webhooks/stripe/events"),
+        &format!("http://{listen}/health"),
+    ]));
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(times.len(), 2, "{out:?}");
+    assert!(times[0] >= 0.4 && times[1] < 0.2, "curl times {times:?}");
+
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    common::assert_valid_report(&report);
+    let obs = &report["observations"];
+    assert_eq!(obs["requests"], 6, "{obs}");
+    assert_eq!(obs["requestsDelayed"], 2, "{obs}");
+    let p50 = obs["appliedDelayMs"]["p50"].as_f64().unwrap_or_default();
+    assert!((400.0..450.0).contains(&p50), "{obs}");
+}
+
+#[test]
+fn http_mode_streams_response_bodies() {
+    let app = HttpApp::start();
+    let (injector, listen) = Injector::explicit(app.addr, &["-l", "100", "--http"]);
+    let mut stream = connect(listen);
+    stream
+        .write_all(b"GET /stream HTTP/1.1\r\nhost: app\r\n\r\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reader = BufReader::new(stream);
+    let started = Instant::now();
+    let mut first_at = None;
+    let mut text = String::new();
+    while !text.contains("second") {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if line.contains("first") {
+            first_at = Some(started.elapsed());
+        }
+        text.push_str(&line);
+    }
+    let all = started.elapsed();
+    let first_at = first_at.unwrap_or_else(|| panic!("no first chunk: {text}"));
+    assert!(text.contains("second"), "{text}");
+    // The first chunk was forwarded before the application sent the second.
+    assert!(
+        all - first_at >= Duration::from_millis(200),
+        "first {first_at:?}, all {all:?}"
+    );
+    drop(reader);
+    let (code, report, _) = injector.stop();
+    assert_eq!(code, 0);
+    assert_eq!(report["observations"]["requestsDelayed"], 1);
 }
