@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# cpu-hog against stress-ng, side by side in one run: achieved CPU load vs requested for
+# 10/30/50/80/100% at 1 and 2 workers, on an idle machine and under contention (two busy
+# loops started by this script), both measured the same way: each run in its own cpuacct
+# cgroup, usage delta over a fixed window after a 1 s warm-up. Then the startup time and
+# peak RSS of `cpu-hog --help`. Prints a Markdown table. Needs root (cgroups).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+root=$(chaos_root)
+
+seconds=10
+loads="10 30 50 80 100"
+workers_list="1 2"
+conditions="idle contention"
+cpu_hog=""
+warmup=1
+
+usage() {
+  cat <<EOF
+Usage: scripts/bench.sh cpu [OPTIONS]
+
+Measures achieved CPU load of cpu-hog and of stress-ng (--cpu N --cpu-load P) side by
+side and prints a Markdown table. Needs root and stress-ng.
+
+Options:
+  --seconds N         measurement window per cell, after a ${warmup} s warm-up [${seconds}]
+  --loads "P ..."     requested loads in percent [${loads}]
+  --workers "N ..."   worker counts [${workers_list}]
+  --conditions "..."  any of: idle contention [${conditions}]
+  --cpu-hog PATH      binary to measure [built with cargo build --release -p cpu-hog]
+  -h, --help          this help
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
+    --loads) loads=${2:?--loads needs a value}; shift 2 ;;
+    --workers) workers_list=${2:?--workers needs a value}; shift 2 ;;
+    --conditions) conditions=${2:?--conditions needs a value}; shift 2 ;;
+    --cpu-hog) cpu_hog=${2:?--cpu-hog needs a path}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive whole number"
+for value in $loads; do
+  if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 100 ]; then
+    die "--loads: '$value' is not a percentage from 1 to 100"
+  fi
+done
+for value in $workers_list; do
+  [[ "$value" =~ ^[1-9][0-9]*$ ]] || die "--workers: '$value' is not a worker count"
+done
+for value in $conditions; do
+  case "$value" in idle|contention) ;; *) die "--conditions: unknown '$value'" ;; esac
+done
+is_root || die "needs root: each run is measured in its own cpuacct cgroup"
+command -v stress-ng >/dev/null || die "stress-ng is not installed (apt-get install stress-ng)"
+acct_root=/sys/fs/cgroup/cpuacct
+[ -f "$acct_root/cpuacct.usage" ] || die "no cgroup v1 cpuacct hierarchy at $acct_root"
+
+if [ -z "$cpu_hog" ]; then
+  log "building the release binary"
+  cargo build --release --quiet -p cpu-hog --manifest-path "$root/Cargo.toml"
+  cpu_hog="$root/target/release/cpu-hog"
+fi
+[ -x "$cpu_hog" ] || die "--cpu-hog: $cpu_hog is not an executable"
+
+busy_pids=()
+tool_pid=""
+cgroup=""
+achieved=""
+sleep_pid=""
+hyperfine_json=""
+
+stop_busy() {
+  local pid
+  for pid in "${busy_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  busy_pids=()
+}
+
+remove_cgroup() {
+  [ -n "$cgroup" ] || return 0
+  local pid
+  if [ -f "$cgroup/cgroup.procs" ]; then
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$cgroup/cgroup.procs"
+  fi
+  for _ in $(seq 50); do
+    rmdir "$cgroup" 2>/dev/null && break
+    [ -d "$cgroup" ] || break
+    sleep 0.1
+  done
+  cgroup=""
+}
+
+# pause SECONDS: a sleep that a signal interrupts at once (the trap runs without waiting).
+pause() {
+  sleep "$1" &
+  sleep_pid=$!
+  wait "$sleep_pid"
+  sleep_pid=""
+}
+
+cleanup() {
+  [ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null || true
+  if [ -n "$tool_pid" ]; then
+    kill "$tool_pid" 2>/dev/null || true
+    wait "$tool_pid" 2>/dev/null || true
+  fi
+  remove_cgroup
+  stop_busy
+  [ -z "$hyperfine_json" ] || rm -f "$hyperfine_json"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+start_busy() {
+  local _
+  for _ in 1 2; do
+    bash -c 'while :; do :; done' &
+    busy_pids+=("$!")
+  done
+  log "contention: busy loops ${busy_pids[*]} (killed at exit)"
+}
+
+# measure TOOL LOAD WORKERS: sets `achieved` to the mean per-worker load in percent.
+# Not run in a subshell, so the EXIT trap knows the tool and the cgroup to remove.
+measure() {
+  local tool=$1 load=$2 workers=$3 run_for=$((warmup + seconds + 2))
+  local u0 t0 u1 t1
+  cgroup="$acct_root/chaos-bench-cpu-$$"
+  mkdir "$cgroup"
+  local cmd=()
+  case "$tool" in
+    cpu-hog) cmd=("$cpu_hog" -c "$load" -k "$workers" -d "$run_for" -y --output json) ;;
+    stress-ng) cmd=(stress-ng --cpu "$workers" --cpu-load "$load" -t "${run_for}s" --quiet) ;;
+  esac
+  # The script is fixed; the cgroup path and argv are passed as arguments.
+  sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cgroup" "${cmd[@]}" \
+    >/dev/null 2>&1 &
+  tool_pid=$!
+  pause "$warmup"
+  u0=$(cat "$cgroup/cpuacct.usage"); t0=$(date +%s%N)
+  pause "$seconds"
+  u1=$(cat "$cgroup/cpuacct.usage"); t1=$(date +%s%N)
+  kill "$tool_pid" 2>/dev/null || true
+  wait "$tool_pid" 2>/dev/null || true
+  tool_pid=""
+  remove_cgroup
+  achieved=$(awk -v du="$((u1 - u0))" -v dt="$((t1 - t0))" -v n="$workers" \
+    'BEGIN { printf "%.2f", du / dt / n * 100 }')
+}
+
+# help_figures: startup time (hyperfine if present, else the mean of 20 runs) and peak RSS.
+help_figures() {
+  local startup rss
+  if command -v hyperfine >/dev/null; then
+    hyperfine_json=$(mktemp)
+    hyperfine --warmup 3 --runs 30 -N --style none --export-json "$hyperfine_json" \
+      "$cpu_hog --help" >/dev/null 2>&1
+    startup=$(python3 -c 'import json, sys
+print("%.2f ms" % (json.load(open(sys.argv[1]))["results"][0]["mean"] * 1000))' "$hyperfine_json")
+  else
+    startup=$(python3 - "$cpu_hog" <<'EOF'
+import subprocess, sys, time
+runs = 20
+start = time.perf_counter()
+for _ in range(runs):
+    subprocess.run([sys.argv[1], "--help"], stdout=subprocess.DEVNULL, check=True)
+print("%.2f ms" % ((time.perf_counter() - start) / runs * 1000))
+EOF
+)
+  fi
+  # GNU time forks from a small process; Python's getrusage would also count the RSS the
+  # forked interpreter had before exec (so it is only an upper bound).
+  if [ -x /usr/bin/time ]; then
+    rss=$(/usr/bin/time -f '%M' "$cpu_hog" --help 2>&1 >/dev/null | tail -n 1)
+    rss=$(awk -v kb="$rss" 'BEGIN { printf "%.1f MiB", kb / 1024 }')
+  else
+    rss=$(python3 - "$cpu_hog" <<'EOF'
+import resource, subprocess, sys
+subprocess.run([sys.argv[1], "--help"], stdout=subprocess.DEVNULL, check=True)
+print("< %.1f MiB" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+EOF
+)
+  fi
+  local help="\`cpu-hog --help\`"
+  printf '| %s startup | %s | (TypeScript original: about 2 s) |\n' "$help" "$startup"
+  printf '| %s peak RSS | %s | (TypeScript original: about 200 MiB) |\n' "$help" "$rss"
+}
+
+log "measuring ${seconds} s per cell after a ${warmup} s warm-up; $(nproc) CPU(s)"
+echo "| condition | workers | requested % | cpu-hog % | cpu-hog error | stress-ng % | stress-ng error |"
+echo "|---|---|---|---|---|---|---|"
+declare -A worst=()
+for condition in $conditions; do
+  [ "$condition" = contention ] && start_busy
+  for workers in $workers_list; do
+    for load in $loads; do
+      measure cpu-hog "$load" "$workers"
+      ours=$achieved
+      measure stress-ng "$load" "$workers"
+      theirs=$achieved
+      row=$(awk -v o="$ours" -v t="$theirs" -v p="$load" \
+        'BEGIN { printf "%.2f | %+.2f | %.2f | %+.2f", o, o - p, t, t - p }')
+      echo "| $condition | $workers | $load | $row |"
+      for pair in "cpu-hog:$ours" "stress-ng:$theirs"; do
+        key="$condition/${pair%%:*}"
+        worst[$key]=$(awk -v w="${worst[$key]:-0}" -v a="${pair#*:}" -v p="$load" \
+          'BEGIN { e = a - p; if (e < 0) e = -e; printf "%.2f", (e > w ? e : w) }')
+      done
+    done
+  done
+  [ "$condition" = contention ] && stop_busy
+done
+echo
+echo "| summary | cpu-hog | stress-ng |"
+echo "|---|---|---|"
+for condition in $conditions; do
+  echo "| worst error, $condition (points) | ${worst[$condition/cpu-hog]} | ${worst[$condition/stress-ng]} |"
+done
+help_figures
