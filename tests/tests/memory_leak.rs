@@ -1,0 +1,449 @@
+//! memory-leak for real, measured from outside the tool: each test creates its own v1
+//! memory cgroup (removed by a Drop guard even on failure), runs the tool with
+//! `--cgroup` so the allocator is charged there, and reads the cgroup's usage itself.
+//! Growth rate, release, an OOM kill at a 128 MiB limit, SIGTERM mid-growth and a
+//! SIGKILLed supervisor (the allocator must die with it).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+const MIB: f64 = 1_048_576.0;
+/// Growth-rate tolerance in the tests; the 5% goal is measured by scripts/bench/memory.sh.
+const RATE_TOLERANCE: f64 = 0.15;
+/// Usage left in a cgroup once the allocator is gone (kernel bookkeeping), MiB.
+const RELEASED_BELOW_MB: f64 = 8.0;
+
+/// A v1 memory cgroup made for one test, removed on drop (processes still in it are
+/// killed first).
+struct TestCgroup {
+    dir: PathBuf,
+}
+
+impl TestCgroup {
+    fn create(limit_mb: Option<u64>) -> TestCgroup {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "chaos-test-memory-leak-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = Path::new("/sys/fs/cgroup/memory").join(name);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let cgroup = TestCgroup { dir };
+        if let Some(mb) = limit_mb {
+            let bytes = (mb << 20).to_string();
+            cgroup.write("memory.limit_in_bytes", &bytes);
+            // With swap on, the limit alone would swap instead of OOM-killing: cap
+            // memory+swap as well (memsw must be set after the memory limit).
+            if swap_enabled() {
+                assert!(
+                    cgroup.dir.join("memory.memsw.limit_in_bytes").exists(),
+                    "swap is on but memory.memsw.* is missing (boot with swapaccount=1)"
+                );
+                cgroup.write("memory.memsw.limit_in_bytes", &bytes);
+            }
+        }
+        cgroup
+    }
+
+    fn path(&self) -> &str {
+        self.dir
+            .to_str()
+            .unwrap_or_else(|| panic!("non-UTF-8 path {}", self.dir.display()))
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        let path = self.dir.join(file);
+        fs::write(&path, value)
+            .unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
+    }
+
+    fn read(&self, file: &str) -> String {
+        let path = self.dir.join(file);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    fn usage_mb(&self) -> f64 {
+        let text = self.read("memory.usage_in_bytes");
+        let bytes: f64 = text
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("usage {text:?}: {e}"));
+        bytes / MIB
+    }
+
+    fn oom_kills(&self) -> u64 {
+        let text = self.read("memory.oom_control");
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no oom_kill counter in {text:?}"))
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        self.read("cgroup.procs")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let procs = fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() || Instant::now() > deadline
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn swap_enabled() -> bool {
+    fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1)
+}
+
+/// Starts memory-leak with `--output json -y` and a private state directory.
+fn spawn(args: &[&str], state_dir: &Path) -> Child {
+    Command::new(common::bin("memory-leak"))
+        .args(args)
+        .args(["-y", "--output", "json"])
+        .env("CHAOS_STATE_DIR", state_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start memory-leak: {e}"))
+}
+
+/// Waits for the tool to end (at most `timeout`); returns (exit code, report, stderr).
+fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
+    let pid = child.id();
+    let deadline = Instant::now() + timeout;
+    let waiter = std::thread::spawn(move || child.wait_with_output());
+    while !waiter.is_finished() {
+        if Instant::now() > deadline {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            panic!("memory-leak did not end within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out: Output = match waiter.join() {
+        Ok(Ok(out)) => out,
+        other => panic!("waiting for memory-leak failed: {other:?}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON document ({e}):\n{stdout}\nstderr:\n{stderr}")
+    });
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+fn number(report: &Value, key: &str) -> f64 {
+    report["observations"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("observations.{key} is not a number: {report:#}"))
+}
+
+/// Polls `cond` every 10 ms up to `timeout`.
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Least-squares slope of (t, y).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    sxy / sxx
+}
+
+/// Every process whose argv[1] is `__allocate`, i.e. any memory-leak allocator.
+fn allocator_pids() -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|&b| b == 0).nth(1) == Some(b"__allocate".as_slice())
+        })
+        .collect()
+}
+
+#[test]
+fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
+    common::require_root("creates a memory cgroup");
+    let cgroup = TestCgroup::create(None);
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let args = [
+        "--cgroup",
+        cgroup.path(),
+        "--rate-mb-per-second",
+        "50",
+        "--limit-mb",
+        "200",
+        "--hold-seconds",
+        "1.5",
+    ];
+    let mut child = spawn(&args, state.path());
+    // Our own measurement: the cgroup's usage every 20 ms while the tool runs.
+    let started = Instant::now();
+    let mut usage = Vec::new();
+    while matches!(child.try_wait(), Ok(None)) && started.elapsed() < Duration::from_secs(15) {
+        usage.push((started.elapsed().as_secs_f64(), cgroup.usage_mb()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    assert_eq!(code, 0, "stderr:\n{stderr}\n{report:#}");
+    common::assert_valid_report(&report);
+    assert_eq!(report["result"], "ok");
+    assert_eq!(report["revert"]["status"], "reverted");
+
+    // The linear part of the growth, away from start-up and the plateau, and before the
+    // plateau is first reached (samples taken during the release would fall in range too).
+    let plateau = usage
+        .iter()
+        .position(|&(_, mb)| mb >= 180.0)
+        .unwrap_or(usage.len());
+    let growing: Vec<(f64, f64)> = usage[..plateau]
+        .iter()
+        .copied()
+        .filter(|&(_, mb)| mb >= 20.0)
+        .collect();
+    assert!(
+        growing.len() >= 20,
+        "too few samples while growing: {usage:?}"
+    );
+    let measured = slope(&growing);
+    assert!(
+        (measured - 50.0).abs() <= 50.0 * RATE_TOLERANCE,
+        "cgroup usage grew at {measured:.1} MiB/s, requested 50: {usage:?}"
+    );
+    let peak = usage.iter().map(|u| u.1).fold(0.0, f64::max);
+    assert!(
+        (195.0..215.0).contains(&peak),
+        "peak cgroup usage {peak:.1} MiB, expected ~200"
+    );
+    let reported = number(&report, "achievedRateMbPerSecond");
+    assert!(
+        (reported - 50.0).abs() <= 50.0 * RATE_TOLERANCE,
+        "reported rate {reported}"
+    );
+    let peak_rss = number(&report, "peakResidentMb");
+    assert!(
+        (195.0..215.0).contains(&peak_rss),
+        "peakResidentMb {peak_rss}"
+    );
+    assert_eq!(report["observations"]["oomKilled"], false);
+    assert!(
+        report["observations"]["samples"]
+            .as_array()
+            .is_some_and(|s| s.len() >= 4)
+    );
+
+    // Released: the allocator is gone and the cgroup is back to (almost) nothing.
+    assert!(
+        cgroup.pids().is_empty(),
+        "processes left in the cgroup: {:?}",
+        cgroup.pids()
+    );
+    let after = cgroup.usage_mb();
+    assert!(
+        after < RELEASED_BELOW_MB,
+        "{after:.1} MiB still charged after the run"
+    );
+}
+
+#[test]
+fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
+    common::require_root("creates a memory cgroup");
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    for watch in [true, false] {
+        let cgroup = TestCgroup::create(Some(128));
+        let before = cgroup.oom_kills();
+        let mut args = vec![
+            "--cgroup",
+            cgroup.path(),
+            "--limit-mb",
+            "512",
+            "--rate-mb-per-second",
+            "100",
+        ];
+        if watch {
+            args.push("--watch-oom");
+        }
+        let (code, report, stderr) = finish(spawn(&args, state.path()), Duration::from_secs(20));
+        common::assert_valid_report(&report);
+        let o = &report["observations"];
+        assert!(
+            cgroup.oom_kills() > before,
+            "the kernel did not OOM-kill in the cgroup: {report:#}"
+        );
+        assert_eq!(o["oomKilled"], true, "{report:#}");
+        assert!(o["oomKilledAt"].is_string());
+        assert_eq!(o["cgroupLimitMb"], 128.0);
+        let (kills_before, kills_after) =
+            (o["oomKillsBefore"].as_u64(), o["oomKillsAfter"].as_u64());
+        assert!(
+            matches!((kills_before, kills_after), (Some(b), Some(a)) if a > b),
+            "counter {kills_before:?} -> {kills_after:?}"
+        );
+        let peak = number(&report, "peakResidentMb");
+        assert!(
+            (100.0..150.0).contains(&peak),
+            "peakResidentMb {peak}, expected ~128"
+        );
+        assert!(
+            report["warnings"]
+                .to_string()
+                .contains("expected to be OOM-killed")
+        );
+        if watch {
+            assert_eq!(code, 0, "stderr:\n{stderr}\n{report:#}");
+            assert_eq!(report["result"], "ok");
+            assert_eq!(report["stopReason"], "oom-killed");
+        } else {
+            assert_eq!(code, 1, "an OOM kill is never hidden: {report:#}");
+            assert_eq!(report["result"], "failed");
+            assert!(
+                report["errors"].to_string().contains("OOM-killed"),
+                "{report:#}"
+            );
+        }
+        assert!(cgroup.pids().is_empty());
+    }
+}
+
+#[test]
+fn root_watch_oom_without_an_oom_kill_fails_its_criterion() {
+    common::require_root("creates a memory cgroup");
+    let cgroup = TestCgroup::create(Some(128));
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let args = [
+        "--cgroup",
+        cgroup.path(),
+        "--limit-mb",
+        "16",
+        "--rate-mb-per-second",
+        "100",
+        "--watch-oom",
+        "-d",
+        "1",
+    ];
+    let (code, report, stderr) = finish(spawn(&args, state.path()), Duration::from_secs(10));
+    common::assert_valid_report(&report);
+    assert_eq!(code, 1, "stderr:\n{stderr}\n{report:#}");
+    assert_eq!(report["result"], "failed");
+    assert_eq!(report["observations"]["oomKilled"], false);
+    assert_eq!(report["criteria"][0]["name"], "oomKilled");
+    assert_eq!(report["criteria"][0]["passed"], false);
+}
+
+#[test]
+fn root_sigterm_mid_growth_aborts_and_releases_the_memory() {
+    common::require_root("creates a memory cgroup");
+    let cgroup = TestCgroup::create(None);
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let args = [
+        "--cgroup",
+        cgroup.path(),
+        "--limit-mb",
+        "1000",
+        "--rate-mb-per-second",
+        "50",
+    ];
+    let child = spawn(&args, state.path());
+    assert!(
+        wait_until(Duration::from_secs(10), || cgroup.usage_mb() > 40.0),
+        "memory never grew: {:.1} MiB",
+        cgroup.usage_mb()
+    );
+    let allocator = cgroup.pids();
+    assert_eq!(allocator.len(), 1, "exactly the allocator is in the cgroup");
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    common::assert_valid_report(&report);
+    assert_eq!(code, 0, "stderr:\n{stderr}\n{report:#}");
+    assert_eq!(report["result"], "aborted");
+    assert_eq!(report["stopReason"], "signal:SIGTERM");
+    assert_eq!(report["revert"]["status"], "reverted");
+    assert_eq!(report["observations"]["allocatorPid"], allocator[0]);
+    assert!(
+        !Path::new(&format!("/proc/{}", allocator[0])).exists(),
+        "the allocator is still there"
+    );
+    assert!(cgroup.pids().is_empty());
+    let after = cgroup.usage_mb();
+    assert!(
+        after < RELEASED_BELOW_MB,
+        "{after:.1} MiB still charged after SIGTERM"
+    );
+}
+
+#[test]
+fn root_sigkill_of_the_supervisor_takes_the_allocator_with_it() {
+    common::require_root("creates a memory cgroup");
+    let cgroup = TestCgroup::create(None);
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let args = [
+        "--cgroup",
+        cgroup.path(),
+        "--limit-mb",
+        "1000",
+        "--rate-mb-per-second",
+        "50",
+    ];
+    let mut child = spawn(&args, state.path());
+    assert!(
+        wait_until(Duration::from_secs(10), || cgroup.usage_mb() > 20.0),
+        "memory never grew"
+    );
+    let allocator = cgroup.pids();
+    assert_eq!(allocator.len(), 1);
+    assert!(
+        allocator_pids().contains(&allocator[0]),
+        "the cgroup's process is an allocator"
+    );
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    let _ = child.wait();
+    let gone = wait_until(Duration::from_secs(3), || {
+        !allocator_pids().contains(&allocator[0])
+    });
+    assert!(
+        gone,
+        "allocator {} outlived its SIGKILLed supervisor",
+        allocator[0]
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || cgroup.usage_mb()
+            < RELEASED_BELOW_MB),
+        "{:.1} MiB still charged",
+        cgroup.usage_mb()
+    );
+}
