@@ -53,16 +53,22 @@ fn file_name(tool: &str, run_id: &str) -> String {
     format!("{tool}-{run_id}.json")
 }
 
-/// The start time of a process in clock ticks since boot, or None if it is gone.
+/// The start time of a running process in clock ticks since boot, or None if it is
+/// gone. A zombie (exited, not yet reaped by its parent) counts as gone: its revert is
+/// over.
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_start_time(&stat)
+    let (state, start_time) = parse_stat(&stat)?;
+    (state != "Z" && state != "X").then_some(start_time)
 }
 
-fn parse_start_time(stat: &str) -> Option<u64> {
+/// (state, start time) from the text of /proc/PID/stat.
+fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 pub fn register(tool: &str, run_id: &str) -> Result<Registration> {
@@ -159,8 +165,8 @@ mod tests {
     #[test]
     fn start_time_survives_odd_command_names() {
         let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 50";
-        assert_eq!(parse_start_time(stat), Some(987654));
-        assert_eq!(parse_start_time("garbage"), None);
+        assert_eq!(parse_stat(stat), Some(("S", 987654)));
+        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

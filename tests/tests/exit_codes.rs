@@ -29,7 +29,10 @@ fn help_exits_zero_on_stdout() {
     for (tool, _) in TOOLS {
         let (code, stdout, _) = run(tool, &["--help"], &[]);
         assert_eq!(code, 0, "{tool} --help");
-        assert!(stdout.contains("--dry-run") && stdout.contains("--duration"), "{tool}: {stdout}");
+        assert!(
+            stdout.contains("--dry-run") && stdout.contains("--duration"),
+            "{tool}: {stdout}"
+        );
     }
 }
 
@@ -48,9 +51,19 @@ fn bad_input_is_one_line_and_exit_two() {
         for extra in bad {
             let (code, stdout, stderr) = run(tool, base, extra);
             assert_eq!(code, 2, "{tool} {extra:?}: stderr {stderr}");
-            assert!(stdout.is_empty(), "{tool} {extra:?} printed on stdout: {stdout}");
-            assert_eq!(stderr.trim_end().lines().count(), 1, "{tool} {extra:?}: {stderr}");
-            assert!(stderr.contains(tool), "{tool} {extra:?}: the line names the tool: {stderr}");
+            assert!(
+                stdout.is_empty(),
+                "{tool} {extra:?} printed on stdout: {stdout}"
+            );
+            assert_eq!(
+                stderr.trim_end().lines().count(),
+                1,
+                "{tool} {extra:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains(tool),
+                "{tool} {extra:?}: the line names the tool: {stderr}"
+            );
         }
     }
 }
@@ -58,15 +71,23 @@ fn bad_input_is_one_line_and_exit_two() {
 #[test]
 fn dry_run_prints_a_valid_report_and_exits_zero() {
     for (tool, base) in TOOLS {
-        let (code, stdout, stderr) = run(tool, base, &["--dry-run", "--output", "json", "--run-id", "dry-1"]);
+        let (code, stdout, stderr) = run(
+            tool,
+            base,
+            &["--dry-run", "--output", "json", "--run-id", "dry-1"],
+        );
         assert_eq!(code, 0, "{tool}: {stderr}");
-        let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}: {stdout}"));
+        let report: Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}: {stdout}"));
         common::assert_valid_report(&report);
         assert_eq!(report["result"], "dry-run");
         assert_eq!(report["tool"], *tool);
         assert_eq!(report["runId"], "dry-1");
         assert_eq!(report["revert"]["status"], "not-applied");
-        assert!(!report["plan"].as_array().map(Vec::is_empty).unwrap_or(true), "{tool}: empty plan");
+        assert!(
+            !report["plan"].as_array().map(Vec::is_empty).unwrap_or(true),
+            "{tool}: empty plan"
+        );
     }
 }
 
@@ -74,8 +95,22 @@ fn dry_run_prints_a_valid_report_and_exits_zero() {
 fn production_peak_hours_rule_is_enforced_by_every_tool() {
     let peak = chaos_common::safety::is_peak_hour(std::time::SystemTime::now());
     for (tool, base) in TOOLS {
-        let (code, stdout, stderr) = run(tool, base, &["--dry-run", "--output", "json", "--environment", "production"]);
-        let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}: {stderr}"));
+        // Approved, so only the hour decides.
+        let (code, stdout, stderr) = run(
+            tool,
+            base,
+            &[
+                "--dry-run",
+                "--output",
+                "json",
+                "--environment",
+                "production",
+                "--approved-by",
+                "em",
+            ],
+        );
+        let report: Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}: {stderr}"));
         common::assert_valid_report(&report);
         if peak {
             assert_eq!(code, 3, "{tool} in production at peak hours: {stderr}");
@@ -87,9 +122,20 @@ fn production_peak_hours_rule_is_enforced_by_every_tool() {
         let (_, stdout, _) = run(
             tool,
             base,
-            &["--dry-run", "--output", "json", "--environment", "production", "--allow-peak-hours", "game day", "--approved-by", "em"],
+            &[
+                "--dry-run",
+                "--output",
+                "json",
+                "--environment",
+                "production",
+                "--allow-peak-hours",
+                "game day",
+                "--approved-by",
+                "em",
+            ],
         );
-        let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}"));
+        let report: Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{tool}: {e}"));
         assert_eq!(report["result"], "dry-run", "{tool}");
         assert_eq!(report["safety"]["peakHoursOverride"], "game day");
     }
@@ -101,10 +147,24 @@ fn destructive_production_runs_need_approval() {
     let (code, stdout, stderr) = run(
         "net-partition",
         &["-H", "198.51.100.2"],
-        &["--dry-run", "--output", "json", "--environment", "production", "--allow-peak-hours", "drill"],
+        &[
+            "--dry-run",
+            "--output",
+            "json",
+            "--environment",
+            "production",
+            "--allow-peak-hours",
+            "drill",
+        ],
     );
     assert_eq!(code, 3, "{stderr}");
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(report["result"], "refused");
-    assert!(report["errors"][0]["message"].as_str().unwrap_or_default().contains("--approved-by"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--approved-by")
+    );
 }
