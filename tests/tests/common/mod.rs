@@ -64,7 +64,8 @@ fn schema() -> &'static jsonschema::Validator {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("schema is not JSON: {e}"));
+        let schema: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("schema is not JSON: {e}"));
         jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema is invalid: {e}"))
     })
 }
@@ -75,5 +76,9 @@ pub fn assert_valid_report(report: &Value) {
         .iter_errors(report)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "report violates the schema:\n{}\n{report:#}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "report violates the schema:\n{}\n{report:#}",
+        errors.join("\n")
+    );
 }
