@@ -387,6 +387,7 @@ fn root_sigterm_mid_run_reverts() {
     let child = w.start("term1", &["-H", &a, "-d", "60"]);
     w.wait_table("term1", true, Duration::from_secs(5));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
+    w.wait_table("term1", false, Duration::from_secs(2));
     let (code, report, stderr) = finish(child, Duration::from_secs(5));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["result"], "aborted");
