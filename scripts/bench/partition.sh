@@ -48,7 +48,9 @@ done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive whole number"
 [[ "$flow_runs" =~ ^[1-9][0-9]*$ ]] || die "--flow-runs must be a positive whole number"
 for n in $targets_list; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 200 ] || die "--targets: '$n' is not 1-200"
+  if ! [[ "$n" =~ ^[1-9][0-9]*$ ]] || [ "$n" -gt 200 ]; then
+    die "--targets: '$n' is not 1-200"
+  fi
 done
 is_root || die "needs root: network namespaces and nftables"
 for cmd in ip nft iptables python3; do
@@ -153,8 +155,8 @@ theirs() {
       in_client "$cmd" -D "${spec[@]}"
     done
     t2=$(now_us)
-    echo "$(((t1 - t0)))" | awk '{ printf "%f\n", $1 / 1000 }' >>"$work/theirs-apply"
-    echo "$(((t2 - t1)))" | awk '{ printf "%f\n", $1 / 1000 }' >>"$work/theirs-revert"
+    echo "$((t1 - t0))" | awk '{ printf "%f\n", $1 / 1000 }' >>"$work/theirs-apply"
+    echo "$((t2 - t1))" | awk '{ printf "%f\n", $1 / 1000 }' >>"$work/theirs-revert"
   done
 }
 
