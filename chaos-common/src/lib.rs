@@ -25,6 +25,8 @@ pub mod duration;
 pub mod error;
 pub mod fault;
 pub mod instance;
+#[cfg(feature = "kube")]
+pub mod kube;
 pub mod logging;
 pub mod progress;
 pub mod report;

@@ -149,11 +149,14 @@ fn kubectl_wait_sees_a_slow_pod_become_ready_through_the_watch() {
 }
 
 #[test]
-fn kubectl_wait_times_out_on_a_pod_that_never_becomes_ready() {
+fn kubectl_wait_times_out_on_a_replacement_that_never_becomes_ready() {
     let lab = KubeLab::from_yaml(
         "namespaces:\n- name: lomash-wood\n  deployments:\n  - name: broken\n    replicas: 1\n    neverReady: true\n",
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
+    let victim = lab.pod_names("app=broken").remove(0);
+    let out = lab.kubectl(&["delete", "pod", &victim, "--grace-period=0", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = lab.kubectl(&[
         "wait",
         "--for=condition=Ready",
@@ -163,6 +166,8 @@ fn kubectl_wait_times_out_on_a_pod_that_never_becomes_ready() {
         "--timeout=1s",
     ]);
     assert!(!out.status.success());
+    let pod = lab.kubectl_json(&["get", "pods", "-l", "app=broken"]);
+    assert_eq!(pod["items"][0]["status"]["phase"], "Running", "{pod:#}");
     assert_eq!(
         lab.kubectl_json(&["get", "deploy", "broken"])["status"]["readyReplicas"],
         0

@@ -221,9 +221,8 @@ fn seed_deployment(s: &mut Store, namespace: &str, d: &DeploymentFixture) {
         let mut pod = objects::pending_pod(d, &Cluster::rs_name(d), &rs_uid);
         mark_scheduled(&mut pod);
         mark_running(&mut pod);
-        if !d.never_ready {
-            mark_ready(&mut pod);
-        }
+        // The fixture's pods start Ready; `neverReady` is about replacements.
+        mark_ready(&mut pod);
         let _ = s.insert(Kind::Pod, namespace, pod);
     }
 }

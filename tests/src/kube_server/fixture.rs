@@ -43,7 +43,8 @@ pub struct DeploymentFixture {
     /// Running -> Ready.
     #[serde(default = "ms_200")]
     pub ready_delay_ms: u64,
-    /// New pods of this Deployment never become Ready (the readiness probe fails).
+    /// Replacement pods of this Deployment never become Ready (the readiness probe
+    /// fails); the fixture's own pods start Ready.
     #[serde(default)]
     pub never_ready: bool,
     /// The pods' terminationGracePeriodSeconds (used when a delete gives none).

@@ -1,0 +1,100 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("pod-killer").chain(args.iter().copied()))
+}
+
+#[test]
+fn defaults_match_the_original_script() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = parse(&[])?;
+    let s = cli.settings("run-1")?;
+    assert_eq!(s.namespace, "lomash-wood");
+    assert_eq!(
+        (s.count, s.interval, s.grace_period),
+        (3, Duration::from_secs(30), 0)
+    );
+    assert_eq!(
+        (s.min_ready, s.recovery_timeout),
+        (1, Duration::from_secs(120))
+    );
+    assert_eq!(s.target, TargetSpec::RandomDeployment);
+    assert_eq!(default_duration(&s), Duration::from_secs(60 + 360 + 10));
+    Ok(())
+}
+
+#[test]
+fn runbook_and_script_forms_parse() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = parse(&[
+        "--namespace=lomash-wood",
+        "--deployment=product-service",
+        "--delay=0",
+    ])?;
+    assert_eq!(
+        cli.settings("r")?.target,
+        TargetSpec::Deployment("product-service".into())
+    );
+    let cli = parse(&[
+        "-n",
+        "lomash-wood",
+        "-s",
+        "auth-service",
+        "-i",
+        "5",
+        "-c",
+        "2",
+        "-g",
+        "3",
+    ])?;
+    let s = cli.settings("r")?;
+    assert_eq!(s.target, TargetSpec::Service("auth-service".into()));
+    assert_eq!(
+        (s.count, s.interval, s.grace_period),
+        (2, Duration::from_secs(5), 3)
+    );
+    let cli = parse(&[
+        "-l",
+        "app=a,tier in (web)",
+        "--evict",
+        "--expect-recovery-within",
+        "30s",
+    ])?;
+    let s = cli.settings("r")?;
+    assert_eq!(s.method, Method::Evict);
+    assert_eq!(s.expect_recovery_within, Some(Duration::from_secs(30)));
+    Ok(())
+}
+
+#[test]
+fn bad_values_are_rejected_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-c", "0"], "--count"),
+        (&["-c", "101"], "--count"),
+        (&["-i", "0"], "--interval"),
+        (&["--recovery-timeout", "0"], "--recovery-timeout"),
+        (
+            &["--expect-recovery-within", "0"],
+            "--expect-recovery-within",
+        ),
+        (&["-s", "Bad_Name"], "--service"),
+        (&["--deployment=-x"], "--deployment"),
+        (&["-n", "UPPER"], "--namespace"),
+        (&["-l", " "], "--selector"),
+        (&["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
+    ];
+    for (args, flag) in cases {
+        let cli = parse(args).unwrap_or_else(|e| panic!("{args:?} should parse: {e}"));
+        let err = cli
+            .settings("r")
+            .err()
+            .unwrap_or_else(|| panic!("{args:?} accepted"));
+        assert!(err.to_string().contains(flag), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn targets_are_mutually_exclusive_and_counts_are_numbers() {
+    assert!(parse(&["-s", "a", "--deployment", "b"]).is_err());
+    assert!(parse(&["-s", "a", "-l", "app=a"]).is_err());
+    assert!(parse(&["-c", "-1"]).is_err());
+    assert!(parse(&["-g", "x"]).is_err());
+}
