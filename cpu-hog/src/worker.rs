@@ -177,13 +177,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn workers_burn_cpu_and_stop_promptly() -> Result<()> {
+    fn alone_workers_burn_cpu_and_stop_promptly() -> Result<()> {
         let mut workers = Workers::start(2, 0.5)?;
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(workers.exited_early(), None);
         let cpu = workers.cpu_ns();
         assert_eq!(cpu.len(), 2);
-        assert!(cpu.iter().all(|&ns| ns > 20_000_000), "{cpu:?}");
+        assert!(cpu.iter().all(|&ns| ns > 10_000_000), "{cpu:?}");
         let took = workers.stop(Duration::from_secs(5))?;
         // Generous: the goal (< 50 ms) is a benchmark, not a test on a busy CI machine.
         assert!(took < Duration::from_millis(500), "{took:?}");
