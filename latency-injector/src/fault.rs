@@ -1,7 +1,9 @@
-//! The fault: a latency proxy put in the path of a TCP service or HTTP endpoints.
-//! `apply` checks the upstream answers and starts the proxy; `revert` stops accepting,
-//! drains in-flight connections within the drain timeout, and reports how it went.
+//! The fault: a latency proxy put in the path of a TCP service or HTTP endpoints,
+//! explicitly (clients point at it) or transparently (an nftables redirect in a table
+//! owned by the run). `apply` starts the proxy, then the redirect; `revert` removes the
+//! redirect first (new connections go direct), then drains the proxy.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,17 +11,35 @@ use chaos_common::report::Target;
 use chaos_common::safety::SafetyRequest;
 use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress, Result};
 use serde_json::{Value, json};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use crate::http;
+use crate::nft;
 use crate::proxy::{self, Proxy, ProxyConfig};
+use crate::redirect::{self, Applied};
+use crate::rules::{self, Redirect};
 use crate::stats::Stats;
+
+/// How the proxy is put in the path.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// `--listen` / `--upstream`: clients are pointed at the proxy.
+    Explicit,
+    /// `--target` / `--app-port`: an nftables redirect; with `reset_existing`,
+    /// established connections that bypass it are closed at apply.
+    Transparent {
+        redirect: Redirect,
+        reset_existing: bool,
+    },
+}
 
 #[derive(Debug)]
 pub struct LatencyProxy {
     run_id: String,
     config: ProxyConfig,
-    upstream_label: String,
+    placement: Placement,
+    /// What the hypothesis and targets call the upstream (`redis:6379`, `:3000`).
+    label: String,
     drain: Duration,
 }
 
@@ -28,27 +48,38 @@ pub struct LatencyProxy {
 pub struct Handle {
     proxy: Proxy,
     stats: Arc<Stats>,
+    redirect: Option<Applied>,
+    bypass: Value,
 }
 
 impl LatencyProxy {
-    pub fn new(run_id: &str, config: ProxyConfig, upstream_label: String, drain: Duration) -> Self {
+    pub fn new(
+        run_id: &str,
+        config: ProxyConfig,
+        placement: Placement,
+        label: String,
+        drain: Duration,
+    ) -> Self {
         LatencyProxy {
             run_id: run_id.to_owned(),
             config,
-            upstream_label,
+            placement,
+            label,
             drain,
         }
     }
 
     fn delay_text(&self) -> String {
         let m = &self.config.model;
-        let what = match &self.config.http {
-            Some(rules) => format!("each request matching {}", http::describe(rules)),
-            None => format!("each chunk travelling {:?}", m.direction).to_lowercase(),
-        };
-        let share = match &self.config.http {
-            Some(_) => "of matching requests",
-            None => "of connections",
+        let (what, share) = match &self.config.http {
+            Some(rules) => (
+                format!("each request matching {}", http::describe(rules)),
+                "of matching requests",
+            ),
+            None => (
+                format!("each chunk travelling {:?}", m.direction).to_lowercase(),
+                "of connections",
+            ),
         };
         format!(
             "hold {what} for {} ms ± {} ms from its arrival ({}% {share})",
@@ -57,71 +88,148 @@ impl LatencyProxy {
             m.probability
         )
     }
+
+    fn placement_steps(&self) -> Vec<String> {
+        let kind = if self.config.http.is_some() {
+            "http"
+        } else {
+            "tcp"
+        };
+        match &self.placement {
+            Placement::Explicit => vec![
+                format!("check that {} accepts connections", self.label),
+                format!("listen on {} (backlog 4096)", self.config.listen),
+                format!("forward each connection to {} ({kind})", self.label),
+            ],
+            Placement::Transparent {
+                redirect,
+                reset_existing,
+            } => {
+                let table = rules::table_name(&self.run_id);
+                let caught = match redirect {
+                    Redirect::Egress { mark, .. } => format!(
+                        "outbound TCP connections to {} (nat output; the proxy's own, marked {mark:#x}, are excluded)",
+                        self.label
+                    ),
+                    Redirect::Ingress { app_port } => {
+                        format!("inbound TCP connections to port {app_port} (nat prerouting)")
+                    }
+                };
+                let forward = match redirect {
+                    Redirect::Egress { .. } => {
+                        "forward each to its original destination (SO_ORIGINAL_DST)".to_owned()
+                    }
+                    Redirect::Ingress { app_port } => {
+                        format!("forward each request to the application on 127.0.0.1:{app_port}")
+                    }
+                };
+                vec![
+                    format!(
+                        "listen on {} (an ephemeral port, backlog 4096)",
+                        self.config.listen
+                    ),
+                    format!("create table inet {table} redirecting {caught} into the proxy"),
+                    format!(
+                        "start a watchdog that deletes table inet {table} if this process dies"
+                    ),
+                    format!("{forward} ({kind})"),
+                    if *reset_existing {
+                        "count established connections that bypass the redirect and close them (ss -K)".to_owned()
+                    } else {
+                        "count established connections that bypass the redirect (bypassingConnections)".to_owned()
+                    },
+                ]
+            }
+        }
+    }
 }
 
-/// Connect time to the upstream, to tell added latency from what was already there.
-async fn connect_ms(config: &ProxyConfig) -> Result<f64> {
+/// Connect time to a fixed upstream, to tell added latency from what was already there.
+async fn connect_ms(addrs: &[SocketAddr], flag: &str) -> Result<f64> {
     let started = Instant::now();
-    proxy::connect_upstream(&config.upstream)
-        .await
-        .map_err(|(addr, e)| {
-            ChaosError::fault(format!(
-                "upstream {addr} (--upstream) is unreachable: {} ({e})",
-                proxy::cause(&e)
-            ))
-        })?;
+    proxy::connect_first(addrs).await.map_err(|(addr, e)| {
+        ChaosError::fault(format!(
+            "upstream {addr} ({flag}) is unreachable: {} ({e})",
+            proxy::cause(&e)
+        ))
+    })?;
     Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+impl LatencyProxy {
+    fn fixed_upstream(&self) -> Option<(&[SocketAddr], &'static str)> {
+        match (&self.config.upstream, &self.placement) {
+            (proxy::Upstream::Fixed(addrs), Placement::Explicit) => Some((addrs, "--upstream")),
+            (proxy::Upstream::Fixed(addrs), _) => Some((addrs, "--app-port")),
+            _ => None,
+        }
+    }
+
+    async fn start_redirect(&self, proxy: &Proxy) -> Result<(Option<Applied>, Value)> {
+        let Placement::Transparent {
+            redirect,
+            reset_existing,
+        } = &self.placement
+        else {
+            return Ok((None, Value::Null));
+        };
+        let (applied, before) =
+            redirect::apply(&self.run_id, redirect, proxy.local_addr.port()).await?;
+        let bypass = redirect::handle_bypassing(redirect, &before, *reset_existing);
+        Ok((Some(applied), bypass))
+    }
 }
 
 impl Fault for LatencyProxy {
     type Handle = Handle;
 
     fn plan(&self) -> Plan {
-        let kind = if self.config.http.is_some() {
-            "http"
-        } else {
-            "tcp"
-        };
+        let mut steps = self.placement_steps();
+        steps.push(self.delay_text());
+        steps.push(format!(
+            "at the end: {}stop accepting, let in-flight connections finish for up to {} ms, then close the rest",
+            if matches!(self.placement, Placement::Transparent { .. }) {
+                "delete the table (new connections go direct), "
+            } else {
+                ""
+            },
+            self.drain.as_millis()
+        ));
+        let transparent = matches!(self.placement, Placement::Transparent { .. });
+        let mut warnings = Vec::new();
+        if transparent {
+            warnings.push("connections opened before the fault are not redirected: see bypassingConnections, or use --reset-existing".to_owned());
+        }
         Plan {
             hypothesis: format!(
                 "clients of {} see {} ms more latency (± {} ms) and keep working",
-                self.upstream_label,
+                self.label,
                 self.config.model.latency.as_millis(),
                 self.config.model.jitter.as_millis()
             ),
-            targets: vec![
-                Target::new("upstream", &self.upstream_label).with_details(json!({
-                    "listen": self.config.listen.to_string(),
-                    "protocol": kind,
-                    "runId": self.run_id,
-                })),
-            ],
-            steps: vec![
-                format!("check that {} accepts connections", self.upstream_label),
-                format!("listen on {} (backlog 4096)", self.config.listen),
-                format!(
-                    "forward each connection to {} ({kind})",
-                    self.upstream_label
-                ),
-                self.delay_text(),
-                format!(
-                    "at the end: stop accepting, let in-flight connections finish for up to {} ms, then close the rest",
-                    self.drain.as_millis()
-                ),
-            ],
-            warnings: Vec::new(),
-            // Only clients pointed at the listen address are affected.
+            targets: vec![Target::new("upstream", &self.label).with_details(json!({
+                "listen": self.config.listen.to_string(),
+                "protocol": if self.config.http.is_some() { "http" } else { "tcp" },
+                "table": transparent.then(|| rules::table_name(&self.run_id)),
+            }))],
+            steps,
+            warnings,
+            // Explicit: only clients pointed at the proxy are affected. Transparent: every
+            // matching connection of the network namespace is.
             safety: SafetyRequest {
-                destructive: false,
+                destructive: transparent,
                 namespaces: Vec::new(),
             },
         }
     }
 
     async fn baseline(&mut self) -> Result<Value> {
+        let Some((addrs, flag)) = self.fixed_upstream() else {
+            return Ok(Value::Null);
+        };
         let mut samples = Vec::new();
         for _ in 0..3 {
-            samples.push(connect_ms(&self.config).await?);
+            samples.push(connect_ms(addrs, flag).await?);
         }
         samples.sort_by(f64::total_cmp);
         Ok(json!({ "upstreamConnectMs": { "median": samples[1], "samples": samples } }))
@@ -129,14 +237,28 @@ impl Fault for LatencyProxy {
 
     #[instrument(skip(self), fields(run_id = %self.run_id))]
     async fn apply(&mut self) -> Result<Handle> {
-        connect_ms(&self.config).await?;
+        if let Some((addrs, flag)) = self.fixed_upstream() {
+            connect_ms(addrs, flag).await?;
+        }
+        if matches!(self.placement, Placement::Transparent { .. }) {
+            nft::check_access()?;
+        }
         let stats = Arc::new(Stats::default());
         let proxy = Proxy::start(self.config.clone(), Arc::clone(&stats))?;
-        info!(
-            "proxy listening on {} -> {}",
-            proxy.local_addr, self.upstream_label
-        );
-        Ok(Handle { proxy, stats })
+        info!("proxy listening on {} for {}", proxy.local_addr, self.label);
+        let (redirect, bypass) = match self.start_redirect(&proxy).await {
+            Ok(started) => started,
+            Err(e) => {
+                proxy.stop(Duration::ZERO).await;
+                return Err(e);
+            }
+        };
+        Ok(Handle {
+            proxy,
+            stats,
+            redirect,
+            bypass,
+        })
     }
 
     async fn observe(&mut self, handle: &mut Handle) -> Result<Progress> {
@@ -151,6 +273,15 @@ impl Fault for LatencyProxy {
     fn conclude(&mut self, handle: &mut Handle) -> Conclusion {
         let mut observations = handle.stats.to_json();
         observations["listen"] = json!(handle.proxy.local_addr.to_string());
+        if let Some(applied) = &handle.redirect {
+            observations["table"] = json!(applied.table);
+            observations["redirectedConnections"] = json!(redirect::redirected(applied));
+            if let Some(bypass) = handle.bypass.as_object() {
+                for (key, value) in bypass {
+                    observations[key] = value.clone();
+                }
+            }
+        }
         Conclusion {
             observations,
             criteria: Vec::new(),
@@ -159,15 +290,36 @@ impl Fault for LatencyProxy {
 
     #[instrument(skip_all, fields(run_id = %self.run_id))]
     async fn revert(&mut self, handle: Handle) -> Result<Value> {
+        let removed = match handle.redirect {
+            Some(applied) => Some(redirect::remove(applied).await),
+            None => None,
+        };
         let drained = handle.proxy.stop(self.drain).await;
         info!("proxy stopped: {drained}");
-        Ok(json!({ "proxy": drained, "stats": handle.stats.to_json() }))
+        let details = json!({
+            "proxy": drained,
+            "redirect": removed.as_ref().map(|r| r.as_ref().ok()),
+            "stats": handle.stats.to_json(),
+        });
+        match removed {
+            Some(Err(e)) => {
+                warn!("{e}");
+                Err(e)
+            }
+            _ => Ok(details),
+        }
     }
 
     fn manual_revert_steps(&self) -> Vec<String> {
-        vec![format!(
-            "nothing persists after the process exits: kill the latency-injector listening on {}",
-            self.config.listen
-        )]
+        match &self.placement {
+            Placement::Explicit => vec![format!(
+                "nothing persists after the process exits: stop the latency-injector listening on {}",
+                self.config.listen
+            )],
+            Placement::Transparent { .. } => vec![
+                rules::delete_argv(&rules::table_name(&self.run_id)).join(" "),
+                "latency-injector --cleanup".to_owned(),
+            ],
+        }
     }
 }

@@ -22,9 +22,15 @@
 //! - `stats.rs`: counters, applied-delay percentiles, upstream errors by cause.
 
 pub mod cli;
+pub mod conns;
 pub mod fault;
 pub mod http;
 pub mod model;
+pub mod nft;
 pub mod pipe;
 pub mod proxy;
+pub mod redirect;
+pub mod rules;
+pub mod sockets;
 pub mod stats;
+pub mod watchdog;

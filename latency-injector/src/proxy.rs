@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 use crate::http::{self, HttpRules};
 use crate::model::{LatencyModel, Rng};
 use crate::pipe::{self, LegError, Meter};
+use crate::sockets;
 use crate::stats::Stats;
 
 /// Listen backlog: socat's 5 stalls connections for seconds under load.
@@ -36,6 +37,9 @@ const CUT_GRACE: Duration = Duration::from_secs(1);
 pub enum Upstream {
     /// The addresses `--upstream` resolved to, tried in order.
     Fixed(Vec<SocketAddr>),
+    /// Transparent egress: the connection's original destination, dialled with this
+    /// socket mark so the redirect rule lets it through.
+    OriginalDst { mark: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +232,11 @@ async fn connection(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 
 async fn serve(client: TcpStream, peer: SocketAddr, affected: bool, rng: Rng, shared: &Shared) {
     let _ = client.set_nodelay(true);
-    let upstream = match connect_upstream(&shared.config.upstream).await {
+    let upstream = match &shared.config.upstream {
+        Upstream::Fixed(addrs) => connect_first(addrs).await,
+        Upstream::OriginalDst { mark } => connect_original(&client, *mark).await,
+    };
+    let upstream = match upstream {
         Ok(upstream) => upstream,
         Err((addr, e)) => {
             debug!("{peer}: cannot connect to upstream {addr}: {e}");
@@ -299,11 +307,33 @@ pub fn cause(e: &io::Error) -> &'static str {
     }
 }
 
+type Connected = std::result::Result<TcpStream, (SocketAddr, io::Error)>;
+
+/// Dials where a redirected connection was going, marked so it is not redirected again.
+async fn connect_original(client: &TcpStream, mark: u32) -> Connected {
+    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+    let target = sockets::original_dst(client).map_err(|e| (unknown, e))?;
+    if client.local_addr().ok() == Some(target) {
+        // Not redirected (a client connected to the proxy port itself): refuse, or the
+        // proxy would connect to itself.
+        let e = io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "not a redirected connection",
+        );
+        return Err((target, e));
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, sockets::connect_marked(target, mark)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err((target, e)),
+        Err(_) => Err((target, io::Error::from(io::ErrorKind::TimedOut))),
+    }
+}
+
 /// Connects to the first upstream address that answers.
-pub async fn connect_upstream(
-    upstream: &Upstream,
-) -> std::result::Result<TcpStream, (SocketAddr, io::Error)> {
-    let Upstream::Fixed(addrs) = upstream;
+pub async fn connect_first(addrs: &[SocketAddr]) -> Connected {
     let mut last = None;
     for &addr in addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {

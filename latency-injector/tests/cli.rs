@@ -193,3 +193,29 @@ fn port_in_use_exits_1_naming_the_flag() {
     );
     drop((taken, answering));
 }
+
+#[test]
+fn dry_run_of_transparent_egress_creates_no_table() {
+    let out = injector(&[
+        "--target",
+        "198.51.100.2:6379",
+        "--run-id",
+        "dry-egress",
+        "-l",
+        "100",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report = report_of(&out);
+    assert_eq!(report["result"], "dry-run");
+    let plan = report["plan"].to_string();
+    assert!(plan.contains("chaos-latency-injector-dry-egress"), "{plan}");
+    assert!(plan.contains("watchdog"), "{plan}");
+    // Nothing was created (nft may be missing or not permitted: then there is nothing either).
+    if let Ok(tables) = Command::new("nft").args(["list", "tables"]).output() {
+        let tables = String::from_utf8_lossy(&tables.stdout);
+        assert!(!tables.contains("dry-egress"), "{tables}");
+    }
+}

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::netlab::{self, Lab};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -77,8 +79,12 @@ struct Injector {
 
 impl Injector {
     fn start(args: &[&str]) -> Injector {
-        let child = Command::new(common::bin(TOOL))
-            .args(args)
+        Injector::spawn(Command::new(common::bin(TOOL)).args(args))
+    }
+
+    /// Starts `cmd` (the tool, possibly behind `ip netns exec`) with JSON output.
+    fn spawn(cmd: &mut Command) -> Injector {
+        let child = cmd
             .args(["-y", "--output", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -559,4 +565,308 @@ fn http_mode_streams_response_bodies() {
     let (code, report, _) = injector.stop();
     assert_eq!(code, 0);
     assert_eq!(report["observations"]["requestsDelayed"], 1);
+}
+
+// ---- transparent egress, in network namespaces: a "pod" and a "redis" namespace ----
+
+/// The pod namespace, redis-server in its own namespace, and an echo server on another
+/// port of the same host and on the same port of another host.
+struct EgressLab {
+    lab: Lab,
+    pod: String,
+    redis: SocketAddr,
+    other_port: SocketAddr,
+    other_host: SocketAddr,
+    _servers: Vec<netlab::Server>,
+    _redis: Child,
+}
+
+impl EgressLab {
+    fn new() -> EgressLab {
+        let mut lab = Lab::new("li");
+        let pod = lab.namespace("p");
+        let redis_ns = lab.namespace("r");
+        let other_ns = lab.namespace("o");
+        let (_, redis_ip) = lab.link(&pod, &redis_ns);
+        let (_, other_ip) = lab.link(&pod, &other_ns);
+        let redis = SocketAddr::new(redis_ip, 6379);
+        let child = lab
+            .command(&redis_ns, "redis-server")
+            .args(["--port", "6379", "--bind", &redis_ip.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        let other_port = SocketAddr::new(redis_ip, 7000);
+        let other_host = SocketAddr::new(other_ip, 6379);
+        let servers = vec![
+            lab.tcp_echo(&redis_ns, other_port),
+            lab.tcp_echo(&other_ns, other_host),
+        ];
+        let probe = pod.clone();
+        let ready = lab.in_namespace(&probe, move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while netlab::tcp_connect(redis, Duration::from_millis(200)).is_err() {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            true
+        });
+        assert!(ready, "redis-server in the lab did not start");
+        EgressLab {
+            lab,
+            pod,
+            redis,
+            other_port,
+            other_host,
+            _servers: servers,
+            _redis: child,
+        }
+    }
+
+    /// The round trip of one PING on a fresh connection from the pod.
+    fn redis_rtt(&self) -> Duration {
+        let redis = self.redis;
+        self.lab
+            .in_namespace(&self.pod, move || ping(&mut connect(redis)))
+    }
+
+    fn echo_rtt(&self, addr: SocketAddr) -> Duration {
+        self.lab.in_namespace(&self.pod, move || {
+            let mut stream = netlab::tcp_connect(addr, Duration::from_secs(2))
+                .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+            let started = Instant::now();
+            netlab::echo_roundtrip(&mut stream, b"hello", Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("echo {addr}: {e}"));
+            started.elapsed()
+        })
+    }
+
+    fn injector(&self, run_id: &str, extra: &[&str]) -> Injector {
+        let mut cmd = self.lab.command(&self.pod, common::bin(TOOL));
+        cmd.args(["--run-id", run_id, "-d", "60"]).args(extra);
+        let injector = Injector::spawn(&mut cmd);
+        let table = format!("chaos-latency-injector-{run_id}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.tables().contains(&table) {
+            assert!(Instant::now() < deadline, "table {table} did not appear");
+            thread::sleep(Duration::from_millis(20));
+        }
+        injector
+    }
+
+    /// The nftables tables of the pod namespace.
+    fn tables(&self) -> String {
+        self.lab.exec_ok(&self.pod, &["nft", "list", "tables"])
+    }
+
+    fn wait_table_gone(&self, table: &str, within: Duration) -> Duration {
+        let started = Instant::now();
+        while self.tables().contains(table) {
+            assert!(
+                started.elapsed() < within,
+                "table {table} still there after {within:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        started.elapsed()
+    }
+}
+
+#[test]
+fn root_egress_delays_only_the_target_port_and_address_alone() {
+    common::require_root("network namespaces and nftables");
+    let lab = EgressLab::new();
+    let target = lab.redis.to_string();
+    let injector = lab.injector("egress-a", &["--target", &target, "-l", "300"]);
+    let delayed = lab.redis_rtt();
+    let other_port = lab.echo_rtt(lab.other_port);
+    let other_host = lab.echo_rtt(lab.other_host);
+    eprintln!("redis {delayed:?}, other port {other_port:?}, other host {other_host:?}");
+    assert!(delayed >= Duration::from_millis(300), "{delayed:?}");
+    assert!(delayed < Duration::from_millis(800), "{delayed:?}");
+    assert!(
+        other_port < Duration::from_millis(150),
+        "other port delayed: {other_port:?}"
+    );
+    assert!(
+        other_host < Duration::from_millis(150),
+        "other host delayed: {other_host:?}"
+    );
+
+    // redis-benchmark, a real client, from the pod namespace.
+    let out = common::run(lab.lab.command(&lab.pod, "redis-benchmark").args([
+        "-h",
+        &lab.redis.ip().to_string(),
+        "-p",
+        "6379",
+        "-t",
+        "ping",
+        "-n",
+        "20",
+        "-c",
+        "5",
+        "-q",
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    common::assert_valid_report(&report);
+    let obs = &report["observations"];
+    assert_eq!(obs["bypassingConnections"], 0, "{obs}");
+    assert!(obs["redirectedConnections"].as_u64() >= Some(6), "{obs}");
+    assert!(obs["connections"].as_u64() >= Some(6), "{obs}");
+    assert_eq!(obs["upstreamErrors"]["total"], 0, "{obs}");
+    let p50 = obs["appliedDelayMs"]["p50"].as_f64().unwrap_or_default();
+    assert!((300.0..360.0).contains(&p50), "{obs}");
+    assert_eq!(
+        report["revert"]["details"]["redirect"]["deleted"], true,
+        "{report}"
+    );
+    assert!(
+        !lab.tables().contains("chaos-latency-injector"),
+        "{}",
+        lab.tables()
+    );
+    // After revert, the target is reached directly again.
+    assert!(lab.redis_rtt() < Duration::from_millis(150));
+}
+
+#[test]
+fn root_egress_counts_bypassing_connections_and_resets_them_on_request() {
+    common::require_root("network namespaces, nftables and sock_destroy");
+    let lab = EgressLab::new();
+    let redis = lab.redis;
+    let target = redis.to_string();
+    // Opened before the fault: the redirect cannot catch it.
+    let mut early = lab.lab.in_namespace(&lab.pod, move || connect(redis));
+    let injector = lab.injector("bypass-a", &["--target", &target, "-l", "300"]);
+    let rtt = ping(&mut early);
+    assert!(
+        rtt < Duration::from_millis(150),
+        "the early connection bypasses: {rtt:?}"
+    );
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        report["observations"]["bypassingConnections"], 1,
+        "{report}"
+    );
+    assert!(report["warnings"].to_string().contains("--reset-existing"));
+
+    let injector = lab.injector(
+        "bypass-b",
+        &["--target", &target, "-l", "300", "--reset-existing"],
+    );
+    // The early connection is closed by the kernel (sock_destroy) right after the table
+    // is in place: it leaves the pod's socket table and its next read fails.
+    let ip = redis.ip().to_string();
+    let listed = [
+        "ss",
+        "-tn",
+        "state",
+        "established",
+        "dst",
+        &ip,
+        "dport",
+        "=",
+        ":6379",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.lab.exec_ok(&lab.pod, &listed).lines().count() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the early connection was not reset"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut buf = [0u8; 16];
+    let _ = early.write_all(b"PING\r\n");
+    let read = early.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "early connection still open: {read:?}"
+    );
+    // A client reconnecting goes through the proxy.
+    assert!(lab.redis_rtt() >= Duration::from_millis(300));
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let obs = &report["observations"];
+    assert_eq!(obs["bypassingConnections"], 1, "{obs}");
+    assert_eq!(obs["closed"], 1, "{obs}");
+    assert_eq!(obs["remaining"], 0, "{obs}");
+}
+
+#[test]
+fn root_sigkill_leaves_no_table_thanks_to_the_watchdog() {
+    common::require_root("network namespaces and nftables");
+    let lab = EgressLab::new();
+    let target = lab.redis.to_string();
+    let mut injector = lab.injector("kill-a", &["--target", &target, "-l", "100"]);
+    let _ = kill(injector.pid(), Signal::SIGKILL);
+    if let Some(mut child) = injector.child.take() {
+        let _ = child.wait();
+    }
+    let gone = lab.wait_table_gone("chaos-latency-injector-kill-a", Duration::from_secs(2));
+    eprintln!("table removed by the watchdog {gone:?} after SIGKILL");
+    assert!(lab.redis_rtt() < Duration::from_millis(150));
+}
+
+#[test]
+fn root_two_injectors_each_remove_only_their_own_and_cleanup_spares_foreign_tables() {
+    common::require_root("network namespaces and nftables");
+    let lab = EgressLab::new();
+    lab.lab
+        .exec_ok(&lab.pod, &["nft", "add", "table", "inet", "foreign"]);
+    let first = lab.injector("two-a", &["--target", &lab.redis.to_string(), "-l", "100"]);
+    let second = lab.injector(
+        "two-b",
+        &["--target", &lab.other_host.to_string(), "-l", "100"],
+    );
+    let (code, _, stderr) = first.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let tables = lab.tables();
+    assert!(!tables.contains("chaos-latency-injector-two-a"), "{tables}");
+    assert!(tables.contains("chaos-latency-injector-two-b"), "{tables}");
+    // The second is still delaying its own target.
+    assert!(lab.echo_rtt(lab.other_host) >= Duration::from_millis(100));
+    assert!(lab.redis_rtt() < Duration::from_millis(100));
+
+    // A leftover (as if both process and watchdog had died), then --cleanup twice.
+    drop(second); // SIGKILL: the watchdog removes two-b.
+    lab.wait_table_gone("chaos-latency-injector-two-b", Duration::from_secs(2));
+    lab.lab.exec_ok(
+        &lab.pod,
+        &[
+            "nft",
+            "add",
+            "table",
+            "inet",
+            "chaos-latency-injector-left-1",
+        ],
+    );
+    for _ in 0..2 {
+        let out = common::run(
+            lab.lab
+                .command(&lab.pod, common::bin(TOOL))
+                .arg("--cleanup"),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tables = lab.tables();
+    assert!(!tables.contains("chaos-latency-injector"), "{tables}");
+    assert!(
+        tables.contains("foreign"),
+        "--cleanup removed a foreign table: {tables}"
+    );
 }

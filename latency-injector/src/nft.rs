@@ -1,0 +1,262 @@
+//! Running the `nft` binary (duplicated from net-partition's `nft.rs`, to move into
+//! chaos-common): its JSON API, always through an argument vector (never a
+//! shell), with the JSON document on stdin.
+//!
+//! Errors an operator can fix are mapped to `ChaosError::Precondition`: `nft` missing
+//! (install Debian's `nftables`) and "Operation not permitted" (run as root / with
+//! NET_ADMIN in the target network namespace).
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use chaos_common::{ChaosError, Result};
+use serde_json::Value;
+
+use crate::rules::{FAMILY, TABLE_PREFIX, delete_argv};
+
+pub const NFT: &str = "nft";
+
+fn owned(argv: &[&str]) -> Vec<String> {
+    argv.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn spawn_error(argv: &[String], e: &std::io::Error) -> ChaosError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ChaosError::Precondition(format!(
+            "`{NFT}` not found on PATH: install nftables (Debian package `nftables`) where \
+             latency-injector runs (the debug image must ship it)"
+        ))
+    } else {
+        ChaosError::Command {
+            argv: argv.to_vec(),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        }
+    }
+}
+
+/// Turns a finished `nft` into its stdout, or the error an operator can act on.
+fn check(argv: &[String], out: Output) -> Result<String> {
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if stderr.contains("Operation not permitted") {
+        return Err(ChaosError::Precondition(format!(
+            "nft: operation not permitted ({stderr}): run as root, or with CAP_NET_ADMIN in the \
+             target network namespace (a debug container with NET_ADMIN)"
+        )));
+    }
+    Err(ChaosError::Command {
+        argv: argv.to_vec(),
+        status: out.status.to_string(),
+        stderr,
+    })
+}
+
+/// Runs `nft` with `argv[1..]`, feeding `stdin`; blocking (preflight, conclude, cleanup,
+/// the watchdog).
+pub fn run_blocking(argv: &[String], stdin: Option<&[u8]>) -> Result<String> {
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_error(argv, &e))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // A write error shows up as nft's own failure below; dropping the pipe closes it.
+        let _ = pipe.write_all(input);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| spawn_error(argv, &e))?;
+    check(argv, out)
+}
+
+/// The async twin of [`run_blocking`]; the child is killed if the future is dropped.
+pub async fn run(argv: &[String], stdin: Option<&[u8]>) -> Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| spawn_error(argv, &e))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input).await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| spawn_error(argv, &e))?;
+    check(argv, out)
+}
+
+/// `nft -j -f -`: the document is one transaction, applied whole or not at all.
+pub async fn apply(document: &Value) -> Result<()> {
+    let argv = owned(&[NFT, "-j", "-f", "-"]);
+    run(&argv, Some(document.to_string().as_bytes()))
+        .await
+        .map(drop)
+}
+
+fn already_gone(result: Result<String>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(ChaosError::Command { stderr, .. }) if stderr.contains("No such file or directory") => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `nft delete table inet NAME`; a table already gone is success.
+pub async fn delete_table(table: &str) -> Result<()> {
+    already_gone(run(&delete_argv(table), None).await)
+}
+
+pub fn delete_table_blocking(table: &str) -> Result<()> {
+    already_gone(run_blocking(&delete_argv(table), None))
+}
+
+/// Fails with a precondition error when `nft` is missing or not permitted.
+pub fn check_access() -> Result<()> {
+    run_blocking(&owned(&[NFT, "-j", "list", "tables"]), None).map(drop)
+}
+
+/// The objects of kind `kind` in an `nft -j list ...` output.
+fn objects<'a>(listing: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(move |item| item.get(kind))
+}
+
+/// The names of this tool's tables in an `nft -j list tables` output.
+pub fn owned_tables(listing: &Value) -> Vec<String> {
+    objects(listing, "table")
+        .filter(|t| t["family"] == FAMILY)
+        .filter_map(|t| t["name"].as_str())
+        .filter(|name| name.starts_with(TABLE_PREFIX))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One named counter's values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// (counter name, values) from an `nft -j list counters table ...` output.
+pub fn parse_counters(listing: &Value) -> Vec<(String, Count)> {
+    objects(listing, "counter")
+        .filter_map(|c| {
+            let name = c["name"].as_str()?.to_owned();
+            let count = Count {
+                packets: c["packets"].as_u64()?,
+                bytes: c["bytes"].as_u64()?,
+            };
+            Some((name, count))
+        })
+        .collect()
+}
+
+fn counters_argv(table: &str) -> Vec<String> {
+    owned(&[NFT, "-j", "list", "counters", "table", FAMILY, table])
+}
+
+fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| ChaosError::fault(format!("nft printed invalid JSON: {e}")))
+}
+
+pub async fn counters(table: &str) -> Result<Vec<(String, Count)>> {
+    parse_json(&run(&counters_argv(table), None).await?).map(|v| parse_counters(&v))
+}
+
+pub fn counters_blocking(table: &str) -> Result<Vec<(String, Count)>> {
+    parse_json(&run_blocking(&counters_argv(table), None)?).map(|v| parse_counters(&v))
+}
+
+/// Deletes every `inet chaos-latency-injector-*` table of this network namespace.
+pub fn cleanup_leftovers() -> Result<Vec<String>> {
+    let listing = parse_json(&run_blocking(&owned(&[NFT, "-j", "list", "tables"]), None)?)?;
+    let mut removed = Vec::new();
+    for table in owned_tables(&listing) {
+        delete_table_blocking(&table)?;
+        removed.push(format!("nftables table {FAMILY} {table}"));
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_our_inet_tables_are_owned() {
+        let listing = json!({"nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"table": {"family": "inet", "name": "chaos-latency-injector-a1", "handle": 1}},
+            {"table": {"family": "ip", "name": "chaos-latency-injector-a2", "handle": 2}},
+            {"table": {"family": "inet", "name": "filter", "handle": 3}},
+            {"table": {"family": "inet", "name": "chaos-latency-injectorX", "handle": 4}},
+            {"table": {"family": "inet", "name": "my-chaos-latency-injector-a3", "handle": 5}},
+        ]});
+        assert_eq!(owned_tables(&listing), ["chaos-latency-injector-a1"]);
+        assert!(owned_tables(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn counters_are_parsed_by_name() {
+        let listing = json!({"nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"counter": {"family": "inet", "name": "egress", "table": "t", "handle": 3, "packets": 7, "bytes": 420}},
+            {"counter": {"family": "inet", "name": "ingress", "table": "t", "handle": 4, "packets": 0, "bytes": 0}},
+        ]});
+        assert_eq!(
+            parse_counters(&listing),
+            vec![
+                (
+                    "egress".to_owned(),
+                    Count {
+                        packets: 7,
+                        bytes: 420
+                    }
+                ),
+                ("ingress".to_owned(), Count::default()),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_table_on_delete_is_success() {
+        let gone = Err(ChaosError::Command {
+            argv: vec![],
+            status: "exit status: 1".into(),
+            stderr: "Error: Could not process rule: No such file or directory".into(),
+        });
+        assert!(already_gone(gone).is_ok());
+        let other = Err(ChaosError::Command {
+            argv: vec![],
+            status: "1".into(),
+            stderr: "syntax error".into(),
+        });
+        assert!(already_gone(other).is_err());
+    }
+}
