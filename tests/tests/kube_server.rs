@@ -63,9 +63,26 @@ fn kubectl_get_deploy_shows_every_service_with_its_ready_count() {
     let out = lab.kubectl(&["get", "deploy", "-n", "lomash-wood"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("NAME") && table.contains("READY") && table.contains("AVAILABLE"),
+        "{table}"
+    );
     for service in SERVICES {
-        assert!(table.contains(service), "{service} missing from:\n{table}");
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(service))
+            .unwrap_or_default();
+        assert!(
+            row.contains("2/2"),
+            "{service} is not 2/2 Ready in:\n{table}"
+        );
     }
+    let out = lab.kubectl(&["get", "pods", "-l", "app=auth-service"]);
+    let pods = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        pods.contains("STATUS") && pods.matches("1/1     Running").count() == 2,
+        "{pods}"
+    );
     let deploy = lab.kubectl_json(&["get", "deploy", "product-service"]);
     assert_eq!(deploy["status"]["readyReplicas"], 2);
     assert_eq!(
@@ -217,7 +234,11 @@ fn an_events_k8s_io_event_is_listed_by_kubectl_get_events_and_conflicts_on_reuse
     assert_eq!(listed["reason"], "ChaosPodKilled", "{events:#}");
     assert_eq!(listed["involvedObject"]["name"], "product-service");
     let out = lab.kubectl(&["get", "events"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chaos-test-event"));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("ChaosPodKilled") && table.contains("deployment/product-service"),
+        "{table}"
+    );
     let out = lab.kubectl(&["create", "--validate=false", "-f", &path]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("AlreadyExists"), "{}", stderr(&out));

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::controller::Cluster;
 use super::select::Selector;
 use super::store::{self, Kind};
-use super::{discovery, handlers, objects, watch};
+use super::{discovery, handlers, objects, table, watch};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -199,6 +199,12 @@ fn verb_of(method: &Method, t: &Target, query: &HashMap<String, String>) -> &'st
 async fn resource(cluster: &Arc<Cluster>, req: Request<Incoming>, t: Target) -> Response<Body> {
     let query = query(&req);
     let verb = verb_of(req.method(), &t, &query);
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
+    let as_table = table::wants_table(accept);
     let resource_name = match &t.subresource {
         Some(sub) => format!("{}/{sub}", t.kind.resource()),
         None => t.kind.resource().to_owned(),
@@ -239,8 +245,8 @@ async fn resource(cluster: &Arc<Cluster>, req: Request<Incoming>, t: Target) -> 
     };
     match verb {
         "watch" => watch::respond(cluster, &t, selector, &query),
-        "list" => list(cluster, &t, &selector),
-        "get" => get(cluster, &t),
+        "list" => list(cluster, &t, &selector, as_table),
+        "get" => get(cluster, &t, as_table),
         "create" if t.subresource.as_deref() == Some("eviction") => {
             handlers::evict(cluster, &t, &body)
         }
@@ -255,9 +261,15 @@ async fn resource(cluster: &Arc<Cluster>, req: Request<Incoming>, t: Target) -> 
     }
 }
 
-fn list(cluster: &Arc<Cluster>, t: &Target, selector: &Selector) -> Response<Body> {
+fn list(cluster: &Arc<Cluster>, t: &Target, selector: &Selector, as_table: bool) -> Response<Body> {
     let s = store::lock(&cluster.store);
     let items = s.list(t.kind, t.namespace.as_deref(), selector);
+    if as_table {
+        return json(
+            StatusCode::OK,
+            &table::table(t.kind, &items, s.resource_version()),
+        );
+    }
     let doc = serde_json::json!({
         "kind": format!("{}List", t.kind.kind()),
         "apiVersion": t.kind.api_version(),
@@ -267,10 +279,15 @@ fn list(cluster: &Arc<Cluster>, t: &Target, selector: &Selector) -> Response<Bod
     json(StatusCode::OK, &doc)
 }
 
-fn get(cluster: &Arc<Cluster>, t: &Target) -> Response<Body> {
+fn get(cluster: &Arc<Cluster>, t: &Target, as_table: bool) -> Response<Body> {
     let name = t.name.as_deref().unwrap_or("");
     let ns = t.namespace.as_deref().unwrap_or("");
-    match store::lock(&cluster.store).get(t.kind, ns, name) {
+    let s = store::lock(&cluster.store);
+    match s.get(t.kind, ns, name) {
+        Some(object) if as_table => json(
+            StatusCode::OK,
+            &table::table(t.kind, &[object], s.resource_version()),
+        ),
         Some(object) => json(StatusCode::OK, &object),
         None => not_found(t.kind, name),
     }

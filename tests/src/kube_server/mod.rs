@@ -10,7 +10,7 @@
 //! - `store.rs`: objects, resourceVersions, change history. `select.rs`: selectors.
 //! - `controller.rs`: ReplicaSet controller, pod lifecycle, statuses, deletion.
 //! - `http.rs`: routing and errors; `handlers.rs`: writes and eviction; `watch.rs`;
-//!   `discovery.rs`.
+//!   `discovery.rs`; `table.rs`: server-side printing for plain `kubectl get`.
 
 mod controller;
 mod discovery;
@@ -20,6 +20,7 @@ mod http;
 mod objects;
 pub mod select;
 mod store;
+mod table;
 mod watch;
 
 use std::future::Future;
