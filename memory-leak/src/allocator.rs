@@ -2,6 +2,7 @@
 //!
 //! In order: ask the kernel to SIGKILL it when the parent dies and check the parent is
 //! still the one that started it (so a SIGKILLed supervisor never leaves memory behind);
+//! raise its own `oom_score_adj` to 1000 (the OOM killer picks it, not the supervisor);
 //! join the cgroup by writing its pid to PROCS *before* allocating (on cgroup v1, memory
 //! already charged stays with the old cgroup); print `ready`; then grow on an absolute
 //! schedule, `min(rate × t, limit)` at 20 Hz, each step a new buffer with every byte
@@ -112,6 +113,10 @@ pub fn main() -> ExitCode {
             "the supervising memory-leak process is gone",
         );
     }
+    // Be the OOM killer's first choice in a cgroup shared with the supervisor (as in a
+    // container), so the process that reports the kill is not the one killed. Raising
+    // one's own score needs no privilege; a failure only loses that preference.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     if let Some(procs) = &params.cgroup_procs {
         if let Err(e) = std::fs::write(procs, format!("{}\n", std::process::id())) {
             return fail(
