@@ -395,8 +395,10 @@ fn downstream_direction_delays_replies() {
 fn a_thousand_connections_through_500ms_complete_together_alone() {
     let redis = Redis::start();
     let (injector, listen) = Injector::explicit(redis.addr, &["-l", "500"]);
-    let started = Instant::now();
+    let opening = Instant::now();
     let mut streams: Vec<TcpStream> = (0..1000).map(|_| connect(listen)).collect();
+    let opened = opening.elapsed();
+    let started = Instant::now();
     for stream in &mut streams {
         stream
             .write_all(b"PING\r\n")
@@ -411,15 +413,17 @@ fn a_thousand_connections_through_500ms_complete_together_alone() {
     }
     let all = started.elapsed();
     eprintln!(
-        "1000 connections through 500 ms: all replies after {:.0} ms",
+        "1000 connections through 500 ms: opened in {:.0} ms, all replies {:.0} ms after the first request",
+        ms(opened),
         ms(all)
     );
     drop(streams);
-    // Serialised, this would take 1000 × 500 ms; the goal (bench) is well under 1 s.
+    // Serialised, this would take 1000 × 500 ms; the issue asks for under 2 × 500 ms.
+    assert!(opened < Duration::from_secs(5), "opening took {opened:?}");
     assert!(all >= Duration::from_millis(500), "{all:?}");
     assert!(
         all < Duration::from_millis(1000),
-        "1000 connections took {:.0} ms",
+        "1000 requests took {:.0} ms",
         ms(all)
     );
     let (code, report, stderr) = injector.stop();
