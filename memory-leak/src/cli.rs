@@ -128,6 +128,10 @@ impl Tool for Cli {
         &self.common
     }
 
+    fn cleanup_leftovers() -> Result<Vec<String>> {
+        crate::sweep::kill_orphans()
+    }
+
     fn prepare(self, _run_id: &str) -> Result<Prepared<MemoryLeak>> {
         let cgroup = self.cgroup()?;
         let limit_bytes = cgroup.memory_limit();

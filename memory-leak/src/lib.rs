@@ -23,7 +23,8 @@
 //! - `allocator.rs`: the child: join the cgroup, grow on an absolute 20 Hz schedule, hold.
 //! - `child.rs`: starting, signalling and reaping the child from the parent.
 //! - `watch.rs`: /proc readers (VmRSS, CPU time) and how a child's death is classified.
-//! - `stats.rs`: samples, downsampling, the growth-rate fit, the observations document.
+//! - `stats.rs`: samples, downsampling, the growth-rate fit, the CPU cost.
+//! - `sweep.rs`: `--cleanup`: ends allocators whose supervisor is gone.
 
 pub mod allocator;
 pub mod child;
@@ -32,6 +33,7 @@ pub mod leak;
 pub mod plan;
 pub mod sizing;
 pub mod stats;
+pub mod sweep;
 pub mod watch;
 
 /// One mebibyte: every "MB" of this tool's flags and reports is a MiB.
