@@ -366,3 +366,35 @@ fn evict_honours_a_pod_disruption_budget() {
     assert_eq!(exit, 0, "{stderr}\n{report:#}");
     assert_eq!(kills(&report)[0]["outcome"], "recovered", "{report:#}");
 }
+
+#[test]
+fn with_no_target_a_deployment_that_can_lose_a_pod_is_chosen() {
+    let lab = lab_from(
+        "namespaces:\n- name: lomash-wood\n  deployments:\n  - name: single\n    replicas: 1\n  - name: pair\n  - name: lone\n    replicas: 1\n",
+    );
+    for _ in 0..3 {
+        let (exit, report, stderr) = pod_killer(&lab, &["--dry-run"]);
+        assert_eq!(exit, 0, "{stderr}");
+        assert_eq!(report["targets"][0]["kind"], "deployment");
+        assert_eq!(
+            report["targets"][0]["name"], "pair",
+            "{:#}",
+            report["targets"]
+        );
+    }
+    // None can: refused before a report exists (nothing was chosen), exit 3.
+    let kubeconfig = lab.kubeconfig.to_string_lossy().into_owned();
+    let out = common::run(std::process::Command::new(common::bin("pod-killer")).args([
+        "--kubeconfig",
+        &kubeconfig,
+        "--dry-run",
+        "--min-ready",
+        "2",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("min-ready") && stderr.contains("pair"),
+        "{stderr}"
+    );
+}

@@ -274,3 +274,51 @@ impl Store {
             .contains_key(&(Kind::Namespace, String::new(), namespace.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str) -> Value {
+        json!({"metadata": {"name": name}})
+    }
+
+    #[test]
+    fn versions_increase_and_a_watch_resumes_after_a_version() {
+        let shared = Store::new();
+        let mut s = lock(&shared);
+        let a = s.insert(Kind::Pod, "ns", pod("a")).unwrap_or_default();
+        let rv_a: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        s.update(Kind::Pod, "ns", "a", |p| {
+            p["status"] = json!({"phase": "Running"})
+        });
+        s.remove(Kind::Pod, "ns", "a");
+        let types: Vec<&str> = s
+            .changes_since(rv_a, Kind::Pod)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.event_type)
+            .collect();
+        assert_eq!(types, ["MODIFIED", "DELETED"]);
+        assert!(s.resource_version() == rv_a + 2);
+        assert!(
+            s.insert(Kind::Pod, "ns", json!({"metadata": {"generateName": "a-"}}))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn inserting_an_existing_name_is_a_conflict() {
+        let shared = Store::new();
+        let mut s = lock(&shared);
+        assert!(s.insert(Kind::Pod, "ns", pod("a")).is_ok());
+        assert_eq!(
+            s.insert(Kind::Pod, "ns", pod("a")).err().as_deref(),
+            Some("a")
+        );
+    }
+}
