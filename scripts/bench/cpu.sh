@@ -15,6 +15,7 @@ loads="10 30 50 80 100"
 workers_list="1 2"
 conditions="idle contention"
 cpu_hog=""
+shield=1
 warmup=1
 
 usage() {
@@ -24,12 +25,18 @@ Usage: scripts/bench.sh cpu [OPTIONS]
 Measures achieved CPU load of cpu-hog and of stress-ng (--cpu N --cpu-load P) side by
 side and prints a Markdown table. Needs root and stress-ng.
 
+The tools (and, under contention, the two busy loops) run inside a cpu cgroup with the
+highest cpu.shares, so that unrelated processes on a shared machine disturb the figures
+less; the "outside" columns say how much CPU everything else still used (in cores)
+during each window. --no-shield measures without that cgroup.
+
 Options:
   --seconds N         measurement window per cell, after a ${warmup} s warm-up [${seconds}]
   --loads "P ..."     requested loads in percent [${loads}]
   --workers "N ..."   worker counts [${workers_list}]
   --conditions "..."  any of: idle contention [${conditions}]
   --cpu-hog PATH      binary to measure [built with cargo build --release -p cpu-hog]
+  --no-shield         do not run inside the high-weight cpu cgroup
   -h, --help          this help
 EOF
 }
@@ -41,6 +48,7 @@ while [ $# -gt 0 ]; do
     --workers) workers_list=${2:?--workers needs a value}; shift 2 ;;
     --conditions) conditions=${2:?--conditions needs a value}; shift 2 ;;
     --cpu-hog) cpu_hog=${2:?--cpu-hog needs a path}; shift 2 ;;
+    --no-shield) shield=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -60,7 +68,12 @@ done
 is_root || die "needs root: each run is measured in its own cpuacct cgroup"
 command -v stress-ng >/dev/null || die "stress-ng is not installed (apt-get install stress-ng)"
 acct_root=/sys/fs/cgroup/cpuacct
+cpu_root=/sys/fs/cgroup/cpu
 [ -f "$acct_root/cpuacct.usage" ] || die "no cgroup v1 cpuacct hierarchy at $acct_root"
+if [ "$shield" = 1 ] && [ ! -f "$cpu_root/cpu.shares" ]; then
+  die "no cgroup v1 cpu hierarchy at $cpu_root for the shield (use --no-shield)"
+fi
+clk_tck=$(getconf CLK_TCK)
 
 if [ -z "$cpu_hog" ]; then
   log "building the release binary"
@@ -69,12 +82,29 @@ if [ -z "$cpu_hog" ]; then
 fi
 [ -x "$cpu_hog" ] || die "--cpu-hog: $cpu_hog is not an executable"
 
+# Everything this script creates, for the EXIT trap.
 busy_pids=()
 tool_pid=""
-cgroup=""
-achieved=""
 sleep_pid=""
 hyperfine_json=""
+tool_cg="$acct_root/chaos-bench-cpu-$$"
+busy_cg="$acct_root/chaos-bench-busy-$$"
+shield_cg="$cpu_root/chaos-bench-shield-$$"
+shield_dirs=()
+achieved=""
+outside=""
+
+# remove_cgroup DIR: kills what is left in it, then removes it.
+remove_cgroup() {
+  local dir=$1 pid
+  [ -d "$dir" ] || return 0
+  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$dir/cgroup.procs"
+  for _ in $(seq 50); do
+    rmdir "$dir" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "could not remove $dir"
+}
 
 stop_busy() {
   local pid
@@ -83,21 +113,27 @@ stop_busy() {
     wait "$pid" 2>/dev/null || true
   done
   busy_pids=()
+  remove_cgroup "$busy_cg"
 }
 
-remove_cgroup() {
-  [ -n "$cgroup" ] || return 0
-  local pid
-  if [ -f "$cgroup/cgroup.procs" ]; then
-    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$cgroup/cgroup.procs"
+stop_tool() {
+  if [ -n "$tool_pid" ]; then
+    kill "$tool_pid" 2>/dev/null || true
+    wait "$tool_pid" 2>/dev/null || true
   fi
-  for _ in $(seq 50); do
-    rmdir "$cgroup" 2>/dev/null && break
-    [ -d "$cgroup" ] || break
-    sleep 0.1
-  done
-  cgroup=""
+  tool_pid=""
+  remove_cgroup "$tool_cg"
 }
+
+cleanup() {
+  [ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null || true
+  stop_tool
+  stop_busy
+  remove_cgroup "$shield_cg"
+  [ -z "$hyperfine_json" ] || rm -f "$hyperfine_json"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 # pause SECONDS: a sleep that a signal interrupts at once (the trap runs without waiting).
 pause() {
@@ -107,59 +143,68 @@ pause() {
   sleep_pid=""
 }
 
-cleanup() {
-  [ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null || true
-  if [ -n "$tool_pid" ]; then
-    kill "$tool_pid" 2>/dev/null || true
-    wait "$tool_pid" 2>/dev/null || true
-  fi
-  remove_cgroup
-  stop_busy
-  [ -z "$hyperfine_json" ] || rm -f "$hyperfine_json"
+# in_cgroups DIR... -- CMD...: runs CMD after moving itself into each cgroup DIR. The
+# script is fixed; the paths and argv are passed as arguments, never interpolated.
+# It execs, so `in_cgroups ... &` leaves $! naming the command itself.
+in_cgroups() {
+  # shellcheck disable=SC2016 # expanded by the inner sh, on purpose
+  exec sh -c 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 97; shift; done
+         shift; exec "$@"' sh "$@"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+
+if [ "$shield" = 1 ]; then
+  mkdir "$shield_cg"
+  echo 262144 >"$shield_cg/cpu.shares"
+  shield_dirs=("$shield_cg")
+fi
 
 start_busy() {
   local _
+  mkdir "$busy_cg"
   for _ in 1 2; do
-    bash -c 'while :; do :; done' &
+    in_cgroups "$busy_cg" "${shield_dirs[@]}" -- bash -c 'while :; do :; done' &
     busy_pids+=("$!")
   done
   log "contention: busy loops ${busy_pids[*]} (killed at exit)"
 }
 
-# measure TOOL LOAD WORKERS: sets `achieved` to the mean per-worker load in percent.
-# Not run in a subshell, so the EXIT trap knows the tool and the cgroup to remove.
+# Busy CPU ticks of the whole machine (user nice system irq softirq steal).
+machine_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+usage_ns() {
+  if [ -f "$1/cpuacct.usage" ]; then cat "$1/cpuacct.usage"; else echo 0; fi
+}
+
+# measure TOOL LOAD WORKERS: sets `achieved` (mean per-worker load in percent) and
+# `outside` (cores used by everything but the tool and the busy loops). Not run in a
+# subshell, so the EXIT trap knows what to stop.
 measure() {
   local tool=$1 load=$2 workers=$3 run_for=$((warmup + seconds + 2))
-  local u0 t0 u1 t1
-  cgroup="$acct_root/chaos-bench-cpu-$$"
-  mkdir "$cgroup"
-  local cmd=()
+  local u0 b0 m0 t0 u1 b1 m1 t1 cmd=()
   case "$tool" in
     cpu-hog) cmd=("$cpu_hog" -c "$load" -k "$workers" -d "$run_for" -y --output json) ;;
     stress-ng) cmd=(stress-ng --cpu "$workers" --cpu-load "$load" -t "${run_for}s" --quiet) ;;
   esac
-  # The script is fixed; the cgroup path and argv are passed as arguments.
-  sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cgroup" "${cmd[@]}" \
-    >/dev/null 2>&1 &
+  mkdir "$tool_cg"
+  in_cgroups "$tool_cg" "${shield_dirs[@]}" -- "${cmd[@]}" >/dev/null 2>&1 &
   tool_pid=$!
   pause "$warmup"
-  u0=$(cat "$cgroup/cpuacct.usage"); t0=$(date +%s%N)
+  u0=$(usage_ns "$tool_cg"); b0=$(usage_ns "$busy_cg"); m0=$(machine_ticks); t0=$(date +%s%N)
   pause "$seconds"
-  u1=$(cat "$cgroup/cpuacct.usage"); t1=$(date +%s%N)
-  kill "$tool_pid" 2>/dev/null || true
-  wait "$tool_pid" 2>/dev/null || true
-  tool_pid=""
-  remove_cgroup
+  u1=$(usage_ns "$tool_cg"); b1=$(usage_ns "$busy_cg"); m1=$(machine_ticks); t1=$(date +%s%N)
+  stop_tool
   achieved=$(awk -v du="$((u1 - u0))" -v dt="$((t1 - t0))" -v n="$workers" \
     'BEGIN { printf "%.2f", du / dt / n * 100 }')
+  outside=$(awk -v dm="$((m1 - m0))" -v hz="$clk_tck" -v du="$((u1 - u0))" \
+    -v db="$((b1 - b0))" -v dt="$((t1 - t0))" \
+    'BEGIN { o = (dm / hz - (du + db) / 1e9) / (dt / 1e9); if (o < 0) o = 0; printf "%.2f", o }')
 }
 
 # help_figures: startup time (hyperfine if present, else the mean of 20 runs) and peak RSS.
 help_figures() {
-  local startup rss
+  local startup rss help="\`cpu-hog --help\`"
   if command -v hyperfine >/dev/null; then
     hyperfine_json=$(mktemp)
     hyperfine --warmup 3 --runs 30 -N --style none --export-json "$hyperfine_json" \
@@ -190,26 +235,26 @@ print("< %.1f MiB" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1
 EOF
 )
   fi
-  local help="\`cpu-hog --help\`"
   printf '| %s startup | %s | (TypeScript original: about 2 s) |\n' "$help" "$startup"
   printf '| %s peak RSS | %s | (TypeScript original: about 200 MiB) |\n' "$help" "$rss"
 }
 
-log "measuring ${seconds} s per cell after a ${warmup} s warm-up; $(nproc) CPU(s)"
-echo "| condition | workers | requested % | cpu-hog % | cpu-hog error | stress-ng % | stress-ng error |"
-echo "|---|---|---|---|---|---|---|"
+shielded=$([ "$shield" = 1 ] && echo "in a cpu.shares=262144 cgroup" || echo "unshielded")
+log "measuring ${seconds} s per cell after a ${warmup} s warm-up; $(nproc) CPU(s); ${shielded}"
+echo "| condition | workers | requested % | cpu-hog % | cpu-hog error | stress-ng % | stress-ng error | outside (cores) |"
+echo "|---|---|---|---|---|---|---|---|"
 declare -A worst=()
 for condition in $conditions; do
   [ "$condition" = contention ] && start_busy
   for workers in $workers_list; do
     for load in $loads; do
       measure cpu-hog "$load" "$workers"
-      ours=$achieved
+      ours=$achieved ours_outside=$outside
       measure stress-ng "$load" "$workers"
       theirs=$achieved
       row=$(awk -v o="$ours" -v t="$theirs" -v p="$load" \
         'BEGIN { printf "%.2f | %+.2f | %.2f | %+.2f", o, o - p, t, t - p }')
-      echo "| $condition | $workers | $load | $row |"
+      echo "| $condition | $workers | $load | $row | $ours_outside / $outside |"
       for pair in "cpu-hog:$ours" "stress-ng:$theirs"; do
         key="$condition/${pair%%:*}"
         worst[$key]=$(awk -v w="${worst[$key]:-0}" -v a="${pair#*:}" -v p="$load" \
