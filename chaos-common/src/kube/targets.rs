@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt as _;
 use kube::api::{Api, ListParams};
 
 use super::{Connection, api_error};
@@ -191,8 +192,6 @@ pub async fn resolve(
         pods,
     })
 }
-
-use kube::ResourceExt as _;
 
 pub async fn list_pods(conn: &Connection, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
