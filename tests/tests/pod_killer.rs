@@ -399,3 +399,46 @@ fn with_no_target_a_deployment_that_can_lose_a_pod_is_chosen() {
         "{stderr}"
     );
 }
+
+#[test]
+fn context_selects_the_cluster_from_a_kubeconfig_with_several() {
+    let lab = lab();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: http://127.0.0.1:1\n\
+         - name: lab\n  cluster:\n    server: http://{}\ncontexts:\n- name: dead\n  context:\n    cluster: dead\n    user: u\n\
+         - name: lab\n  context:\n    cluster: lab\n    user: u\ncurrent-context: dead\nusers:\n- name: u\n  user: {{}}\n",
+        lab.server.addr
+    );
+    let path = lab.dir.join("two-contexts");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let path = path.to_string_lossy().into_owned();
+    let (exit, report, stderr) = common::run_json(
+        "pod-killer",
+        &[
+            "--kubeconfig",
+            &path,
+            "--context",
+            "lab",
+            "-s",
+            "api-gateway",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(exit, 0, "{stderr}");
+    assert_eq!(report["targets"][0]["name"], "api-gateway");
+    let out = common::run(std::process::Command::new(common::bin("pod-killer")).args([
+        "--kubeconfig",
+        &path,
+        "-s",
+        "api-gateway",
+        "--dry-run",
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the current context points at a dead server"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
+}
