@@ -129,7 +129,10 @@ cleanup() {
   [ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null || true
   stop_tool
   stop_busy
-  remove_cgroup "$shield_cg"
+  if [ -d "$shield_cg" ]; then
+    echo "$$" >"$cpu_root/cgroup.procs"
+    remove_cgroup "$shield_cg"
+  fi
   [ -z "$hyperfine_json" ] || rm -f "$hyperfine_json"
 }
 trap cleanup EXIT
@@ -152,10 +155,13 @@ in_cgroups() {
          shift; exec "$@"' sh "$@"
 }
 
+# The script joins the shield too: outside it, it would be starved by the busy loops
+# inside, and its reads of the counters would come seconds late.
 if [ "$shield" = 1 ]; then
   mkdir "$shield_cg"
   echo 262144 >"$shield_cg/cpu.shares"
   shield_dirs=("$shield_cg")
+  echo "$$" >"$shield_cg/cgroup.procs"
 fi
 
 start_busy() {
