@@ -137,18 +137,31 @@ async fn strike_one(
         Ok(name) => lock(timeline).kills[index].event = Some(name),
         Err(e) => warn!("could not record the Kubernetes Event for the kill of {victim}: {e}"),
     }
+    // A kill is settled once it recovered and its old pod is gone (after the grace
+    // period), so the timeline is complete; only recovery counts against the timeout.
     let deadline = tokio::time::Instant::now() + s.recovery_timeout;
     loop {
-        if lock(timeline).kills[index].outcome != Outcome::Pending {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            warn!(
-                "pod {victim}: not recovered within {:?}",
-                s.recovery_timeout
-            );
-            lock(timeline).kills[index].outcome = Outcome::NotRecovered;
-            return Ok(());
+        {
+            let mut t = lock(timeline);
+            let kill = &mut t.kills[index];
+            let settled = match kill.outcome {
+                Outcome::Pending => false,
+                Outcome::Recovered => kill.gone.is_some(),
+                _ => true,
+            };
+            if settled {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                if kill.outcome == Outcome::Pending {
+                    warn!(
+                        "pod {victim}: not recovered within {:?}",
+                        s.recovery_timeout
+                    );
+                    kill.outcome = Outcome::NotRecovered;
+                }
+                return Ok(());
+            }
         }
         tokio::time::sleep(POLL).await;
     }

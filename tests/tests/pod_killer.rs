@@ -442,3 +442,39 @@ fn context_selects_the_cluster_from_a_kubeconfig_with_several() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
 }
+
+#[test]
+fn a_grace_period_keeps_the_old_pod_terminating_while_the_replacement_starts() {
+    let lab = lab();
+    let (exit, report, stderr) = pod_killer(
+        &lab,
+        &[
+            "-s",
+            "content-service",
+            "-c",
+            "1",
+            "-g",
+            "2",
+            "--delay",
+            "100ms",
+        ],
+    );
+    assert_eq!(exit, 0, "{stderr}\n{report:#}");
+    let kill = &kills(&report)[0];
+    assert_eq!(kill["outcome"], "recovered", "{kill:#}");
+    // The replacement is created at once and recovers while the old pod is still
+    // terminating; the old pod goes after its 2 s grace period, which the run waits for.
+    assert!(ms(kill, "replacementCreated") < 1000.0, "{kill:#}");
+    let gone = &kill["msAfterRequest"]["oldPodGone"];
+    assert!(
+        gone.is_null() || gone.as_f64().is_some_and(|g| g >= 1900.0),
+        "{kill:#}"
+    );
+    let pods = lab.kubectl_json(&["get", "pods", "-l", "app=content-service"]);
+    let terminating = pods["items"].as_array().map_or(0, |p| {
+        p.iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_string())
+            .count()
+    });
+    assert_eq!(terminating, 0, "{pods:#}");
+}
