@@ -108,9 +108,22 @@ fn bind_error(addr: SocketAddr, e: &io::Error) -> ChaosError {
     ChaosError::fault(format!("cannot listen on {addr} (--listen): {e}{hint}"))
 }
 
+/// Raises the soft open-files limit to the hard one: each proxied connection holds two
+/// descriptors, and the usual soft limit of 1024 would cap the proxy near 500 connections.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        warn!("cannot raise the open-files limit from {soft} to {hard}: {e}");
+    }
+}
+
 impl Proxy {
     /// Binds the listener and starts accepting. A port in use is an error naming --listen.
     pub fn start(config: ProxyConfig, stats: Arc<Stats>) -> Result<Proxy> {
+        raise_fd_limit();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
