@@ -103,7 +103,7 @@ pub async fn serve(
                 })
                 .flatten();
             if let Some(delay) = delay {
-                tokio::time::sleep_until(arrived + delay).await;
+                crate::timer::sleep_until(arrived + delay).await;
                 stats.record_delay(arrived.elapsed());
                 stats.add(&stats.requests_delayed, 1);
             }

@@ -33,4 +33,5 @@ pub mod redirect;
 pub mod rules;
 pub mod sockets;
 pub mod stats;
+pub mod timer;
 pub mod watchdog;

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::model::{LatencyModel, Rng};
 use crate::stats::Stats;
+use crate::timer;
 
 const READ_SIZE: usize = 32 * 1024;
 /// Chunks queued per direction before the reader stops reading (TCP backpressure).
@@ -125,7 +126,7 @@ async fn forward_delayed(
     let stats = Arc::clone(&meter.stats);
     let writer = async move {
         while let Some(held) = rx.recv().await {
-            tokio::time::sleep_until(held.deadline).await;
+            timer::sleep_until(held.deadline).await;
             stats.record_delay(held.arrived.elapsed());
             stats.add(&stats.chunks_delayed, 1);
             to.write_all(&held.bytes).await.map_err(LegError::Write)?;

@@ -148,7 +148,7 @@ accuracy() {
     case "$latency" in
       10) clients=10; n=2000 ;;
       100) clients=50; n=2000 ;;
-      *) clients=100; n=500 ;;
+      *) clients=50; n=250 ;;
     esac
     port=$(free_port)
     proxy "acc$latency" "$port" -l "$latency"
