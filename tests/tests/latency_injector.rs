@@ -392,6 +392,30 @@ fn downstream_direction_delays_replies() {
 }
 
 #[test]
+fn upstream_errors_are_counted_with_their_cause() {
+    let mut redis = Redis::start();
+    let (injector, listen) = Injector::explicit(redis.addr, &["-l", "50"]);
+    assert!(ping(&mut connect(listen)) >= Duration::from_millis(50));
+    // The upstream goes away mid-run: new connections are accepted, then closed.
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    for _ in 0..3 {
+        let mut stream = connect(listen);
+        let _ = stream.write_all(b"PING\r\n");
+        let mut buf = [0u8; 8];
+        let read = stream.read(&mut buf);
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let errors = &report["observations"]["upstreamErrors"];
+    assert_eq!(
+        errors["byCause"]["connect: connection refused"], 3,
+        "{errors}"
+    );
+}
+
+#[test]
 fn a_thousand_connections_through_500ms_complete_together_alone() {
     let redis = Redis::start();
     let (injector, listen) = Injector::explicit(redis.addr, &["-l", "500"]);
