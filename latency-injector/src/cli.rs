@@ -1,7 +1,7 @@
 //! The command line and its validation into a [`LatencyProxy`]. All input checks live
 //! here and run before anything is touched (bad input: exit 2).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use chaos_common::ChaosError;
@@ -17,6 +17,7 @@ use crate::http::HttpRules;
 use crate::model::{Direction, LatencyModel};
 use crate::proxy::{ProxyConfig, Upstream};
 use crate::rules::{self, Redirect};
+use crate::target::{Chosen, resolve, resolve_v4, split_target};
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// The platform's container port.
@@ -128,20 +129,6 @@ fn check_ms(flag: &str, value: u64) -> Result<Duration> {
         )));
     }
     Ok(Duration::from_millis(value))
-}
-
-/// Resolves `HOST:PORT` now, so a name that does not resolve is bad input.
-pub fn resolve(flag: &str, text: &str) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = text
-        .to_socket_addrs()
-        .map_err(|e| ChaosError::bad_input(format!("{flag} '{text}': {e} (expected HOST:PORT)")))?
-        .collect();
-    if addrs.is_empty() || addrs.iter().any(|a| a.port() == 0) {
-        return Err(ChaosError::bad_input(format!(
-            "{flag} '{text}': needs a host and a port from 1 to 65535"
-        )));
-    }
-    Ok(addrs)
 }
 
 impl Cli {
@@ -269,70 +256,6 @@ impl Cli {
     }
 }
 
-/// The mode the flags chose, with its resolved addresses.
-#[derive(Debug)]
-enum Chosen {
-    Explicit {
-        listen: SocketAddr,
-        upstream: String,
-        addrs: Vec<SocketAddr>,
-    },
-    Egress {
-        label: String,
-        targets: Vec<Ipv4Addr>,
-        port: Option<u16>,
-    },
-    Ingress {
-        app_port: u16,
-    },
-}
-
-/// `redis`, `redis:6379`, `198.51.100.2:6379` (IPv6 targets are not supported yet).
-pub fn split_target(text: &str) -> Result<(String, Option<u16>)> {
-    let bad = || {
-        ChaosError::bad_input(format!(
-            "--target '{text}': expected HOST or HOST:PORT (port 1-65535)"
-        ))
-    };
-    match text.rsplit_once(':') {
-        None if !text.is_empty() => Ok((text.to_owned(), None)),
-        Some((host, port)) if !host.is_empty() && !host.contains(':') => {
-            let port: u16 = port.parse().map_err(|_| bad())?;
-            if port == 0 {
-                return Err(bad());
-            }
-            Ok((host.to_owned(), Some(port)))
-        }
-        _ => Err(bad()),
-    }
-}
-
-/// The IPv4 addresses of `host`: transparent egress redirects IPv4 only for now.
-fn resolve_v4(host: &str) -> Result<Vec<Ipv4Addr>> {
-    let addrs = (host, 0).to_socket_addrs().map_err(|e| {
-        ChaosError::bad_input(format!(
-            "target host '{host}' (--target/-H) does not resolve: {e}"
-        ))
-    })?;
-    let v4: Vec<Ipv4Addr> = addrs
-        .filter_map(|a| match a.ip() {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    if v4.is_empty() {
-        return Err(ChaosError::bad_input(format!(
-            "target host '{host}' (--target/-H) has no IPv4 address (IPv6 targets are not supported yet)"
-        )));
-    }
-    if let Some(ip) = v4.iter().find(|ip| ip.is_loopback() || ip.is_unspecified()) {
-        return Err(ChaosError::bad_input(format!(
-            "target host '{host}' (--target/-H) is {ip}: loopback cannot be redirected transparently; use --listen/--upstream"
-        )));
-    }
-    Ok(v4)
-}
-
 impl Tool for Cli {
     const NAME: &'static str = "latency-injector";
     type Fault = LatencyProxy;
@@ -436,139 +359,5 @@ impl Tool for Cli {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn prepare(args: &[&str]) -> Result<Prepared<LatencyProxy>> {
-        let argv = std::iter::once("latency-injector").chain(args.iter().copied());
-        match Cli::try_parse_from(argv) {
-            Ok(cli) => cli.prepare("t1"),
-            Err(e) => Err(ChaosError::bad_input(e.to_string())),
-        }
-    }
-
-    const BASE: [&str; 4] = ["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:6379"];
-
-    #[test]
-    fn bad_values_name_their_flag() {
-        let table: [(&[&str], &str); 9] = [
-            (&["--probability", "101"], "--probability"),
-            (&["--probability", "-1"], "--probability"),
-            (&["-l", "600001"], "--latency-ms"),
-            (&["-j", "700000"], "--jitter-ms"),
-            (&["--endpoint", "v1/x"], "--endpoint"),
-            (&["--method", "P0ST"], "--method"),
-            (&["-d", "0"], "--duration"),
-            (&["--listen", "127.0.0.1:1"], "--upstream"),
-            (&["--upstream", "127.0.0.1:6379"], "--listen"),
-        ];
-        for (args, flag) in table {
-            let mut argv: Vec<&str> = Vec::new();
-            if !args.contains(&"--listen") && !args.contains(&"--upstream") {
-                argv.extend(BASE);
-            }
-            argv.extend(args);
-            match prepare(&argv) {
-                Err(ChaosError::BadInput(message)) => {
-                    assert!(message.contains(flag), "{argv:?}: {message}");
-                }
-                other => panic!("{argv:?} should be bad input, got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn upstream_needs_a_port_and_a_resolvable_host() {
-        for upstream in ["127.0.0.1", "127.0.0.1:0", "no-such-host.invalid:80"] {
-            let argv = ["--listen", "127.0.0.1:0", "--upstream", upstream];
-            assert!(
-                matches!(prepare(&argv), Err(ChaosError::BadInput(_))),
-                "{upstream}"
-            );
-        }
-    }
-
-    #[test]
-    fn endpoint_or_method_switches_to_http() -> Result<()> {
-        let mut argv = BASE.to_vec();
-        argv.extend(["--endpoint", "/v1/webhooks/stripe", "--method", "post"]);
-        let prepared = prepare(&argv)?;
-        assert_eq!(prepared.parameters["mode"], "explicit-http");
-        assert_eq!(prepared.parameters["http"]["methods"][0], "POST");
-        assert_eq!(prepare(&BASE)?.parameters["mode"], "explicit-tcp");
-        Ok(())
-    }
-
-    #[test]
-    fn runbook_spellings_are_accepted() -> Result<()> {
-        let mut argv = BASE.to_vec();
-        argv.extend(["--latency-ms=5000", "--jitter-ms=10", "--duration=60"]);
-        let prepared = prepare(&argv)?;
-        assert_eq!(prepared.parameters["latencyMs"], 5000);
-        assert_eq!(prepared.parameters["jitterMs"], 10);
-        assert_eq!(prepared.duration, Duration::from_secs(60));
-        Ok(())
-    }
-
-    #[test]
-    fn modes_do_not_mix() {
-        let table: [&[&str]; 7] = [
-            &[
-                "--listen",
-                "127.0.0.1:1",
-                "--upstream",
-                "127.0.0.1:2",
-                "--target",
-                "10.0.0.1",
-            ],
-            &["--target", "10.0.0.1", "--app-port", "3000"],
-            &["--target", "10.0.0.1", "-H", "10.0.0.2"],
-            &["--target", "10.0.0.1:6379", "-p", "6380"],
-            &["-p", "6379"],
-            &[
-                "--listen",
-                "127.0.0.1:1",
-                "--upstream",
-                "127.0.0.1:2",
-                "--reset-existing",
-            ],
-            &["--target", "127.0.0.1:6379"],
-        ];
-        for argv in table {
-            assert!(
-                matches!(prepare(argv), Err(ChaosError::BadInput(_))),
-                "{argv:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn transparent_modes_are_chosen_from_their_flags() -> Result<()> {
-        let egress = prepare(&["--target=198.51.100.2:6379", "--reset-existing"])?;
-        assert_eq!(egress.parameters["mode"], "egress-tcp");
-        assert_eq!(egress.parameters["targetPort"], 6379);
-        let hosts = prepare(&["-H", "198.51.100.2", "-H", "198.51.100.6", "-p", "80"])?;
-        assert_eq!(
-            hosts.parameters["targetAddresses"].as_array().map(Vec::len),
-            Some(2)
-        );
-        let ingress = prepare(&["--endpoint", "/v1/webhooks/stripe", "--latency-ms=10000"])?;
-        assert_eq!(ingress.parameters["mode"], "ingress-http");
-        assert_eq!(ingress.parameters["appPort"], 3000);
-        let tcp_ingress = prepare(&["--app-port", "8080"])?;
-        assert_eq!(tcp_ingress.parameters["mode"], "ingress-tcp");
-        Ok(())
-    }
-
-    #[test]
-    fn targets_split_into_host_and_port() {
-        assert_eq!(split_target("redis").ok(), Some(("redis".to_owned(), None)));
-        assert_eq!(
-            split_target("redis:6379").ok(),
-            Some(("redis".to_owned(), Some(6379)))
-        );
-        for bad in ["", "redis:", "redis:0", "redis:99999", ":6379", "::1"] {
-            assert!(split_target(bad).is_err(), "{bad}");
-        }
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

@@ -27,7 +27,8 @@
 //! the request in flight), and the rest are closed and counted.
 //!
 //! # Layout
-//! - `cli.rs`: flags, mode selection and validation into a [`fault::LatencyProxy`].
+//! - `cli.rs`: flags, mode selection and validation into a [`fault::LatencyProxy`]
+//!   (table tests in `cli_tests.rs`); `target.rs`: the chosen mode, address resolution.
 //! - `fault.rs`: the fault contract (plan, baseline, apply, observe, conclude, revert).
 //! - `proxy.rs`: listener, connection tasks, upstream connect, drain.
 //! - `pipe.rs`: one direction of a TCP connection, immediate or per-chunk delayed.
@@ -52,5 +53,6 @@ pub mod redirect;
 pub mod rules;
 pub mod sockets;
 pub mod stats;
+pub mod target;
 pub mod timer;
 pub mod watchdog;
