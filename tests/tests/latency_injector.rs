@@ -99,8 +99,23 @@ impl Injector {
         let (l, u) = (listen.to_string(), upstream.to_string());
         let mut args = vec!["--listen", &l, "--upstream", &u, "-d", "60"];
         args.extend(extra);
-        let injector = Injector::start(&args);
-        wait_for_port(listen, TOOL);
+        let mut injector = Injector::start(&args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
+            let exited = injector
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() {
+                let (code, report, stderr) = injector.stop();
+                panic!("{TOOL} exited ({code}) before listening on {listen}: {report}\n{stderr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{TOOL} did not listen on {listen} within 10 s"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
         (injector, listen)
     }
 
@@ -846,7 +861,7 @@ fn root_sigkill_leaves_no_table_thanks_to_the_watchdog() {
 }
 
 #[test]
-fn root_two_injectors_each_remove_only_their_own_and_cleanup_spares_foreign_tables() {
+fn root_two_injectors_each_remove_only_their_own_and_cleanup_spares_foreign_tables_alone() {
     common::require_root("network namespaces and nftables");
     let lab = EgressLab::new();
     lab.lab
@@ -866,6 +881,7 @@ fn root_two_injectors_each_remove_only_their_own_and_cleanup_spares_foreign_tabl
     assert!(lab.redis_rtt() < Duration::from_millis(100));
 
     // A leftover (as if both process and watchdog had died), then --cleanup twice.
+    // (`--cleanup` also stops every running latency-injector on the host: hence `alone`.)
     drop(second); // SIGKILL: the watchdog removes two-b.
     lab.wait_table_gone("chaos-latency-injector-two-b", Duration::from_secs(2));
     lab.lab.exec_ok(
@@ -1012,4 +1028,35 @@ fn root_ingress_delays_only_the_webhook_and_k6_sees_the_split_alone() {
         !lab.exec_ok(&pod, &["nft", "list", "tables"])
             .contains("chaos-latency-injector")
     );
+}
+
+#[test]
+fn root_without_net_admin_transparent_mode_fails_clearly() {
+    common::require_root("runuser to drop to an unprivileged user");
+    let out = common::run(
+        Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(common::bin(TOOL))
+            .args([
+                "--target",
+                "198.51.100.2:6379",
+                "-y",
+                "-d",
+                "2",
+                "--output",
+                "json",
+            ]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["errors"][0]["kind"], "precondition", "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .to_string()
+            .contains("NET_ADMIN"),
+        "{report}"
+    );
+    assert_eq!(report["revert"]["status"], "not-applied");
 }
