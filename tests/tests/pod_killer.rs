@@ -478,3 +478,29 @@ fn a_grace_period_keeps_the_old_pod_terminating_while_the_replacement_starts() {
     });
     assert_eq!(terminating, 0, "{pods:#}");
 }
+
+#[test]
+fn needs_no_system_ca_bundle_as_in_a_scratch_image() {
+    let lab = lab();
+    let kubeconfig = lab.kubeconfig.to_string_lossy().into_owned();
+    let out = common::run(
+        std::process::Command::new(common::bin("pod-killer"))
+            .args([
+                "--kubeconfig",
+                &kubeconfig,
+                "-s",
+                "api-gateway",
+                "--dry-run",
+                "--output",
+                "json",
+            ])
+            .env("SSL_CERT_FILE", "/nonexistent/ca.crt")
+            .env("SSL_CERT_DIR", "/nonexistent"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
