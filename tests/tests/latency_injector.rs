@@ -1014,7 +1014,6 @@ fn root_ingress_delays_only_the_webhook_and_k6_sees_the_split_alone() {
         "k6 webhook median {webhook_med}"
     );
 
-    drop(early);
     let (code, report, stderr) = injector.stop();
     assert_eq!(code, 0, "{stderr}");
     common::assert_valid_report(&report);
@@ -1027,6 +1026,45 @@ fn root_ingress_delays_only_the_webhook_and_k6_sees_the_split_alone() {
     assert!(
         !lab.exec_ok(&pod, &["nft", "list", "tables"])
             .contains("chaos-latency-injector")
+    );
+
+    // Again with --reset-existing: the kept-alive client's connection (still open) is
+    // closed on the application's side, and its next request fails.
+    let mut cmd = lab.command(&pod, common::bin(TOOL));
+    cmd.args([
+        "--run-id",
+        "ingress-b",
+        "-d",
+        "60",
+        "--endpoint",
+        "/v1/webhooks/stripe",
+    ]);
+    cmd.args(["--latency-ms", "500", "--reset-existing"]);
+    let injector = Injector::spawn(&mut cmd);
+    let listed = ["ss", "-tn", "state", "established", "sport", "=", ":3000"];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab.exec_ok(&pod, &listed).lines().count() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the early connection was not reset"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let request = b"GET /health HTTP/1.1\r\nhost: app\r\n\r\n";
+    let _ = early.writer.write_all(request);
+    let mut buf = [0u8; 64];
+    let read = early.reader.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "early connection still open: {read:?}"
+    );
+    let (code, report, stderr) = injector.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let obs = &report["observations"];
+    assert_eq!(
+        (obs["bypassingConnections"].as_u64(), obs["closed"].as_u64()),
+        (Some(1), Some(1)),
+        "{obs}"
     );
 }
 
