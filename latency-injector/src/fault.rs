@@ -50,7 +50,13 @@ pub struct Handle {
     stats: Arc<Stats>,
     redirect: Option<Applied>,
     bypass: Value,
+    started: Instant,
+    /// One sample per observe interval (1 Hz), at most [`MAX_SAMPLES`].
+    samples: Vec<Value>,
 }
+
+/// An hour of 1 Hz samples (the default duration cap).
+const MAX_SAMPLES: usize = 3600;
 
 impl LatencyProxy {
     pub fn new(
@@ -258,21 +264,32 @@ impl Fault for LatencyProxy {
             stats,
             redirect,
             bypass,
+            started: Instant::now(),
+            samples: Vec::new(),
         })
     }
 
     async fn observe(&mut self, handle: &mut Handle) -> Result<Progress> {
-        tracing::debug!(
-            active = handle.stats.active(),
-            upstream_errors = handle.stats.upstream_errors(),
-            "observed"
-        );
+        let stats = &handle.stats;
+        let sample = json!({
+            "t": (handle.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "activeConnections": stats.active(),
+            "connections": stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+            "chunksDelayed": stats.chunks_delayed.load(std::sync::atomic::Ordering::Relaxed),
+            "requestsDelayed": stats.requests_delayed.load(std::sync::atomic::Ordering::Relaxed),
+            "upstreamErrors": stats.upstream_errors(),
+        });
+        tracing::debug!("observed {sample}");
+        if handle.samples.len() < MAX_SAMPLES {
+            handle.samples.push(sample);
+        }
         Ok(Progress::Running)
     }
 
     fn conclude(&mut self, handle: &mut Handle) -> Conclusion {
         let mut observations = handle.stats.to_json();
         observations["listen"] = json!(handle.proxy.local_addr.to_string());
+        observations["samples"] = json!(handle.samples);
         if let Some(applied) = &handle.redirect {
             observations["table"] = json!(applied.table);
             observations["redirectedConnections"] = json!(redirect::redirected(applied));
