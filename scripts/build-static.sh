@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release binaries linked statically (+crt-static on the gnu target) into
-# dist/, stripped, so they run in a scratch or distroless debug image.
+# dist/, stripped, so they run in a scratch or distroless debug image. The test
+# support binaries (kube-test-server) are not part of the set.
 set -euo pipefail
 
 usage() {
@@ -33,12 +34,12 @@ esac
 cd "$root"
 # A separate target dir keeps the static flags from invalidating the debug build cache.
 RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --quiet --workspace --bins --target "$target" \
+  cargo build --release --quiet --workspace --exclude chaos-tests --bins --target "$target" \
   --target-dir "$root/target/static"
 
 mkdir -p "$out"
 bins=$(cargo metadata --no-deps --format-version 1 \
-  | jq -r '.packages[].targets[] | select(.kind[] == "bin") | .name')
+  | jq -r '.packages[] | select(.name != "chaos-tests") | .targets[] | select(.kind[] == "bin") | .name')
 for bin in $bins; do
   src="$root/target/static/$target/release/$bin"
   [ -f "$src" ] || continue

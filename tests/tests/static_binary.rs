@@ -61,7 +61,13 @@ fn root_static_cpu_hog_runs_in_an_empty_chroot() {
 
 #[test]
 fn static_binaries_are_statically_linked() {
-    for name in ["cpu-hog", "memory-leak"] {
+    for name in [
+        "cpu-hog",
+        "memory-leak",
+        "net-partition",
+        "latency-injector",
+        "pod-killer",
+    ] {
         let path = dist_binary(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         assert!(
