@@ -17,6 +17,8 @@
 //! - `safety.rs`, `cli.rs`, `duration.rs`, `runid.rs`: input and the rules applied to it.
 //! - `signals.rs`, `progress.rs`, `logging.rs`, `instance.rs`: process plumbing.
 //! - `cgroup/`: cgroup v1 and v2 readers and their pure parsers.
+//! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
+//!   process that removes a tool's table if the tool is SIGKILLed (network tools).
 //! - `tool.rs`: the shared `main` (parse, log, stop/cleanup, run, print, exit code).
 
 pub mod cgroup;
@@ -28,6 +30,7 @@ pub mod instance;
 #[cfg(feature = "kube")]
 pub mod kube;
 pub mod logging;
+pub mod nft;
 pub mod progress;
 pub mod report;
 pub mod runid;
@@ -35,6 +38,7 @@ pub mod runner;
 pub mod safety;
 pub mod signals;
 pub mod tool;
+pub mod watchdog;
 
 pub use error::{ChaosError, Exit, Result};
 pub use fault::{Conclusion, Fault, Plan, Progress};

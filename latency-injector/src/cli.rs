@@ -257,7 +257,7 @@ impl Cli {
 }
 
 impl Tool for Cli {
-    const NAME: &'static str = "latency-injector";
+    const NAME: &'static str = crate::TOOL;
     type Fault = LatencyProxy;
 
     fn common(&self) -> &CommonArgs {
@@ -354,7 +354,7 @@ impl Tool for Cli {
     }
 
     fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers()
+        crate::nft::cleanup_leftovers(crate::TOOL)
     }
 }
 

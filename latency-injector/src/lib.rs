@@ -36,8 +36,8 @@
 //! - `timer.rs`: the precise hold timer.
 //! - `model.rs`: the latency model (latency, jitter, probability, direction) and its RNG.
 //! - `stats.rs`: counters, applied-delay percentiles, upstream errors by cause.
-//! - `rules.rs`: nftables rule builders; `nft.rs`: running `nft` (JSON API).
-//! - `redirect.rs`: the table, its watchdog, bypassing connections; `watchdog.rs`.
+//! - `rules.rs`: nftables rule builders; `nft` (chaos-common): running `nft` (JSON API).
+//! - `redirect.rs`: the table, its watchdog (chaos-common), bypassing connections.
 //! - `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`.
 //! - `sockets.rs`: SO_ORIGINAL_DST and SO_MARK.
 
@@ -46,7 +46,6 @@ pub mod conns;
 pub mod fault;
 pub mod http;
 pub mod model;
-pub mod nft;
 pub mod pipe;
 pub mod proxy;
 pub mod redirect;
@@ -55,4 +54,9 @@ pub mod sockets;
 pub mod stats;
 pub mod target;
 pub mod timer;
-pub mod watchdog;
+
+/// The tool's name: its tables are `chaos-latency-injector-<run id>`.
+pub const TOOL: &str = "latency-injector";
+
+// Shared with the other table-owning tool; they live in chaos-common.
+pub use chaos_common::{nft, watchdog};

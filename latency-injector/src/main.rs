@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     // dispatched before clap, which would reject it.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(watchdog::WATCHDOG_ARG) {
-        return watchdog::main(&args[1..]);
+        return watchdog::main("latency-injector", &args[1..]);
     }
     chaos_common::tool::main::<latency_injector::cli::Cli>(env!("CARGO_PKG_VERSION"))
 }

@@ -31,12 +31,11 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-pub const FAMILY: &str = "inet";
-pub const TABLE_PREFIX: &str = "chaos-latency-injector-";
+pub use chaos_common::nft::{FAMILY, delete_argv};
 pub const COUNTER: &str = "redirected";
 
 pub fn table_name(run_id: &str) -> String {
-    format!("{TABLE_PREFIX}{run_id}")
+    chaos_common::nft::table_name(crate::TOOL, run_id)
 }
 
 /// A socket mark of our own per run (FNV-1a of the run id in the low 16 bits), so two
@@ -131,14 +130,6 @@ pub fn apply_document(table: &str, redirect: &Redirect, proxy_port: u16) -> Valu
         "chain": chain, "expr": expr
     }))}}));
     json!({"nftables": commands})
-}
-
-/// `nft delete table inet NAME`.
-pub fn delete_argv(table: &str) -> Vec<String> {
-    ["nft", "delete", "table", FAMILY, table]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
 }
 
 #[cfg(test)]

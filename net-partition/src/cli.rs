@@ -107,7 +107,7 @@ impl Cli {
 }
 
 impl Tool for Cli {
-    const NAME: &'static str = "net-partition";
+    const NAME: &'static str = crate::TOOL;
     type Fault = Partition;
 
     fn common(&self) -> &CommonArgs {
@@ -153,7 +153,7 @@ impl Tool for Cli {
     }
 
     fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers()
+        crate::nft::cleanup_leftovers(crate::TOOL)
     }
 }
 

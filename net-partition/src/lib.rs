@@ -20,17 +20,21 @@
 //! - `cli.rs`: flags and their validation into a [`partition::Partition`].
 //! - `target.rs`: `-H` values: CIDR parser, host resolution, set elements.
 //! - `rules.rs`: the nftables JSON document (pure), `render.rs`: its nft-syntax view.
-//! - `nft.rs`: running `nft` (apply, delete, counters, cleanup) and its errors.
 //! - `partition.rs`: the fault (plan, apply, observe, revert).
 //! - `watch.rs`: counter samples and observations; `probe.rs`: the TCP connect probe.
-//! - `watchdog.rs`: the process that removes the table if this one is killed.
+//! - `nft` and `watchdog` (from chaos-common): running `nft`, and the process that
+//!   removes the table if this one is killed.
 
 pub mod cli;
-pub mod nft;
 pub mod partition;
 pub mod probe;
 pub mod render;
 pub mod rules;
 pub mod target;
 pub mod watch;
-pub mod watchdog;
+
+/// The tool's name: its tables are `chaos-net-partition-<run id>`.
+pub const TOOL: &str = "net-partition";
+
+// Shared with the other table-owning tool; they live in chaos-common.
+pub use chaos_common::{nft, watchdog};

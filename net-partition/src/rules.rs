@@ -8,13 +8,12 @@ use serde_json::{Value, json};
 use crate::target::Cidr;
 
 /// Every table this tool creates starts with this; `--cleanup` matches on it.
-pub const TABLE_PREFIX: &str = "chaos-net-partition-";
-pub const FAMILY: &str = "inet";
+pub use chaos_common::nft::{FAMILY, delete_argv};
 pub const SET_V4: &str = "targets4";
 pub const SET_V6: &str = "targets6";
 
 pub fn table_name(run_id: &str) -> String {
-    format!("{TABLE_PREFIX}{run_id}")
+    chaos_common::nft::table_name(crate::TOOL, run_id)
 }
 
 /// Which transport protocols are cut.
@@ -223,14 +222,6 @@ fn l4_variants(spec: &RuleSpec) -> Vec<(Vec<Value>, Value)> {
             vec![(vec![tcp()], reset), (vec![udp()], unreachable)]
         }
     }
-}
-
-/// The command that removes everything a run created (also the manual revert step).
-pub fn delete_argv(table: &str) -> Vec<String> {
-    ["nft", "delete", "table", FAMILY, table]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
 }
 
 #[cfg(test)]

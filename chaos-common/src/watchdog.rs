@@ -1,8 +1,8 @@
-//! The watchdog: a second process that deletes the table if net-partition dies without
-//! reverting (SIGKILL, OOM kill, a crash), because nftables rules outlive the process
-//! that made them.
+//! The watchdog: a second process that deletes a tool's nftables table if the tool dies
+//! without reverting (SIGKILL, OOM kill, a crash), because nftables rules outlive the
+//! process that made them. Shared by net-partition and latency-injector.
 //!
-//! After apply, net-partition starts itself again as `net-partition __watchdog TABLE`
+//! After apply, the tool starts itself again as `<tool> __watchdog TABLE`
 //! with a pipe on its stdin. The watchdog leaves the session (so Ctrl-C or a hang-up sent
 //! to the terminal's process group does not reach it), blocks SIGINT, SIGTERM and SIGHUP,
 //! says `ready`, and waits on the pipe. A normal revert deletes the table, writes
@@ -13,13 +13,12 @@ use std::io::{BufRead, Write};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use chaos_common::{ChaosError, Result};
 use nix::sys::signal::{SigSet, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tracing::warn;
 
+use crate::error::{ChaosError, Result};
 use crate::nft;
-use crate::rules::TABLE_PREFIX;
 
 /// The hidden first argument `main` dispatches on before clap sees the command line.
 pub const WATCHDOG_ARG: &str = "__watchdog";
@@ -84,16 +83,21 @@ impl Watchdog {
     }
 }
 
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "net-partition watchdog: {line}");
+fn say(tool: &str, line: &str) {
+    let _ = writeln!(std::io::stderr(), "{tool} watchdog: {line}");
 }
 
-/// The watchdog process: `net-partition __watchdog TABLE`.
-pub fn main(args: &[String]) -> ExitCode {
-    let Some(table) = args.first().filter(|t| is_our_table(t)) else {
-        say(&format!(
-            "refusing to guard {args:?}: not a {TABLE_PREFIX}* table name"
-        ));
+/// The watchdog process: `<tool> __watchdog TABLE`; the tool's `main` calls this before
+/// clap sees the command line.
+pub fn main(tool: &str, args: &[String]) -> ExitCode {
+    let Some(table) = args.first().filter(|t| is_our_table(tool, t)) else {
+        say(
+            tool,
+            &format!(
+                "refusing to guard {args:?}: not a {}* table name",
+                nft::table_prefix(tool)
+            ),
+        );
         return ExitCode::from(2);
     };
     // Not a process group leader (the parent spawned us), so setsid cannot fail with
@@ -104,7 +108,7 @@ pub fn main(args: &[String]) -> ExitCode {
         signals.add(signal);
     }
     if let Err(e) = signals.thread_block() {
-        say(&format!("cannot block signals: {e}"));
+        say(tool, &format!("cannot block signals: {e}"));
     }
     let mut stdout = std::io::stdout();
     if writeln!(stdout, "{READY}")
@@ -118,26 +122,27 @@ pub fn main(args: &[String]) -> ExitCode {
     if line.trim_end() == REVERTED {
         return ExitCode::SUCCESS;
     }
-    say(&format!(
-        "net-partition exited without reverting; deleting table inet {table}"
-    ));
+    say(
+        tool,
+        &format!("{tool} exited without reverting; deleting table inet {table}"),
+    );
     for attempt in 1..=3 {
         match nft::delete_table_blocking(table) {
             Ok(()) => {
-                say(&format!("table inet {table} removed"));
+                say(tool, &format!("table inet {table} removed"));
                 return ExitCode::SUCCESS;
             }
-            Err(e) => say(&format!("attempt {attempt}: {e}")),
+            Err(e) => say(tool, &format!("attempt {attempt}: {e}")),
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     ExitCode::FAILURE
 }
 
-/// The watchdog only ever deletes a table of ours with a valid run id.
-fn is_our_table(name: &str) -> bool {
-    name.strip_prefix(TABLE_PREFIX)
-        .is_some_and(|id| chaos_common::runid::validate(id).is_ok())
+/// The watchdog only ever deletes a table of this tool's with a valid run id.
+fn is_our_table(tool: &str, name: &str) -> bool {
+    name.strip_prefix(&nft::table_prefix(tool))
+        .is_some_and(|id| crate::runid::validate(id).is_ok())
 }
 
 #[cfg(test)]
@@ -146,14 +151,18 @@ mod tests {
 
     #[test]
     fn guards_only_our_tables() {
-        assert!(is_our_table("chaos-net-partition-abc123"));
+        assert!(is_our_table("net-partition", "chaos-net-partition-abc123"));
+        assert!(!is_our_table(
+            "latency-injector",
+            "chaos-net-partition-abc123"
+        ));
         for name in [
             "filter",
             "chaos-net-partition-",
             "chaos-net-partition-UPPER",
             "x-chaos-net-partition-a",
         ] {
-            assert!(!is_our_table(name), "{name}");
+            assert!(!is_our_table("net-partition", name), "{name}");
         }
     }
 }

@@ -1,5 +1,11 @@
 //! Running the `nft` binary: its JSON API, always through an argument vector (never a
-//! shell), with the JSON document on stdin.
+//! shell), with the JSON document on stdin. Shared by the tools that own nftables tables
+//! (net-partition, latency-injector): each run owns one `inet` table named
+//! `chaos-<tool>-<run id>`, and only tables with that prefix are ever deleted.
+//!
+//! Why the `nft` binary and not netlink (see docs/net-partition.md): no unsafe FFI, one
+//! atomic transaction per apply, and a stable JSON API; the cost is that the debug image
+//! must ship `nft` (Debian's `nftables`).
 //!
 //! Errors an operator can fix are mapped to `ChaosError::Precondition`: `nft` missing
 //! (install Debian's `nftables`) and "Operation not permitted" (run as root / with
@@ -8,12 +14,28 @@
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use chaos_common::{ChaosError, Result};
 use serde_json::Value;
 
-use crate::rules::{FAMILY, TABLE_PREFIX, delete_argv};
+use crate::error::{ChaosError, Result};
 
 pub const NFT: &str = "nft";
+/// Every table a tool creates is in this family, so one delete removes IPv4 and IPv6.
+pub const FAMILY: &str = "inet";
+
+/// `chaos-<tool>-`: what `--cleanup` matches.
+pub fn table_prefix(tool: &str) -> String {
+    format!("chaos-{tool}-")
+}
+
+/// The table a run owns: `chaos-<tool>-<run id>`.
+pub fn table_name(tool: &str, run_id: &str) -> String {
+    format!("{}{run_id}", table_prefix(tool))
+}
+
+/// `nft delete table inet NAME`: the whole revert of a table-based fault.
+pub fn delete_argv(table: &str) -> Vec<String> {
+    owned(&[NFT, "delete", "table", FAMILY, table])
+}
 
 fn owned(argv: &[&str]) -> Vec<String> {
     argv.iter().map(|s| (*s).to_owned()).collect()
@@ -23,7 +45,7 @@ fn spawn_error(argv: &[String], e: &std::io::Error) -> ChaosError {
     if e.kind() == std::io::ErrorKind::NotFound {
         ChaosError::Precondition(format!(
             "`{NFT}` not found on PATH: install nftables (Debian package `nftables`) where \
-             net-partition runs (the debug image must ship it)"
+             this tool runs (the debug image must ship it)"
         ))
     } else {
         ChaosError::Command {
@@ -143,12 +165,13 @@ fn objects<'a>(listing: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Va
         .filter_map(move |item| item.get(kind))
 }
 
-/// The names of this tool's tables in an `nft -j list tables` output.
-pub fn owned_tables(listing: &Value) -> Vec<String> {
+/// The names of `tool`'s tables in an `nft -j list tables` output.
+pub fn owned_tables(listing: &Value, tool: &str) -> Vec<String> {
+    let prefix = table_prefix(tool);
     objects(listing, "table")
         .filter(|t| t["family"] == FAMILY)
         .filter_map(|t| t["name"].as_str())
-        .filter(|name| name.starts_with(TABLE_PREFIX))
+        .filter(|name| name.starts_with(&prefix))
         .map(str::to_owned)
         .collect()
 }
@@ -191,11 +214,11 @@ pub fn counters_blocking(table: &str) -> Result<Vec<(String, Count)>> {
     parse_json(&run_blocking(&counters_argv(table), None)?).map(|v| parse_counters(&v))
 }
 
-/// Deletes every `inet chaos-net-partition-*` table of this network namespace.
-pub fn cleanup_leftovers() -> Result<Vec<String>> {
+/// Deletes every `inet chaos-<tool>-*` table of this network namespace, and nothing else.
+pub fn cleanup_leftovers(tool: &str) -> Result<Vec<String>> {
     let listing = parse_json(&run_blocking(&owned(&[NFT, "-j", "list", "tables"]), None)?)?;
     let mut removed = Vec::new();
-    for table in owned_tables(&listing) {
+    for table in owned_tables(&listing, tool) {
         delete_table_blocking(&table)?;
         removed.push(format!("nftables table {FAMILY} {table}"));
     }
@@ -208,6 +231,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn names_and_delete_are_exactly_ours() {
+        assert_eq!(table_name("net-partition", "r1"), "chaos-net-partition-r1");
+        assert_eq!(
+            delete_argv("chaos-net-partition-r1"),
+            ["nft", "delete", "table", "inet", "chaos-net-partition-r1"]
+        );
+    }
+
+    #[test]
     fn only_our_inet_tables_are_owned() {
         let listing = json!({"nftables": [
             {"metainfo": {"version": "1.0.6"}},
@@ -217,8 +249,12 @@ mod tests {
             {"table": {"family": "inet", "name": "chaos-net-partitionX", "handle": 4}},
             {"table": {"family": "inet", "name": "my-chaos-net-partition-a3", "handle": 5}},
         ]});
-        assert_eq!(owned_tables(&listing), ["chaos-net-partition-a1"]);
-        assert!(owned_tables(&json!({})).is_empty());
+        assert_eq!(
+            owned_tables(&listing, "net-partition"),
+            ["chaos-net-partition-a1"]
+        );
+        assert!(owned_tables(&listing, "latency-injector").is_empty());
+        assert!(owned_tables(&json!({}), "net-partition").is_empty());
     }
 
     #[test]
