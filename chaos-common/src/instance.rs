@@ -126,6 +126,15 @@ fn read_live(path: &Path, tool: &str, run_id: Option<&str>) -> Option<Instance> 
     Some(instance)
 }
 
+/// True when `pid` runs in the caller's network namespace (a pod, or a test namespace).
+/// `--cleanup` acts only there, so sweeping one namespace never stops runs in another;
+/// an unreadable namespace link counts as "not ours".
+pub fn in_own_network_namespace(pid: i32) -> bool {
+    let own = fs::read_link("/proc/self/ns/net");
+    let theirs = fs::read_link(format!("/proc/{pid}/ns/net"));
+    matches!((own, theirs), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Sends SIGTERM to the instance and waits until it has exited (its revert done).
 pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
     info!(run_id = %instance.run_id, pid = instance.pid, "stopping {}", instance.tool);
@@ -167,6 +176,12 @@ mod tests {
         let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 50";
         assert_eq!(parse_stat(stat), Some(("S", 987654)));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_shares_its_own_network_namespace() {
+        assert!(in_own_network_namespace(std::process::id() as i32));
+        assert!(!in_own_network_namespace(i32::MAX));
     }
 
     #[test]

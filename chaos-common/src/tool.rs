@@ -172,7 +172,12 @@ fn stop_one(tool: &str, run_id: &str) -> Exit {
 
 fn cleanup<T: Tool>() -> Exit {
     let mut exit = Exit::Ok;
-    for running in instance::list(T::NAME, None) {
+    // Only runs in this network namespace: sweeping one pod (or test namespace) must not
+    // stop experiments running elsewhere on the same host.
+    let here = instance::list(T::NAME, None)
+        .into_iter()
+        .filter(|i| instance::in_own_network_namespace(i.pid));
+    for running in here {
         if let Err(e) = instance::stop(&running, STOP_TIMEOUT) {
             error!("{e}");
             exit = Exit::RevertFailed;
