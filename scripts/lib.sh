@@ -48,3 +48,21 @@ ensure_k6() {
   fi
   hash -r
 }
+
+# remove_cgroup DIR: kills whatever is left in a cgroup v1 directory the caller created,
+# then removes it (retrying while the kernel finishes tearing the processes down).
+remove_cgroup() {
+  local dir=$1 pid tries=0
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    return 0
+  fi
+  while [ "$tries" -lt 100 ]; do
+    while read -r pid; do
+      kill -KILL "$pid" 2>/dev/null || true
+    done <"$dir/cgroup.procs"
+    rmdir "$dir" 2>/dev/null && return 0
+    tries=$((tries + 1))
+    sleep 0.05
+  done
+  log "could not remove $dir"
+}

@@ -95,17 +95,6 @@ achieved=""
 outside=""
 
 # remove_cgroup DIR: kills what is left in it, then removes it.
-remove_cgroup() {
-  local dir=$1 pid
-  [ -d "$dir" ] || return 0
-  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$dir/cgroup.procs"
-  for _ in $(seq 50); do
-    rmdir "$dir" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  log "could not remove $dir"
-}
-
 stop_busy() {
   local pid
   for pid in "${busy_pids[@]}"; do

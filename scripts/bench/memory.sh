@@ -67,22 +67,6 @@ acct_cg=""
 counter=0
 
 # Kills whatever is left in a cgroup, then removes it.
-remove_cgroup() {
-  local dir=$1 pid tries=0
-  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
-    return 0
-  fi
-  while [ "$tries" -lt 100 ]; do
-    while read -r pid; do
-      kill -KILL "$pid" 2>/dev/null || true
-    done <"$dir/cgroup.procs"
-    rmdir "$dir" 2>/dev/null && return 0
-    tries=$((tries + 1))
-    sleep 0.05
-  done
-  log "could not remove $dir"
-}
-
 cleanup() {
   if [ -n "$tool_pid" ]; then
     kill -KILL "$tool_pid" 2>/dev/null || true

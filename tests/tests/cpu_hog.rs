@@ -4,72 +4,19 @@
 
 mod common;
 
-use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use common::cgroup::TestCgroup;
+
 /// Tolerance for CPU measured against the target, in percentage points of one CPU per
 /// worker. Generous: CI machines are busy; precision goals belong to scripts/bench/cpu.sh.
 const TOLERANCE_POINTS: f64 = 8.0;
-
-/// A cgroup v1 directory created for one test, removed on drop (processes still in it
-/// are killed first).
-struct TestCgroup {
-    dir: PathBuf,
-}
-
-impl TestCgroup {
-    fn create(controller: &str) -> TestCgroup {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "chaos-test-cpu-hog-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = Path::new("/sys/fs/cgroup").join(controller).join(name);
-        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        TestCgroup { dir }
-    }
-
-    fn write(&self, file: &str, value: &str) {
-        let path = self.dir.join(file);
-        fs::write(&path, value)
-            .unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
-    }
-
-    fn read_u64(&self, file: &str) -> u64 {
-        let path = self.dir.join(file);
-        let text =
-            fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        text.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{} is not a number ({e}): {text}", path.display()))
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let procs = fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() || Instant::now() > deadline
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// Starts cpu-hog with `args` inside the given cgroups: a tiny sh (script fixed, paths
 /// and argv passed as arguments) joins them, then execs the tool, so the tool's CPU time
@@ -87,35 +34,6 @@ fn spawn_in(cgroups: &[&TestCgroup], args: &[&str], state_dir: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn cpu-hog {args:?}: {e}"))
-}
-
-/// Waits for the child (at most `limit`), returns exit code, validated report, stderr.
-fn finish(mut child: Child, limit: Duration) -> (i32, Value, String) {
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("wait: {e}")) {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cpu-hog did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .map(|mut s| s.read_to_string(&mut stdout));
-    child
-        .stderr
-        .take()
-        .map(|mut s| s.read_to_string(&mut stderr));
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\nstderr: {stderr}"));
-    common::assert_valid_report(&report);
-    (status.code().unwrap_or(-1), report, stderr)
 }
 
 fn number(report: &Value, key: &str) -> f64 {
@@ -136,7 +54,7 @@ fn run_measured(args: &[&str], extra: Option<&TestCgroup>) -> (i32, Value, Strin
     let mut cgroups = vec![&acct];
     cgroups.extend(extra);
     let child = spawn_in(&cgroups, args, state.path());
-    let (code, report, stderr) = finish(child, Duration::from_secs(20));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(20));
     let cpu_seconds = acct.read_u64("cpuacct.usage") as f64 / 1e9;
     (code, report, stderr, cpu_seconds)
 }
@@ -298,7 +216,7 @@ fn root_alone_sigterm_mid_run_stops_the_load_and_reports_aborted() {
     wait_until_running(state.path(), &run_id);
     let sent = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_stopped_promptly(code, &report, &stderr, sent.elapsed());
     let after_exit = acct.read_u64("cpuacct.usage");
     std::thread::sleep(Duration::from_millis(300));
@@ -325,14 +243,14 @@ fn alone_stop_by_run_id_from_a_second_process() {
     wait_until_running(state.path(), &run_id);
     let sent = Instant::now();
     // Spawned, not waited for: --stop returns once the run has exited, and an exited
-    // child stays a zombie (still in /proc) until this test reaps it in finish().
+    // child stays a zombie (still in /proc) until this test reaps it in common::finish().
     let stopper = Command::new(common::bin("cpu-hog"))
         .args(["--stop", &run_id])
         .env("CHAOS_STATE_DIR", state.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn cpu-hog --stop: {e}"));
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     let stop = stopper
         .wait_with_output()
         .unwrap_or_else(|e| panic!("wait --stop: {e}"));

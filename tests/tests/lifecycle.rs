@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 /// Starts cpu-hog for 30 s with its instance file in `state_dir`, and waits until the run
 /// has registered (which happens right before apply) plus a moment for apply itself.
@@ -39,35 +37,6 @@ fn start_cpu_hog(state_dir: &Path, run_id: &str) -> Child {
     child
 }
 
-/// Waits for the child (at most 10 s) and returns its exit code, report and stderr.
-fn finish(mut child: Child) -> (i32, Value, String) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("wait: {e}")) {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cpu-hog did not exit within 10 s of the stop");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .map(|mut s| s.read_to_string(&mut stdout));
-    child
-        .stderr
-        .take()
-        .map(|mut s| s.read_to_string(&mut stderr));
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\nstderr: {stderr}"));
-    common::assert_valid_report(&report);
-    (status.code().unwrap_or(-1), report, stderr)
-}
-
 fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(child.id() as i32), sig).unwrap_or_else(|e| panic!("kill {sig}: {e}"));
 }
@@ -82,7 +51,7 @@ fn every_stop_signal_reverts_and_reports_aborted() {
         let run_id = format!("signal-{i}");
         let child = start_cpu_hog(state.path(), &run_id);
         signal(&child, sig);
-        let (code, report, stderr) = finish(child);
+        let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
         assert_eq!(code, 0, "{sig}: {stderr}");
         assert_eq!(report["result"], "aborted", "{sig}");
         assert_eq!(report["stopReason"], format!("signal:{sig}"));
@@ -110,7 +79,7 @@ fn a_burst_of_signals_cannot_abort_the_revert() {
         signal(&child, sig);
         std::thread::sleep(Duration::from_millis(1));
     }
-    let (code, report, stderr) = finish(child);
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["result"], "aborted");
     assert_eq!(report["stopReason"], "signal:SIGINT");
@@ -128,7 +97,7 @@ fn stop_by_run_id_from_another_process() {
     );
     assert!(stopper.status.success(), "--stop failed: {stopper:?}");
     // --stop returns only once the run has exited.
-    let (code, report, _) = finish(child);
+    let (code, report, _) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0);
     assert_eq!(report["stopReason"], "signal:SIGTERM");
     // Stopping a run that already ended is not an error.
@@ -152,7 +121,7 @@ fn cleanup_stops_every_running_instance() {
     );
     assert!(sweep.status.success(), "--cleanup failed: {sweep:?}");
     for child in [first, second] {
-        let (code, report, _) = finish(child);
+        let (code, report, _) = common::finish(child, Duration::from_secs(10));
         assert_eq!(code, 0);
         assert_eq!(report["result"], "aborted");
     }

@@ -7,110 +7,38 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-const MIB: f64 = 1_048_576.0;
+use common::cgroup::TestCgroup;
+
 /// Growth-rate tolerance in the tests; the 5% goal is measured by scripts/bench/memory.sh.
 const RATE_TOLERANCE: f64 = 0.15;
 /// Usage left in a cgroup once the allocator is gone (kernel bookkeeping), MiB.
 const RELEASED_BELOW_MB: f64 = 8.0;
 
-/// A v1 memory cgroup made for one test, removed on drop (processes still in it are
-/// killed first).
-struct TestCgroup {
-    dir: PathBuf,
-}
-
-impl TestCgroup {
-    fn create(limit_mb: Option<u64>) -> TestCgroup {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "chaos-test-memory-leak-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = Path::new("/sys/fs/cgroup/memory").join(name);
-        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        let cgroup = TestCgroup { dir };
-        if let Some(mb) = limit_mb {
-            let bytes = (mb << 20).to_string();
-            cgroup.write("memory.limit_in_bytes", &bytes);
-            // With swap on, the limit alone would swap instead of OOM-killing: cap
-            // memory+swap as well (memsw must be set after the memory limit).
-            if swap_enabled() {
-                assert!(
-                    cgroup.dir.join("memory.memsw.limit_in_bytes").exists(),
-                    "swap is on but memory.memsw.* is missing (boot with swapaccount=1)"
-                );
-                cgroup.write("memory.memsw.limit_in_bytes", &bytes);
-            }
-        }
-        cgroup
-    }
-
-    fn path(&self) -> &str {
-        self.dir
-            .to_str()
-            .unwrap_or_else(|| panic!("non-UTF-8 path {}", self.dir.display()))
-    }
-
-    fn write(&self, file: &str, value: &str) {
-        let path = self.dir.join(file);
-        fs::write(&path, value)
-            .unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
-    }
-
-    fn read(&self, file: &str) -> String {
-        let path = self.dir.join(file);
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-    }
-
-    fn usage_mb(&self) -> f64 {
-        let text = self.read("memory.usage_in_bytes");
-        let bytes: f64 = text
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("usage {text:?}: {e}"));
-        bytes / MIB
-    }
-
-    fn oom_kills(&self) -> u64 {
-        let text = self.read("memory.oom_control");
-        text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no oom_kill counter in {text:?}"))
-    }
-
-    fn pids(&self) -> Vec<i32> {
-        self.read("cgroup.procs")
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let procs = fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() || Instant::now() > deadline
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+/// A v1 memory cgroup for one test, optionally limited (also memory+swap when swap is
+/// on, so the limit OOM-kills instead of swapping).
+fn memory_cgroup(limit_mb: Option<u64>) -> TestCgroup {
+    let cgroup = TestCgroup::create("memory");
+    if let Some(mb) = limit_mb {
+        let bytes = (mb << 20).to_string();
+        cgroup.write("memory.limit_in_bytes", &bytes);
+        // memsw must be set after the memory limit.
+        if swap_enabled() {
+            assert!(
+                cgroup.dir.join("memory.memsw.limit_in_bytes").exists(),
+                "swap is on but memory.memsw.* is missing (boot with swapaccount=1)"
+            );
+            cgroup.write("memory.memsw.limit_in_bytes", &bytes);
         }
     }
+    cgroup
 }
 
 fn swap_enabled() -> bool {
@@ -127,30 +55,6 @@ fn spawn(args: &[&str], state_dir: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start memory-leak: {e}"))
-}
-
-/// Waits for the tool to end (at most `timeout`); returns (exit code, report, stderr).
-fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
-    let pid = child.id();
-    let deadline = Instant::now() + timeout;
-    let waiter = std::thread::spawn(move || child.wait_with_output());
-    while !waiter.is_finished() {
-        if Instant::now() > deadline {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            panic!("memory-leak did not end within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out: Output = match waiter.join() {
-        Ok(Ok(out)) => out,
-        other => panic!("waiting for memory-leak failed: {other:?}"),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON document ({e}):\n{stdout}\nstderr:\n{stderr}")
-    });
-    (out.status.code().unwrap_or(-1), report, stderr)
 }
 
 fn number(report: &Value, key: &str) -> f64 {
@@ -199,7 +103,7 @@ fn allocator_pids() -> Vec<i32> {
 #[test]
 fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
     common::require_root("creates a memory cgroup");
-    let cgroup = TestCgroup::create(None);
+    let cgroup = memory_cgroup(None);
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let args = [
         "--cgroup",
@@ -219,7 +123,7 @@ fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
         usage.push((started.elapsed().as_secs_f64(), cgroup.usage_mb()));
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "stderr:\n{stderr}\n{report:#}");
     common::assert_valid_report(&report);
     assert_eq!(report["result"], "ok");
@@ -285,7 +189,7 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
     common::require_root("creates a memory cgroup");
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     for watch in [true, false] {
-        let cgroup = TestCgroup::create(Some(128));
+        let cgroup = memory_cgroup(Some(128));
         let before = cgroup.oom_kills();
         let mut args = vec![
             "--cgroup",
@@ -298,7 +202,8 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
         if watch {
             args.push("--watch-oom");
         }
-        let (code, report, stderr) = finish(spawn(&args, state.path()), Duration::from_secs(20));
+        let (code, report, stderr) =
+            common::finish(spawn(&args, state.path()), Duration::from_secs(20));
         common::assert_valid_report(&report);
         let o = &report["observations"];
         assert!(
@@ -343,7 +248,7 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
 #[test]
 fn root_watch_oom_without_an_oom_kill_fails_its_criterion() {
     common::require_root("creates a memory cgroup");
-    let cgroup = TestCgroup::create(Some(128));
+    let cgroup = memory_cgroup(Some(128));
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let args = [
         "--cgroup",
@@ -356,7 +261,8 @@ fn root_watch_oom_without_an_oom_kill_fails_its_criterion() {
         "-d",
         "1",
     ];
-    let (code, report, stderr) = finish(spawn(&args, state.path()), Duration::from_secs(10));
+    let (code, report, stderr) =
+        common::finish(spawn(&args, state.path()), Duration::from_secs(10));
     common::assert_valid_report(&report);
     assert_eq!(code, 1, "stderr:\n{stderr}\n{report:#}");
     assert_eq!(report["result"], "failed");
@@ -368,7 +274,7 @@ fn root_watch_oom_without_an_oom_kill_fails_its_criterion() {
 #[test]
 fn root_sigterm_mid_growth_aborts_and_releases_the_memory() {
     common::require_root("creates a memory cgroup");
-    let cgroup = TestCgroup::create(None);
+    let cgroup = memory_cgroup(None);
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let args = [
         "--cgroup",
@@ -387,7 +293,7 @@ fn root_sigterm_mid_growth_aborts_and_releases_the_memory() {
     let allocator = cgroup.pids();
     assert_eq!(allocator.len(), 1, "exactly the allocator is in the cgroup");
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     common::assert_valid_report(&report);
     assert_eq!(code, 0, "stderr:\n{stderr}\n{report:#}");
     assert_eq!(report["result"], "aborted");
@@ -409,7 +315,7 @@ fn root_sigterm_mid_growth_aborts_and_releases_the_memory() {
 #[test]
 fn root_sigkill_of_the_supervisor_takes_the_allocator_with_it() {
     common::require_root("creates a memory cgroup");
-    let cgroup = TestCgroup::create(None);
+    let cgroup = memory_cgroup(None);
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let args = [
         "--cgroup",

@@ -139,31 +139,6 @@ impl World {
     }
 }
 
-/// Waits for the tool (at most `timeout`); returns exit code, report and stderr.
-fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output());
-    let started = Instant::now();
-    while !waiter.is_finished() {
-        if started.elapsed() > timeout {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            panic!("net-partition did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = waiter
-        .join()
-        .unwrap_or_else(|_| panic!("waiter panicked"))
-        .unwrap_or_else(|e| panic!("wait: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON report ({e}):\n{stdout}\nstderr:\n{stderr}")
-    });
-    common::assert_valid_report(&report);
-    (out.status.code().unwrap_or(-1), report, stderr)
-}
-
 fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
 }
@@ -189,7 +164,7 @@ fn root_partition_cuts_only_the_target_port_and_recovers() {
     // The server side is unaffected: A still reaches its own port.
     w.assert_passes(&w.a, target);
 
-    let (code, report, stderr) = finish(child, Duration::from_secs(15));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(15));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["result"], "ok");
     assert_eq!(report["stopReason"], "duration");
@@ -252,7 +227,7 @@ fn root_reject_refuses_fast() {
         started.elapsed()
     );
     w.assert_passes(&w.client, SocketAddr::new(w.a_ip, OTHER_PORT));
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["observations"]["verdict"], "reject");
     assert!(
@@ -278,7 +253,7 @@ fn root_bidirectional_blocks_the_target_reaching_us() {
     assert!(is_timeout(&e), "{e:?}");
     w.assert_blocked(&w.client, SocketAddr::new(w.a_ip, OTHER_PORT));
     w.assert_passes(&w.b, SocketAddr::new(w.client_b, 7070));
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         report["observations"]["ingressPackets"]
@@ -330,7 +305,7 @@ fn root_drop_percent_50_drops_a_binomial_share_alone() {
     std::thread::sleep(Duration::from_millis(200));
     let delivered = counter.count();
     eprintln!("delivered {delivered} of {SENT}");
-    let (code, report, stderr) = finish(child, Duration::from_secs(10));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         (448..=552).contains(&delivered),
@@ -366,7 +341,7 @@ fn root_established_connection_stops_passing_data_alone() {
         during.as_ref().is_err_and(is_timeout),
         "data passed the partition: {during:?}"
     );
-    let (code, _, stderr) = finish(child, Duration::from_secs(10));
+    let (code, _, stderr) = common::finish(child, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     // The kernel retransmits "during"; once the table is gone it arrives and is echoed.
     let mut back = [0u8; 6];
@@ -388,7 +363,7 @@ fn root_sigterm_mid_run_reverts() {
     w.wait_table("term1", true, Duration::from_secs(5));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
     w.wait_table("term1", false, Duration::from_secs(2));
-    let (code, report, stderr) = finish(child, Duration::from_secs(5));
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(5));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["result"], "aborted");
     assert_eq!(report["stopReason"], "signal:SIGTERM");
@@ -425,7 +400,7 @@ fn root_two_partitions_side_by_side_remove_only_their_own() {
     w.wait_table("pair-b", true, Duration::from_secs(5));
     w.assert_blocked(&w.client, SocketAddr::new(w.a_ip, PORT));
     w.assert_blocked(&w.client, SocketAddr::new(w.b_ip, PORT));
-    let (code, _, stderr) = finish(first, Duration::from_secs(10));
+    let (code, _, stderr) = common::finish(first, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         w.tables(&w.client)
@@ -434,7 +409,7 @@ fn root_two_partitions_side_by_side_remove_only_their_own() {
     );
     w.assert_passes(&w.client, SocketAddr::new(w.a_ip, PORT));
     w.assert_blocked(&w.client, SocketAddr::new(w.b_ip, PORT));
-    let (code, _, stderr) = finish(second, Duration::from_secs(10));
+    let (code, _, stderr) = common::finish(second, Duration::from_secs(10));
     assert_eq!(code, 0, "{stderr}");
     w.assert_passes(&w.client, SocketAddr::new(w.b_ip, PORT));
     w.assert_clean();

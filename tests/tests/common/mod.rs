@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+pub mod cgroup;
 pub mod netlab;
 
 use serde_json::Value;
@@ -55,6 +57,36 @@ pub fn run_json(bin_name: &str, args: &[&str]) -> (i32, Value, String) {
     let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("stdout of {bin_name} {args:?} is not one JSON document ({e}):\n{stdout}\nstderr:\n{stderr}")
     });
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+/// Waits for a tool started with `--output json` and piped stdout/stderr (at most
+/// `timeout`, then SIGKILL and panic); returns (exit code, schema-valid report, stderr).
+/// The pipes are drained while waiting, so a chatty tool cannot block on a full pipe.
+pub fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
+    let pid = child.id() as i32;
+    let waiter = std::thread::spawn(move || child.wait_with_output());
+    let deadline = Instant::now() + timeout;
+    while !waiter.is_finished() {
+        if Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("pid {pid} did not end within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = match waiter.join() {
+        Ok(Ok(out)) => out,
+        other => panic!("waiting for pid {pid} failed: {other:?}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON report ({e}):\n{stdout}\nstderr:\n{stderr}")
+    });
+    assert_valid_report(&report);
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
