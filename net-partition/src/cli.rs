@@ -55,11 +55,12 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub probe: Option<String>,
 
-    /// Remote mode (not yet available): the original's source service.
+    /// The original's source service: a remote-mode flag (DESIGN.md), refused with exit 2
+    /// in local mode so a runbook using it fails loudly instead of partitioning locally.
     #[arg(short = 's', long = "source-service", hide = true)]
     pub source_service: Option<String>,
 
-    /// Remote mode (not yet available): the original's target service.
+    /// The original's target service: a remote-mode flag, refused with exit 2 in local mode.
     #[arg(short = 't', long = "target-service", hide = true)]
     pub target_service: Option<String>,
 

@@ -173,16 +173,7 @@ fn root_alone_a_load_over_the_quota_is_throttled_and_reported() {
 
 /// Waits until the run registered its instance file (right before apply), then 1 s more.
 fn wait_until_running(state_dir: &Path, run_id: &str) {
-    let file = state_dir.join(format!("cpu-hog-{run_id}.json"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "cpu-hog never registered {}",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until_registered(state_dir, "cpu-hog", run_id);
     std::thread::sleep(Duration::from_millis(1200));
 }
 

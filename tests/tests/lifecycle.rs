@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -23,16 +23,7 @@ fn start_cpu_hog(state_dir: &Path, run_id: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn cpu-hog: {e}"));
-    let file = state_dir.join(format!("cpu-hog-{run_id}.json"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "cpu-hog never registered {}",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until_registered(state_dir, "cpu-hog", run_id);
     std::thread::sleep(Duration::from_millis(300));
     child
 }

@@ -90,6 +90,21 @@ pub fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// Waits (at most 10 s) until a run has written its instance file into `state_dir`
+/// (`CHAOS_STATE_DIR`), which the runner does right before apply.
+pub fn wait_until_registered(state_dir: &Path, tool: &str, run_id: &str) {
+    let file = state_dir.join(format!("{tool}-{run_id}.json"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{tool} never registered {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn schema() -> &'static jsonschema::Validator {
     static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
     SCHEMA.get_or_init(|| {
