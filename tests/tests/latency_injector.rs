@@ -621,7 +621,7 @@ struct EgressLab {
     other_port: SocketAddr,
     other_host: SocketAddr,
     _servers: Vec<netlab::Server>,
-    _redis: Child,
+    _redis: common::KillOnDrop,
 }
 
 impl EgressLab {
@@ -666,7 +666,7 @@ impl EgressLab {
             other_port,
             other_host,
             _servers: servers,
-            _redis: child,
+            _redis: common::KillOnDrop(child),
         }
     }
 

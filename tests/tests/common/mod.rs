@@ -90,6 +90,17 @@ pub fn finish(child: Child, timeout: Duration) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// A helper process (a server a test started) that is killed and reaped when the test
+/// ends, even on failure: `std::process::Child` alone would leave it running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits (at most 10 s) until a run has written its instance file into `state_dir`
 /// (`CHAOS_STATE_DIR`), which the runner does right before apply.
 pub fn wait_until_registered(state_dir: &Path, tool: &str, run_id: &str) {
