@@ -131,12 +131,7 @@ pub async fn resolve(
                     names(&all)
                 )));
             };
-            let selector = d
-                .spec
-                .as_ref()
-                .map(|s| selector_string(&s.selector))
-                .unwrap_or_default();
-            (selector, Some(d))
+            (deployment_selector(&d), Some(d))
         }
         TargetSpec::RandomDeployment => {
             let candidates: Vec<&Deployment> = all.iter().filter(|d| eligible(d)).collect();
@@ -150,12 +145,7 @@ pub async fn resolve(
                     ),
                 });
             };
-            let selector = d
-                .spec
-                .as_ref()
-                .map(|s| selector_string(&s.selector))
-                .unwrap_or_default();
-            (selector, Some(d))
+            (deployment_selector(&d), Some(d))
         }
         TargetSpec::Service(name) => (format!("app={name}"), None),
         TargetSpec::Selector(selector) => (selector.clone(), None),
@@ -205,6 +195,15 @@ pub async fn list_pods(conn: &Connection, namespace: &str, selector: &str) -> Re
         .await
         .map_err(|e| api_error(e, "list", "pods", namespace, conn))?
         .items)
+}
+
+/// The label selector of a Deployment's pods, as a server-side selector string.
+fn deployment_selector(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .map(|s| selector_string(&s.selector))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
