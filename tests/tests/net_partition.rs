@@ -445,7 +445,7 @@ fn root_cleanup_removes_only_our_tables_and_is_idempotent() {
         let out = common::run(
             w.lab
                 .command(&w.client, common::bin("net-partition"))
-                .args(["--cleanup"])
+                .args(["--cleanup", "--output", "json"])
                 .env("CHAOS_STATE_DIR", &state),
         );
         assert_eq!(
@@ -454,7 +454,15 @@ fn root_cleanup_removes_only_our_tables_and_is_idempotent() {
             "round {round}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stdout.is_empty(), "--cleanup prints nothing on stdout");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        common::assert_valid_report(&report);
+        assert_eq!(report["action"], "cleanup");
+        let removed = report["observations"]["removed"].as_array().unwrap().len();
+        assert_eq!(
+            removed,
+            if round == 0 { 2 } else { 0 },
+            "round {round}: {report:#}"
+        );
     }
     let mut tables = w.tables(&w.client);
     tables.sort();
