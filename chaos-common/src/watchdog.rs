@@ -11,8 +11,9 @@
 //! - a normal revert deletes the table, writes `reverted`, and waits for the watchdog to
 //!   exit;
 //! - if the pipe closes without that line, the parent is gone: the watchdog deletes the
-//!   table if it exists, and deletes it again 0.25 s, 1 s and 3 s later, because an `nft`
-//!   transaction the parent had started may still be committing after its death;
+//!   table if it exists, and deletes it again 0.25 s, 1 s, 3 s and 10 s later, because an
+//!   `nft` transaction the parent had started may still be committing after its death (one
+//!   slower than that is not caught: `--cleanup` removes it);
 //! - if `RUN_FOR_MS` plus [`GRACE`] pass without either, the parent is alive but hung:
 //!   the watchdog deletes the table (the run's report, if it ever resumes, says it
 //!   overran) and keeps waiting for the pipe to close.
@@ -40,17 +41,18 @@ use crate::nft;
 pub const WATCHDOG_ARG: &str = "__watchdog";
 /// How long past the planned end of the run the watchdog waits before it treats the
 /// injector as hung: room for apply, a slow revert and the report.
-pub const GRACE: Duration = Duration::from_secs(30);
+pub const GRACE: Duration = Duration::from_secs(10);
 const READY: &str = "ready";
 const REVERTED: &str = "reverted";
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// When the watchdog deletes the table again after the parent's death (from that death).
-const SETTLE: [Duration; 4] = [
+const SETTLE: [Duration; 5] = [
     Duration::ZERO,
     Duration::from_millis(250),
     Duration::from_secs(1),
     Duration::from_secs(3),
+    Duration::from_secs(10),
 ];
 
 /// The parent's side: the running watchdog and the pipe that keeps it waiting.
