@@ -39,8 +39,7 @@ pub fn render(rows: &[SecondRow], marks: &Marks) -> Result<String, String> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&marks.title, ("sans-serif", 20)).map_err(err)?;
         let (top, bottom) = root.split_vertically(SIZE.1 / 2 - 20);
-        let origin = rows.first().map_or(0, |r| r.at);
-        let end = rows.last().map_or(1000, |r| r.at + 1000);
+        let (origin, end) = span(rows, marks);
         let x = |t: Millis| time::seconds_between(origin, t);
         let p95: Vec<(f64, Option<f64>)> = rows
             .iter()
@@ -111,7 +110,8 @@ impl Panel<'_> {
             .light_line_style(WHITE)
             .draw()
             .map_err(err)?;
-        let x = |t: Millis| time::seconds_between(self.origin, t);
+        // Clamped: a mark outside the chart must not overflow the backend's pixel maths.
+        let x = |t: Millis| time::seconds_between(self.origin, t).clamp(0.0, self.x_max);
         let faults = self.marks.faults.iter().map(|(_, s, e)| {
             Rectangle::new(
                 [(x(*s), 0.0), (x(*e), y_max)],
@@ -119,14 +119,15 @@ impl Panel<'_> {
             )
         });
         chart.draw_series(faults).map_err(err)?;
-        for (name, at) in &self.marks.phases {
+        for (i, (name, at)) in self.marks.phases.iter().enumerate() {
             let line = PathElement::new(vec![(x(*at), 0.0), (x(*at), y_max)], BLACK.mix(0.3));
             chart.draw_series(std::iter::once(line)).map_err(err)?;
             let label = Text::new(
                 name.clone(),
-                (x(*at) + 0.2, y_max * 0.97),
+                (x(*at) + 0.2, y_max * if i % 2 == 0 { 0.97 } else { 0.92 }),
                 ("sans-serif", 11).into_font().color(&BLACK.mix(0.6)),
             );
+            // Alternate rows: phases a fraction of a second apart would overlap.
             chart.draw_series(std::iter::once(label)).map_err(err)?;
         }
         if let Some(b) = band {
@@ -150,6 +151,24 @@ impl Panel<'_> {
             chart.draw_series(std::iter::once(text)).map_err(err)?;
         }
         Ok(())
+    }
+}
+
+/// The time span the chart covers: every row and every mark.
+fn span(rows: &[SecondRow], marks: &Marks) -> (Millis, Millis) {
+    let times = rows
+        .iter()
+        .flat_map(|r| [r.at, r.at + 1000])
+        .chain(marks.faults.iter().flat_map(|(_, s, e)| [*s, *e]))
+        .chain(marks.phases.iter().map(|(_, at)| *at))
+        .chain(marks.events.iter().map(|(_, at, _)| *at));
+    let (lo, hi) = times.fold((Millis::MAX, Millis::MIN), |(lo, hi), t| {
+        (lo.min(t), hi.max(t))
+    });
+    if lo > hi {
+        (0, 1000)
+    } else {
+        (lo, hi.max(lo + 1000))
     }
 }
 

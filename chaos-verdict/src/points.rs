@@ -169,7 +169,7 @@ fn parse_line(raw: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String> {
     if !(trimmed.starts_with(b"{") && trimmed.ends_with(b"}")) {
         return Err("not a JSON object".into());
     }
-    if !contains(trimmed, DURATION_METRIC) {
+    if !mentions_duration(trimmed) {
         return Ok(None);
     }
     let line: Line<'_> =
@@ -200,6 +200,15 @@ fn parse_line(raw: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String> {
         failed,
         name: tags.name,
     }))
+}
+
+/// k6 writes points as `{"metric":"NAME",...}`: the name is compared in place, and only
+/// other lines (the few `Metric` declarations) are searched.
+fn mentions_duration(line: &[u8]) -> bool {
+    match line.strip_prefix(br#"{"metric":"#) {
+        Some(rest) if rest.first() == Some(&b'"') => rest.starts_with(DURATION_METRIC),
+        _ => contains(line, DURATION_METRIC),
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -285,6 +294,14 @@ mod tests {
         assert!(seen[0].3, "status 0 is a failure");
         assert!(!seen[1].3, "a redirect is not");
         assert_eq!(seen[0].4, None);
+    }
+
+    #[test]
+    fn json_written_with_spaces_is_read_too() {
+        let line = r#"{"metric": "http_req_duration", "type": "Point", "data": {"time": "2026-11-28T07:00:00Z", "value": 20, "tags": {"status": "200"}}}"#;
+        let (seen, _) = read_all(&format!("{line}\n"));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, 20.0);
     }
 
     #[test]
