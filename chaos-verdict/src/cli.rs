@@ -42,9 +42,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Inputs {
-    /// k6's points (`k6 run --out json=FILE`).
-    #[arg(long, value_name = "FILE")]
-    pub points: PathBuf,
+    /// k6's points (`k6 run --out json=FILE`); repeat it for several k6 runs at once.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub points: Vec<PathBuf>,
     /// The timeline the runbook wrote (phases, faults, marks).
     #[arg(long, value_name = "FILE")]
     pub timeline: PathBuf,
@@ -107,9 +107,9 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct GuardArgs {
-    /// k6's points file, as it grows.
-    #[arg(long, value_name = "FILE")]
-    pub points: PathBuf,
+    /// k6's points file, as it grows; repeat it for several k6 runs at once.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub points: Vec<PathBuf>,
     /// Where the guard keeps its offset and counts between calls (created on first use).
     #[arg(long, value_name = "FILE")]
     pub state: PathBuf,
@@ -148,8 +148,8 @@ pub struct LogArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    #[arg(long, value_name = "FILE")]
-    pub points: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub points: Vec<PathBuf>,
     /// Window start (RFC 3339); default: the first request.
     #[arg(long)]
     pub from: Option<String>,

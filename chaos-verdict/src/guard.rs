@@ -42,9 +42,8 @@ pub struct GuardSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardState {
-    /// Identity of the points file (device, inode) and how far it was read.
-    pub file: Option<(u64, u64)>,
-    pub offset: u64,
+    /// Per points file: its identity (device, inode) and how far it was read.
+    pub files: BTreeMap<String, Tracked>,
     /// Per second (Unix seconds): [requests, failures].
     pub seconds: BTreeMap<i64, [u64; 2]>,
     pub streak: u32,
@@ -60,6 +59,14 @@ pub enum Status {
     Ok,
     Breach,
     Trip,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracked {
+    pub device: u64,
+    pub inode: u64,
+    pub offset: u64,
 }
 
 /// One evaluation: printed as one JSON line.
@@ -109,21 +116,27 @@ impl GuardState {
                 points_path.display()
             ))
         })?;
-        let identity = (meta.dev(), meta.ino());
-        if self.file.is_some_and(|f| f != identity) || meta.len() < self.offset {
+        let key = points_path.display().to_string();
+        let tracked = self.files.entry(key).or_insert_with(|| Tracked {
+            device: meta.dev(),
+            inode: meta.ino(),
+            offset: 0,
+        });
+        if (tracked.device, tracked.inode) != (meta.dev(), meta.ino())
+            || meta.len() < tracked.offset
+        {
             return Err(VerdictError::bad(format!(
                 "{} was replaced or truncated since the guard last read it; the guard follows one k6 run",
                 points_path.display()
             )));
         }
-        self.file = Some(identity);
         let seconds = &mut self.seconds;
-        let summary = points::read_file(points_path, self.offset, |p| {
+        let summary = points::read_file(points_path, tracked.offset, |p| {
             let cell = seconds.entry(p.at.div_euclid(1000)).or_insert([0, 0]);
             cell[0] += 1;
             cell[1] += u64::from(p.failed);
         })?;
-        self.offset = summary.offset;
+        tracked.offset = summary.offset;
         Ok(())
     }
 

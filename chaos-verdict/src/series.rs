@@ -6,7 +6,7 @@
 //! window's requests (nearest rank, see [`percentile`]), not a sketch.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -57,12 +57,24 @@ pub struct Stats {
 impl Series {
     /// Reads a whole k6 points file.
     pub fn from_file(path: &Path) -> Result<(Series, ReadSummary)> {
+        Self::from_files(&[path.to_owned()])
+    }
+
+    /// Reads several points files (k6 runs side by side) into one series.
+    pub fn from_files(paths: &[PathBuf]) -> Result<(Series, ReadSummary)> {
         let mut series = Series::default();
-        let summary = points::read_file(path, 0, |p| {
-            series.push(p.at, p.duration_ms, p.status, p.failed, p.name);
-        })?;
+        let mut total = ReadSummary::default();
+        for path in paths {
+            let summary = points::read_file(path, 0, |p| {
+                series.push(p.at, p.duration_ms, p.status, p.failed, p.name);
+            })?;
+            total.lines += summary.lines;
+            total.requests += summary.requests;
+            total.offset += summary.offset;
+            total.partial_tail |= summary.partial_tail;
+        }
         series.finish();
-        Ok((series, summary))
+        Ok((series, total))
     }
 
     pub fn push(

@@ -97,7 +97,7 @@ pub struct AbortInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PointsInfo {
-    pub file: String,
+    pub files: Vec<String>,
     pub lines: u64,
     pub requests: u64,
     pub partial_tail: bool,

@@ -44,7 +44,7 @@ fn verdict(series: &Series, tl: &Timeline, lines: &str) -> Verdict {
         environment: "staging".into(),
     };
     let points = PointsInfo {
-        file: "p".into(),
+        files: vec!["p".into()],
         lines: 0,
         requests: 0,
         partial_tail: false,

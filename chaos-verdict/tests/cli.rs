@@ -438,18 +438,15 @@ fn the_guard_trips_on_sustained_errors_and_stays_tripped() {
         6,
         "a tripped guard stays tripped"
     );
+    std::fs::write(&failing, "").unwrap();
     let out = run(&[
         "guard",
         "--points",
-        healthy.to_str().unwrap(),
+        failing.to_str().unwrap(),
         "--state",
         state.to_str().unwrap(),
     ]);
-    assert_eq!(
-        code(&out),
-        2,
-        "another file under the same state is refused"
-    );
+    assert_eq!(code(&out), 2, "a truncated points file is refused");
     assert!(
         stderr(&out).contains("replaced or truncated"),
         "{}",

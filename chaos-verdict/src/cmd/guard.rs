@@ -14,7 +14,9 @@ pub fn guard(args: &GuardArgs) -> Result<Exit> {
         breaches: args.breaches,
     };
     let mut state = GuardState::load(&args.state)?;
-    state.ingest(&args.points)?;
+    for points in &args.points {
+        state.ingest(points)?;
+    }
     let evaluation = state.evaluate(time::now(), &settings);
     state.save(&args.state)?;
     let line = serde_json::to_string(&evaluation)

@@ -9,7 +9,7 @@ use crate::series::{Series, Window};
 use crate::time;
 
 pub fn stats(args: &StatsArgs) -> Result<Exit> {
-    let (series, summary) = Series::from_file(&args.points)?;
+    let (series, summary) = Series::from_files(&args.points)?;
     let from = match &args.from {
         Some(t) => time::parse(t)?,
         None => series.first_at().unwrap_or(0),

@@ -45,7 +45,7 @@ fn load(inputs: &Inputs) -> Result<Loaded> {
         }
     }
     let timeline = Timeline::read(&inputs.timeline)?;
-    let (series, summary) = Series::from_file(&inputs.points)?;
+    let (series, summary) = Series::from_files(&inputs.points)?;
     Ok(Loaded {
         series,
         summary,
@@ -114,7 +114,12 @@ pub fn verdict(args: &VerdictArgs) -> Result<Exit> {
         confirmed: &args.inputs.confirm,
     };
     let points = PointsInfo {
-        file: args.inputs.points.display().to_string(),
+        files: args
+            .inputs
+            .points
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         lines: loaded.summary.lines,
         requests: loaded.summary.requests,
         partial_tail: loaded.summary.partial_tail,

@@ -64,7 +64,12 @@ impl StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared::default());
-        let s = StandIn { url, mode_file, latch, shared };
+        let s = StandIn {
+            url,
+            mode_file,
+            latch,
+            shared,
+        };
         let ctx = s.context();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -80,7 +85,11 @@ impl StandIn {
     }
 
     fn context(&self) -> Ctx {
-        Ctx { shared: Arc::clone(&self.shared), mode_file: self.mode_file.clone(), latch: self.latch }
+        Ctx {
+            shared: Arc::clone(&self.shared),
+            mode_file: self.mode_file.clone(),
+            latch: self.latch,
+        }
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -132,15 +141,28 @@ impl Ctx {
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let mut writer = conn;
         loop {
-            let Some(req) = read_request(&mut reader) else { return };
+            let Some(req) = read_request(&mut reader) else {
+                return;
+            };
             if self.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
             let (status, body) = self.answer(&req);
             self.shared.requests.lock().unwrap().push(req);
-            let reason = if status == 200 { "OK" } else { "Service Unavailable" };
-            let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
-            if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(body.as_bytes())).is_err() {
+            let reason = if status == 200 {
+                "OK"
+            } else {
+                "Service Unavailable"
+            };
+            let head = format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            if writer
+                .write_all(head.as_bytes())
+                .and_then(|()| writer.write_all(body.as_bytes()))
+                .is_err()
+            {
                 return;
             }
         }
@@ -154,7 +176,9 @@ impl Ctx {
             _ => {}
         }
         let body = match req.path.as_str() {
-            "/v1/auth/login" => r#"{"accessToken":"standin-token","tokenType":"Bearer","expiresIn":3600}"#,
+            "/v1/auth/login" => {
+                r#"{"accessToken":"standin-token","tokenType":"Bearer","expiresIn":3600}"#
+            }
             _ => r#"{"ok":true}"#,
         };
         (200, body.into())
@@ -181,8 +205,16 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
-    Some(Recorded { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
