@@ -5,14 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "common/standin.rs"]
-mod standin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chaos_verdict::series::{Series, Window};
-use standin::{Mode, Recorded, StandIn};
+use common::standin::{Mode, Recorded, StandIn};
 
 fn k6() -> &'static str {
     let found = Command::new("k6").arg("version").output();

@@ -2,6 +2,9 @@
 //! timelines, and the result.json schema.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod standin;
+pub mod toy;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

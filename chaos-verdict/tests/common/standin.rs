@@ -3,7 +3,6 @@
 //! file, switches: `ok`, `slow:MS` (answer after MS ms), `fail:PERCENT` (that share of
 //! requests get 503). With `latch`, the first degraded mode it sees sticks even after the
 //! file says `ok` again: a service that does not recover.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
