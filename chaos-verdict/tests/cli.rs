@@ -667,3 +667,28 @@ fn stats_and_validate() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("3 checks") && stdout(&out).contains("4 phases, 1 faults"));
 }
+
+/// k6 files of hundreds of MB are streamed: the verdict's peak memory stays far below the
+/// file's size (a file read whole would need at least its size).
+#[test]
+fn a_large_points_file_is_streamed_not_loaded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points.ndjson");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&points).unwrap());
+    let mut written = 0usize;
+    let mut at = T0;
+    while written < 80 << 20 {
+        let chunk = k6_lines(&[(at, 12.5, 200, "products")], 8);
+        written += chunk.len();
+        std::io::Write::write_all(&mut file, chunk.as_bytes()).unwrap();
+        at += 10;
+    }
+    drop(file);
+    let out = run(&["stats", "--points", points.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["stats"]["requests"].as_u64().unwrap() > 20_000, "{v}");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let peak_mib = usage.max_rss() / 1024;
+    assert!(peak_mib < 40, "peak memory {peak_mib} MiB for an 80 MiB file: it was not streamed");
+}
