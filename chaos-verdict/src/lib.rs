@@ -26,7 +26,7 @@
 //! - `timeline.rs` (+ `tool_report.rs`): phases, fault windows, marks, the abort.
 //! - `checks.rs`: the checks file. `evaluate.rs`: a check against a run.
 //! - `recovery.rs`: the baseline band and the time to recover.
-//! - `verdict.rs`: the result. `summary.rs`, `per_second.rs`, `chart.rs`: its outputs.
+//! - `verdict.rs` (+ `faults.rs`): the result. `summary.rs`, `per_second.rs`, `chart.rs`: its outputs.
 //! - `guard.rs`: the abort guard. `resultlog.rs` + `atomic.rs`: the result log.
 //! - `time.rs`, `error.rs`: timestamps; errors and exit codes.
 
@@ -37,6 +37,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod evaluate;
+pub mod faults;
 pub mod guard;
 pub mod per_second;
 pub mod points;

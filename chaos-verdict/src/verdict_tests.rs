@@ -1,6 +1,7 @@
 use super::*;
 use crate::checks;
 use crate::series::Series;
+use crate::timeline::Timeline;
 use crate::tool_report::ToolReport;
 
 const BAND: BandSettings = BandSettings {

@@ -23,7 +23,8 @@
 # Layout: lib/common.sh (output, values, programs), lib/args.sh (declarations, flags,
 # --help), lib/preflight.sh (safety rules, cluster, freeze switch, tool dry-runs),
 # lib/load.sh (k6), lib/faults.sh (start, stop, verify), lib/guard.sh (abort guard),
-# lib/run.sh (phases, run directory, manifest, result, traps).
+# lib/run.sh (checks, phases, run directory, manifest), lib/result.sh (verdict, result
+# log, traps), lib/dryrun.sh (--dry-run).
 
 set -euo pipefail
 
@@ -44,3 +45,7 @@ source "$RB_LIB_DIR/lib/faults.sh"
 source "$RB_LIB_DIR/lib/guard.sh"
 # shellcheck source=lib/run.sh
 source "$RB_LIB_DIR/lib/run.sh"
+# shellcheck source=lib/result.sh
+source "$RB_LIB_DIR/lib/result.sh"
+# shellcheck source=lib/dryrun.sh
+source "$RB_LIB_DIR/lib/dryrun.sh"

@@ -12,6 +12,7 @@ RB_CMD_CHECKS=()
 RB_POINTS=()
 RB_TOUCHED=0
 RB_FINISHED=0
+RB_EXIT=1
 RB_ABORT=""
 RB_STEP=0
 
@@ -126,6 +127,7 @@ rb_main() {
     rb__recover
   fi
   rb__result
+  exit "$RB_EXIT"
 }
 
 rb__hypothesis() {
@@ -256,160 +258,4 @@ rb__recover() {
     rb_hook_recovered
   fi
   rb__step_end recovery
-}
-
-# rb__run_cmd_checks: each command check, recorded as an outcome.
-rb__run_cmd_checks() {
-  local i name rc out
-  for i in "${!RB_CMD_CHECKS[@]}"; do
-    name=${RB_CMD_CHECKS[$i]}
-    local ref="RB_CMD_ARGV_${i}[@]"
-    local argv=("${!ref}")
-    if [ -n "$RB_ABORT" ] && [ "$RB_ABORT" != guard ] && [ "$RB_ABORT" != guard-cmd ]; then
-      rb__check_line "$name" "" "not run: the run was aborted ($RB_ABORT)"
-      continue
-    fi
-    rc=0
-    out=$(timeout 120 "${argv[@]}" 2>&1) || rc=$?
-    printf '%s\n' "$out" >"$RB_DIR/check-$i.txt"
-    if [ "$rc" -eq 0 ]; then
-      rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0"
-    else
-      rb__check_line "$name" fail "$(rb_show "${argv[@]}") exited $rc: $(printf '%s' "$out" | tail -n 1)"
-    fi
-  done
-}
-
-rb__check_line() {
-  local detail=${3//$'\t'/ }
-  detail=${detail//$'\n'/ }
-  printf 'name=%s\tkind=outcome\tobserved=%s\tdetail=%s\n' "$1" "$2" "$detail" >>"$RB_CHECKS_FILE"
-}
-
-# Step 7: load stopped, verdict computed, result log written (always), exit code.
-rb__result() {
-  [ "$RB_FINISHED" -eq 0 ] || return 0
-  RB_FINISHED=1
-  rb__step result
-  rb__stop_load
-  rb__run_cmd_checks
-  if [ "$RB_USES_KUBE" -eq 1 ]; then
-    rb_kubectl get events -n "$RB_NAMESPACE" --sort-by=.lastTimestamp >"$RB_DIR/events.txt" 2>&1 || true
-  fi
-  rb__step_end result
-  local args=(verdict --timeline "$RB_DIR/timeline.tsv" --checks "$RB_CHECKS_FILE" --out "$RB_DIR"
-    --experiment "$RB_EXPERIMENT" --run-id "$RB_RUN_ID" --environment "$RB_ENVIRONMENT"
-    --result-log "$RB_RESULT_LOG" --band-window-seconds "$RB_BAND_WINDOW" --band-windows "$RB_BAND_WINDOWS")
-  local p c rc=0 out
-  for p in "${RB_POINTS[@]}"; do
-    args+=(--points "$p")
-  done
-  for c in "${RB_CONFIRMS[@]}"; do
-    args+=(--confirm "$c")
-  done
-  out=$(rb_verdict "${args[@]}" 2>"$RB_DIR/verdict.log") || rc=$?
-  case $rc in
-    0 | 1 | 5 | 6)
-      rb_verdict log --result-log "$RB_RESULT_LOG" --from "$RB_DIR/result.json" >/dev/null ||
-        rb_log "COULD NOT WRITE THE RESULT LOG $RB_RESULT_LOG: see above"
-      ;;
-    *)
-      rb_log "the verdict could not be computed (exit $rc): $(tail -n 1 "$RB_DIR/verdict.log")"
-      rb_verdict log --result-log "$RB_RESULT_LOG" --experiment "$RB_EXPERIMENT" --environment "$RB_ENVIRONMENT" \
-        --result FAIL --notes "no verdict: $(tail -n 1 "$RB_DIR/verdict.log"); run $RB_RUN_ID, see $RB_DIR" >/dev/null ||
-        rb_log "COULD NOT WRITE THE RESULT LOG $RB_RESULT_LOG"
-      rc=1
-      ;;
-  esac
-  printf '%s\n' "$out"
-  rb_log "run directory: $RB_DIR (summary.md, timeline.svg); result log: $RB_RESULT_LOG"
-  RB_EXIT=$rc
-  exit "$rc"
-}
-
-# Ctrl-C, SIGTERM, SIGHUP: recorded as the operator's abort; the EXIT trap does the rest.
-rb__on_signal() {
-  trap '' INT TERM HUP
-  rb_log "received SIG$1: reverting everything (further signals are ignored until done)"
-  if [ -n "$RB_DIR" ]; then
-    rb__tl abort operator "$(rb_now)" "SIG$1 from the operator"
-    RB_ABORT=${RB_ABORT:-operator}
-  fi
-  exit 130
-}
-
-# The EXIT trap: on every way out. Faults in place are stopped and verified; once the
-# run touched anything, the verdict and the result log row are written whatever happened.
-rb__on_exit() {
-  local rc=$?
-  trap '' INT TERM HUP
-  set +e
-  if [ -n "$RB_DIR" ] && [ "$RB_FINISHED" -eq 0 ] && [ -z "$RB_ABORT" ]; then
-    case $rc in
-      # Ctrl-C reaches the whole process group: a child killed by it can end the script
-      # (set -e) before the INT trap had its turn. That is still the operator's abort.
-      129 | 130 | 143)
-        rb__tl abort operator "$(rb_now)" "SIG$(kill -l $((rc - 128))) from the operator"
-        RB_ABORT=operator
-        ;;
-    esac
-  fi
-  if [ -n "$RB_DIR" ] && [ "$RB_FINISHED" -eq 0 ]; then
-    if rb__any_fault_active; then
-      [ -n "$RB_ABORT" ] || rb__tl abort error "$(rb_now)" "the runbook stopped (exit $rc) with faults in place"
-      RB_ABORT=${RB_ABORT:-error}
-      rb__stop_all_faults
-      rb__tl mark faults-removed "$(rb_now)" "every fault stopped by the exit trap"
-    elif [ "$RB_TOUCHED" -eq 1 ] && [ -z "$RB_ABORT" ]; then
-      rb__tl abort error "$(rb_now)" "the runbook stopped early (exit $rc)"
-      RB_ABORT=error
-    fi
-    if [ "$RB_TOUCHED" -eq 1 ]; then
-      (rb__result)
-      rc=$?
-    fi
-  fi
-  [ "${#RB_LOAD_PIDS[@]}" -eq 0 ] || rb__stop_load
-  [ -z "$RB_SLEEP_PID" ] || kill "$RB_SLEEP_PID" 2>/dev/null || true
-  [ -z "$RB_TMP" ] || rm -rf "$RB_TMP"
-  exit "$rc"
-}
-
-# --dry-run: every step, with the read-only ones run (safety rules, cluster, tool dry-runs).
-rb__dry_run() {
-  printf '%s: %s (dry run: nothing is touched)\n\nHypothesis: %s\n\n' "$RB_EXPERIMENT" "$RB_TITLE" "$RB_HYPOTHESIS"
-  printf '1/7 hypothesis: print the hypothesis, the checks and every rollback step:\n'
-  rb__print_checks
-  printf '2/7 preflight (read-only, run now): safety rules, programs%s, tool dry-runs\n' "$([ "$RB_USES_KUBE" -eq 0 ] || printf ', cluster and freeze switch')"
-  mkdir -p "$RB_TMP/preflight"
-  rb__preflight "$RB_TMP/preflight"
-  local i name
-  for i in "${!RB_FAULT_NAMES[@]}"; do
-    name=${RB_FAULT_NAMES[$i]}
-    [ "${RB_FAULT_KINDS[$i]}" = tool ] || continue
-    printf '    %s plan: %s\n' "$name" "$(rb_verdict get "$RB_TMP/preflight/$name.json" /plan 2>/dev/null || printf 'none')"
-  done
-  RB_DIR="$RB_RESULTS_DIR/$(date -u +%Y-%m-%d)-$RB_EXPERIMENT-$RB_RUN_ID"
-  printf '3/7 baseline: would create %s, then start:\n' "$RB_DIR"
-  for i in "${!RB_LOAD_NAMES[@]}"; do
-    rb__k6_argv "$i"
-    printf '    %s &\n' "$(rb_show "${RB_K6_ARGV[@]}")"
-  done
-  printf '    and measure for %s s; the baseline checks gate the injection\n' "$RB_BASELINE"
-  printf '4/7 injection: would run\n'
-  for i in "${!RB_FAULT_NAMES[@]}"; do
-    if [ "${RB_FAULT_KINDS[$i]}" = tool ]; then
-      local ref="RB_FAULT_ARGV_${i}[@]"
-      local argv=("${!ref}")
-      printf '    after %s s: %s &\n' "${RB_FAULT_AFTER[$i]}" "$(rb_show "${RB_FAULT_TOOLS[$i]}" "${argv[@]}" "${RB_SAFETY_ARGS[@]}" --run-id "$(rb__fault_run_id "$i")" --output json --yes)"
-    else
-      printf '    after %s s: %s (reverted after %s s by %s)\n' "${RB_FAULT_AFTER[$i]}" "${RB_FAULT_APPLY[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_REVERT[$i]}"
-    fi
-    printf '      rollback: %s\n' "$(rb__rollback "$i")"
-  done
-  printf '5/7 observation: every second while faults are in place: chaos-verdict guard (abort above %s%% errors over %s s, at least %s requests, %s breaches in a row)%s\n' \
-    "$RB_GUARD_ERROR_RATE" "$RB_GUARD_WINDOW" "$RB_GUARD_MIN_SAMPLES" "$RB_GUARD_BREACHES" "${RB_GUARD_CMD:+ and $RB_GUARD_CMD}"
-  printf '6/7 recovery: measure for %s s after the faults are gone\n' "$RB_RECOVERY"
-  printf '7/7 result: stop k6, run the command checks, chaos-verdict verdict, and a row in %s\n' "$RB_RESULT_LOG"
-  RB_DIR=""
 }
