@@ -93,8 +93,10 @@ pub fn time_to_recover(
     data_end: Millis,
 ) -> Option<Millis> {
     let span = settings.window_ms * Millis::from(settings.windows);
+    // The last window must hold a request: no candidate after this one can succeed.
+    let last_useful = series.last_at()? - span + settings.window_ms;
     let mut candidate = reference;
-    while candidate + span <= data_end {
+    while candidate + span <= data_end && candidate <= last_useful {
         let all_inside = (0..Millis::from(settings.windows)).all(|i| {
             let from = candidate + i * settings.window_ms;
             band.contains(&series.stats(

@@ -380,3 +380,18 @@ fn two_runbooks_logging_at_once_lose_no_row() {
         12
     );
 }
+
+#[test]
+fn a_timestamp_years_off_is_bad_input_not_a_year_of_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "mark\tnote\t2031-01-01T00:00:00Z\ta typo\n";
+    let files = write_run(dir.path(), &healthy(), extra, CHECKS);
+    let out = verdict(dir.path(), &files, &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than 7 days"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("seconds.csv").exists());
+}

@@ -67,7 +67,31 @@ fn band(args: &BandArgs) -> BandSettings {
     }
 }
 
+/// The longest run a verdict covers; a longer span means a bad timestamp somewhere.
+const MAX_RUN_MS: Millis = 7 * 24 * 3600 * 1000;
+
 /// Where the data ends: after the last request, or the timeline's last event if later.
+/// Refuses a run spanning more than 7 days (a bad timestamp would make the per-second
+/// outputs enormous).
+fn checked_data_end(series: &Series, timeline: &Timeline) -> Result<Millis> {
+    let end = data_end(series, timeline);
+    let first_phase = timeline.phases.iter().map(|p| p.start).min();
+    let start = series
+        .first_at()
+        .into_iter()
+        .chain(first_phase)
+        .min()
+        .unwrap_or(end);
+    if end - start > MAX_RUN_MS {
+        return Err(VerdictError::bad(format!(
+            "the run spans {} to {}, more than 7 days: is a timestamp in the timeline or the points wrong?",
+            time::format(start),
+            time::format(end)
+        )));
+    }
+    Ok(end)
+}
+
 fn data_end(series: &Series, timeline: &Timeline) -> Millis {
     let phases = timeline
         .phases
@@ -110,7 +134,7 @@ pub fn verdict(args: &VerdictArgs) -> Result<Exit> {
         timeline: &loaded.timeline,
         base_dir,
         band: band(&args.inputs.band),
-        data_end: data_end(&loaded.series, &loaded.timeline),
+        data_end: checked_data_end(&loaded.series, &loaded.timeline)?,
         confirmed: &args.inputs.confirm,
     };
     let points = PointsInfo {
@@ -200,7 +224,7 @@ pub fn gate(args: &GateArgs) -> Result<Exit> {
             .unwrap_or(Path::new("."))
             .to_owned(),
         band: band(&args.inputs.band),
-        data_end: data_end(&loaded.series, &loaded.timeline),
+        data_end: checked_data_end(&loaded.series, &loaded.timeline)?,
         confirmed: &args.inputs.confirm,
     };
     let mut failed = false;

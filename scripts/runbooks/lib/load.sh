@@ -49,8 +49,10 @@ rb__k6_argv() {
   local cap=$(((RB_BASELINE + RB_FAULT_DURATION + RB_RECOVERY) * 3 + 600))
   RB_K6_ARGV=(k6 run --quiet --no-usage-report
     --out "json=$RB_DIR/k6/$name.ndjson" --summary-export "$RB_DIR/k6/$name-summary.json"
-    -e "BASE_URL=$RB_BASE_URL" -e "VUS=$RB_VUS" -e "DURATION=${cap}s")
-  [ -z "$RB_RATE" ] || RB_K6_ARGV+=(-e "RATE=$RB_RATE")
+    -e "BASE_URL=$RB_BASE_URL" -e "VUS=$RB_VUS" -e "DURATION=${cap}s" -e "RATE=$RB_RATE")
+  # RATE is always given (empty: constant VUs), so a RATE exported in the operator's shell
+  # cannot change the load shape. k6 still sees the rest of the environment, so secrets
+  # (STRIPE_WEBHOOK_SECRET, TOKEN) can be exported instead of shown on the command line.
   local ref="RB_LOAD_ENV_${i}[@]"
   local env=("${!ref}")
   for pair in "${env[@]}" "${RB_K6_ENV[@]}"; do
