@@ -127,11 +127,11 @@ fn runbook_fails_naming_the_check_when_the_service_does_not_recover() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("failed: \"p95 back to baseline within 2 s\""),
+        stdout.contains("failed: \"p95 back to baseline within 3 s\""),
         "{stdout}"
     );
     let r = toy.result();
-    let c = check(&r, "p95 back to baseline within 2 s");
+    let c = check(&r, "p95 back to baseline within 3 s");
     assert_eq!(c["status"], "fail");
     assert!(
         c["detail"].as_str().unwrap().starts_with("not recovered"),

@@ -31,7 +31,7 @@ fn help_shows_the_hypothesis_the_checks_and_every_rollback() {
     for expected in [
         "TOY-001: Toy fault against a stand-in service",
         "Hypothesis: The stand-in slows down",
-        "p95 back to baseline within 2 s  [metric=recovery-seconds le=2]",
+        "p95 back to baseline within 3 s  [metric=recovery-seconds le=3]",
         "the mode file says ok after the run  [command, after the recovery]",
         "rollback: toy-fault --stop RUNID-flip",
         "--mode-file",
