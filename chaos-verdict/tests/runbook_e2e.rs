@@ -162,6 +162,10 @@ fn runbook_aborts_when_the_guard_trips_and_every_fault_is_gone_within_5_s() {
         "{abort}"
     );
     let removed_ms = abort["breachToRemovedMs"].as_i64().unwrap();
+    eprintln!(
+        "guard: breach {} trip {} all faults removed {} ({removed_ms} ms after the breach)",
+        abort["breachAt"], abort["trippedAt"], abort["faultsRemovedAt"]
+    );
     assert!(
         (0..=5000).contains(&removed_ms),
         "breach to every fault removed: {removed_ms} ms ({abort})"
