@@ -226,6 +226,11 @@ impl Control {
         self.server.throttle.set(percent, retry_after_seconds);
     }
 
+    /// Answers the next `count` requests to `verb` `resource` (`pods/eviction`) 429.
+    pub fn reject_next(&self, count: u32, verb: &str, resource: &str) {
+        self.server.throttle.reject_next(count, verb, resource);
+    }
+
     pub fn throttled(&self) -> u64 {
         self.server.throttle.rejected()
     }

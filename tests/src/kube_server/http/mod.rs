@@ -147,7 +147,12 @@ async fn route(
     let query = request::query(req.uri().query());
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let info = request::parse(req.method(), &path, &query);
-    if let Some(rejection) = server.throttle.check(&user) {
+    let resource = if info.subresource.is_empty() {
+        info.resource.clone()
+    } else {
+        format!("{}/{}", info.resource, info.subresource)
+    };
+    if let Some(rejection) = server.throttle.check(&user, &info.verb, &resource) {
         return Err(rejection);
     }
     authorize(server, &user, &info)?;
