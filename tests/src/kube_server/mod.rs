@@ -12,7 +12,7 @@
 //! (the lab), or with the `kube-test-server` binary.
 //!
 //! # Layout
-//! - `registry.rs`: resource types and discovery. `store.rs`: versions and history.
+//! - `registry.rs`: resource types; `discovery.rs`. `store.rs`: versions and history.
 //! - `api/`: create/update/patch/delete semantics, admission, validation, Events.
 //! - `auth/`: authentication, RBAC, the access record. `tls.rs`, `kubeconfig.rs`.
 //! - `http/`: the filter chain, routing, list, watch, tables, OpenAPI, subresources.
@@ -24,6 +24,7 @@
 pub mod api;
 pub mod auth;
 pub mod controllers;
+pub mod discovery;
 pub mod errors;
 pub mod fixture;
 pub mod handlers;

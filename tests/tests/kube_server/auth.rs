@@ -96,9 +96,12 @@ fn rbac_applied_with_kubectl_grants_exactly_its_rules_to_the_service_account_tok
         "{}",
         stderr(&out)
     );
-    let out = lab.kubectl_as(&sa, &["scale", "deployment/api-gateway", "--replicas=3"]);
+    let out = lab.kubectl_as(
+        &sa,
+        &["get", "--raw", "/apis/apps/v1/namespaces/lomash-wood/deployments/api-gateway/scale"],
+    );
     assert!(
-        stderr(&out).contains("cannot patch resource \"deployments/scale\" in API group \"apps\""),
+        stderr(&out).contains("cannot get resource \"deployments/scale\" in API group \"apps\""),
         "{}",
         stderr(&out)
     );

@@ -8,6 +8,7 @@ pub mod admission;
 mod delete;
 pub mod events;
 pub mod patch;
+mod update;
 pub mod validation;
 
 use std::sync::{Mutex, MutexGuard};
@@ -21,7 +22,6 @@ use super::errors::{ApiError, ApiResult};
 use super::meta;
 use super::registry::{self, GroupResource, Registry, ResourceType};
 use super::store::{self, Store};
-use patch::PatchType;
 
 /// Which part of an object a write changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,131 +170,6 @@ impl Cluster {
             .collect()
     }
 
-    /// PUT: replaces the object (or its status). A `resourceVersion` in the body must be
-    /// the current one (409 Conflict otherwise).
-    pub fn update(
-        &self,
-        rt: &ResourceType,
-        namespace: &str,
-        name: &str,
-        object: &Value,
-        part: Part,
-    ) -> ApiResult<Value> {
-        if meta::name(object) != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                meta::name(object)
-            )));
-        }
-        let mut s = self.store();
-        let current = s
-            .get(rt.stored_as(), namespace, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(rt.gr, name))?;
-        let sent = meta::resource_version(object);
-        if !sent.is_empty() && sent != meta::resource_version(&current) {
-            return Err(ApiError::conflict(
-                rt.gr,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
-        let new = internal(rt, object);
-        self.finish_update(&mut s, rt, &current, new, part)
-            .map(|o| external(rt, o))
-    }
-
-    /// PATCH: applies `patch` to the object as the client sees it, then updates.
-    pub fn patch(
-        &self,
-        rt: &ResourceType,
-        namespace: &str,
-        name: &str,
-        kind: PatchType,
-        body: &Value,
-        part: Part,
-    ) -> ApiResult<Value> {
-        let mut s = self.store();
-        let current = s
-            .get(rt.stored_as(), namespace, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(rt.gr, name))?;
-        let seen = external(rt, current.clone());
-        let patched = patch::apply(kind, &seen, body)?;
-        let sent = meta::resource_version(&patched);
-        if !sent.is_empty() && sent != meta::resource_version(&current) {
-            return Err(ApiError::conflict(
-                rt.gr,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
-        let new = internal(rt, &patched);
-        self.finish_update(&mut s, rt, &current, new, part)
-            .map(|o| external(rt, o))
-    }
-
-    /// Read-modify-write under the store lock, for controllers (no conflicts possible).
-    pub fn modify(
-        &self,
-        gr: GroupResource,
-        namespace: &str,
-        name: &str,
-        f: impl FnOnce(&mut Value),
-    ) -> ApiResult<Value> {
-        let rt = *self.resource(gr)?;
-        let mut s = self.store();
-        let current = s
-            .get(gr, namespace, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(gr, name))?;
-        let mut new = current.clone();
-        f(&mut new);
-        self.finish_update(&mut s, &rt, &current, new, Part::Whole)
-    }
-
-    fn finish_update(
-        &self,
-        s: &mut Store,
-        rt: &ResourceType,
-        current: &Value,
-        mut new: Value,
-        part: Part,
-    ) -> ApiResult<Value> {
-        let has_status = rt.has_subresource("status");
-        match part {
-            Part::Main if has_status => new["status"] = current["status"].clone(),
-            Part::Status => {
-                let status = new["status"].clone();
-                new = current.clone();
-                new["status"] = status;
-            }
-            _ => {}
-        }
-        keep_system_metadata(current, &mut new);
-        if rt.spec_generation && new.get("spec") != current.get("spec") {
-            let generation = meta::int_at(current, "/metadata/generation").unwrap_or(1);
-            new["metadata"]["generation"] = (generation + 1).into();
-        }
-        let namespace = meta::namespace(current).to_owned();
-        let attrs = Attributes {
-            operation: Operation::Update,
-            resource: rt,
-            subresource: (part == Part::Status).then_some("status"),
-            namespace: &namespace,
-            old: Some(current),
-        };
-        self.admit(&attrs, &mut new)?;
-        let name = meta::name(current).to_owned();
-        if finalization_done(current, &new) {
-            return s
-                .remove(rt.stored_as(), &namespace, &name)
-                .ok_or_else(|| ApiError::not_found(rt.gr, &name));
-        }
-        s.replace(rt.stored_as(), new)
-            .ok_or_else(|| ApiError::not_found(rt.gr, &name))
-    }
-
     /// DELETE, with the server's graceful deletion and finalizers (see `delete.rs`).
     pub fn delete(
         &self,
@@ -349,37 +224,4 @@ fn name_from_generate_name(s: &mut Store, rt: &ResourceType, object: &mut Value)
             return;
         }
     }
-}
-
-/// Fields only the server sets survive a client's update.
-fn keep_system_metadata(current: &Value, new: &mut Value) {
-    for field in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generation",
-        "namespace",
-        "name",
-    ] {
-        match current["metadata"].get(field) {
-            Some(v) => new["metadata"][field] = v.clone(),
-            None => {
-                if let Some(m) = new["metadata"].as_object_mut() {
-                    m.remove(field);
-                }
-            }
-        }
-    }
-    new["apiVersion"] = current["apiVersion"].clone();
-    new["kind"] = current["kind"].clone();
-}
-
-/// `shouldDeleteDuringUpdate`: the last finalizer of an object whose deletion is due
-/// was removed.
-fn finalization_done(old: &Value, new: &Value) -> bool {
-    meta::finalizers(new).is_empty()
-        && !meta::finalizers(old).is_empty()
-        && meta::is_terminating(new)
-        && meta::int_at(new, "/metadata/deletionGracePeriodSeconds") == Some(0)
 }

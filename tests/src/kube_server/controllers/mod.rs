@@ -10,7 +10,7 @@
 //! the same way, without touching the handlers.
 //!
 //! # Layout
-//! - `pods.rs`: the scheduler and the simulated kubelet (pod start-up and termination).
+//! - `scheduler.rs`; `pods.rs`: the simulated kubelet (pod start-up and termination).
 //! - `replicaset.rs`, `deployment.rs`, `statefulset.rs`: the workload controllers.
 //! - `disruption.rs`: PodDisruptionBudget status. `gc.rs`: dependents of deleted owners.
 //! - `serviceaccount.rs`: the `default` ServiceAccount of every namespace.
@@ -20,6 +20,7 @@ pub mod disruption;
 pub mod gc;
 pub mod pods;
 pub mod replicaset;
+pub mod scheduler;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod template;
@@ -169,7 +170,7 @@ pub fn builtin(settings: &Settings) -> Vec<Box<dyn Controller>> {
     }
     let delay = settings.delay;
     vec![
-        boxed(pods::Scheduler::new(settings.nodes.clone()), delay),
+        boxed(scheduler::Scheduler::new(settings.nodes.clone()), delay),
         boxed(pods::Kubelet::new(settings.nodes.clone()), delay),
         boxed(replicaset::ReplicaSets, delay),
         boxed(deployment::Deployments, delay),

@@ -1,6 +1,4 @@
-//! The scheduler and a simulated kubelet.
-//!
-//! Scheduler: a pending pod gets a node after its `schedule-delay-ms`.
+//! A simulated kubelet.
 //!
 //! Kubelet (for the simulated nodes only; the lab's kubelet runs real processes for its
 //! own nodes): scheduled -> Running after `start-delay-ms` -> Ready after
@@ -17,103 +15,27 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::template::{
-    self, NEVER_READY, READY_AT, READY_DELAY, SCHEDULE_DELAY, START_DELAY, STOP_DELAY,
-};
+use super::template::{self, NEVER_READY, READY_AT, READY_DELAY, START_DELAY, STOP_DELAY};
 use super::{ObjectKey, Reconciler};
 use crate::kube_server::api::{Cluster, DeleteOptions};
 use crate::kube_server::meta;
 use crate::kube_server::registry::PODS;
 use crate::kube_server::store::Change;
 
-fn node_of(pod: &Value) -> &str {
+pub fn node_of(pod: &Value) -> &str {
     pod.pointer("/spec/nodeName")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn due(since: Instant, after: Duration) -> Option<Duration> {
+pub fn due(since: Instant, after: Duration) -> Option<Duration> {
     let at = since + after;
     let now = Instant::now();
     (at > now).then(|| at - now)
-}
-
-pub struct Scheduler {
-    nodes: Vec<String>,
-    seen: Mutex<HashMap<String, Instant>>,
-    next: AtomicU32,
-}
-
-impl Scheduler {
-    pub fn new(nodes: Vec<String>) -> Scheduler {
-        Scheduler {
-            nodes,
-            seen: Mutex::default(),
-            next: AtomicU32::new(0),
-        }
-    }
-}
-
-fn unscheduled(pod: &Value) -> bool {
-    node_of(pod).is_empty()
-        && !meta::is_terminating(pod)
-        && pod.pointer("/spec/schedulerName").and_then(Value::as_str) == Some("default-scheduler")
-}
-
-impl Reconciler for Scheduler {
-    fn name(&self) -> &'static str {
-        "scheduler"
-    }
-
-    fn keys(&self, change: &Change, _: &Cluster) -> Vec<ObjectKey> {
-        if change.gr == PODS && unscheduled(&change.object) {
-            vec![ObjectKey::of(PODS, &change.object)]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn resync(&self, cluster: &Cluster) -> Vec<ObjectKey> {
-        cluster
-            .store()
-            .list(PODS, None)
-            .into_iter()
-            .filter(|p| unscheduled(p))
-            .map(|p| ObjectKey::of(PODS, p))
-            .collect()
-    }
-
-    fn reconcile(&self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
-        let pod = cluster
-            .store()
-            .get(PODS, &key.namespace, &key.name)
-            .cloned()?;
-        if !unscheduled(&pod) || self.nodes.is_empty() {
-            return None;
-        }
-        let since = *lock(&self.seen)
-            .entry(meta::uid(&pod).to_owned())
-            .or_insert_with(Instant::now);
-        let delay = Duration::from_millis(template::millis(&pod, SCHEDULE_DELAY, 50));
-        if let Some(wait) = due(since, delay) {
-            return Some(wait);
-        }
-        lock(&self.seen).remove(meta::uid(&pod));
-        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.nodes.len();
-        let node = self.nodes[i].clone();
-        let uid = meta::uid(&pod).to_owned();
-        let _ = cluster.modify(PODS, &key.namespace, &key.name, |p| {
-            if meta::uid(p) == uid && node_of(p).is_empty() {
-                p["spec"]["nodeName"] = node.into();
-                meta::set_condition(p, "PodScheduled", "True", None);
-            }
-        });
-        None
-    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 
 use super::api::Cluster;
 use super::auth::{self, Audit, Authenticator, Decision, UserInfo};
+use super::discovery;
 use super::errors::{ApiError, ApiResult};
 use super::registry::{self, ResourceType};
 use super::throttle::Throttle;
@@ -218,8 +219,8 @@ fn non_resource(
     }
     let registry = &server.cluster.registry;
     let doc = match path {
-        "/version" => registry::version(),
-        "/api" => registry::core_versions(),
+        "/version" => discovery::version(),
+        "/api" => discovery::core_versions(),
         "/apis" => registry.group_list(),
         "/healthz" | "/livez" | "/readyz" => {
             return Ok(Response::new(respond::full("ok")));

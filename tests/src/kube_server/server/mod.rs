@@ -3,24 +3,25 @@
 //! ([`Control`]): kubeconfigs, tokens, the throttle switch, ending watches, compacting
 //! the history, and the record of authorization decisions.
 
+mod control;
+
+pub use control::Control;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use super::api::{Admission, Cluster, admission};
-use super::auth::{Access, Audit, Authenticator, UserInfo};
+use super::auth::{Audit, Authenticator, UserInfo};
 use super::controllers::{self, Controller};
 use super::fixture::Fixture;
 use super::http::{self, Handler, Server, Subresources, WatchSettings};
-use super::kubeconfig::{self, Credentials};
-use super::meta;
-use super::registry::{GroupResource, Registry, ResourceType, SERVICE_ACCOUNTS};
+use super::registry::{GroupResource, Registry, ResourceType};
 use super::throttle::Throttle;
 use super::tls::{Authority, ClientCertificate};
 
@@ -146,114 +147,6 @@ impl ApiServer {
         for task in tasks {
             task.abort();
         }
-    }
-}
-
-/// What tests and the lab can do to a running server from the outside.
-#[derive(Clone)]
-pub struct Control {
-    server: Arc<Server>,
-    admin: ClientCertificate,
-}
-
-impl std::fmt::Debug for Control {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Control").finish_non_exhaustive()
-    }
-}
-
-impl Control {
-    pub fn cluster(&self) -> Arc<Cluster> {
-        self.server.cluster.clone()
-    }
-
-    /// A kubeconfig for the admin (client certificate, system:masters).
-    pub fn admin_kubeconfig(&self, addr: SocketAddr, namespace: &str) -> String {
-        let credentials = Credentials::ClientCertificate {
-            cert_pem: self.admin.cert_pem.clone(),
-            key_pem: self.admin.key_pem.clone(),
-        };
-        kubeconfig::render(
-            &format!("https://{addr}"),
-            self.server.authority.ca_pem(),
-            namespace,
-            ADMIN_USER,
-            &credentials,
-        )
-    }
-
-    /// A kubeconfig whose user authenticates with `token`.
-    pub fn token_kubeconfig(
-        &self,
-        addr: SocketAddr,
-        namespace: &str,
-        user: &str,
-        token: &str,
-    ) -> String {
-        kubeconfig::render(
-            &format!("https://{addr}"),
-            self.server.authority.ca_pem(),
-            namespace,
-            user,
-            &Credentials::Token(token.to_owned()),
-        )
-    }
-
-    /// A token for ServiceAccount `namespace/name` (what TokenRequest hands out; tests
-    /// normally use `kubectl create token` instead).
-    pub fn issue_token(
-        &self,
-        namespace: &str,
-        name: &str,
-        ttl: Duration,
-    ) -> anyhow::Result<String> {
-        let uid = {
-            let store = self.server.cluster.store();
-            let sa = store
-                .get(SERVICE_ACCOUNTS, namespace, name)
-                .with_context(|| format!("no ServiceAccount {namespace}/{name}"))?;
-            meta::uid(sa).to_owned()
-        };
-        Ok(self.server.authn.issue(namespace, name, &uid, ttl).0)
-    }
-
-    pub fn ca_pem(&self) -> String {
-        self.server.authority.ca_pem().to_owned()
-    }
-
-    /// Answers `percent` of the non-exempt requests 429 from now on (0: off).
-    pub fn set_throttle(&self, percent: u32, retry_after_seconds: u32) {
-        self.server.throttle.set(percent, retry_after_seconds);
-    }
-
-    /// Answers the next `count` requests to `verb` `resource` (`pods/eviction`) 429.
-    pub fn reject_next(&self, count: u32, verb: &str, resource: &str) {
-        self.server.throttle.reject_next(count, verb, resource);
-    }
-
-    pub fn throttled(&self) -> u64 {
-        self.server.throttle.rejected()
-    }
-
-    /// Ends every open watch (clients resume from their last resourceVersion).
-    pub fn close_watches(&self) {
-        self.server.watch.epoch.send_modify(|e| *e += 1);
-    }
-
-    /// Forgets the change history (an etcd compaction): resuming from an older
-    /// resourceVersion gets 410 Gone.
-    pub fn compact(&self) {
-        self.server.cluster.store().compact();
-    }
-
-    /// How many watches were answered 410 Expired.
-    pub fn expired_watches(&self) -> u64 {
-        self.server.watch.expired.load(Ordering::SeqCst)
-    }
-
-    /// Every authorization decision so far.
-    pub fn accesses(&self) -> Vec<Access> {
-        self.server.audit.records()
     }
 }
 
