@@ -98,7 +98,11 @@ fn rbac_applied_with_kubectl_grants_exactly_its_rules_to_the_service_account_tok
     );
     let out = lab.kubectl_as(
         &sa,
-        &["get", "--raw", "/apis/apps/v1/namespaces/lomash-wood/deployments/api-gateway/scale"],
+        &[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/lomash-wood/deployments/api-gateway/scale",
+        ],
     );
     assert!(
         stderr(&out).contains("cannot get resource \"deployments/scale\" in API group \"apps\""),

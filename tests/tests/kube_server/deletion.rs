@@ -80,7 +80,7 @@ fn finalizers_hold_a_deleted_pod_until_the_last_one_is_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replica_set_reacts_after_the_delete_has_returned() {
     let lab = lab_from(
-        "server:\n  controllerDelayMs: 1500\nnamespaces:\n- name: lomash-wood\n  deployments:\n  - name: web\n    replicas: 2\n",
+        "server:\n  controllerDelayMs: 3000\nnamespaces:\n- name: lomash-wood\n  deployments:\n  - name: web\n    replicas: 2\n",
     );
     let api: Api<Pod> = Api::namespaced(client(&lab.kubeconfig).await, "lomash-wood");
     let by_app = ListParams::default().labels("app=web");
