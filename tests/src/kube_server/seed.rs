@@ -101,10 +101,19 @@ pub fn seed(cluster: &Cluster, fixture: &Fixture) -> ApiResult<()> {
     for node in &fixture.nodes {
         create(cluster, NODES, "", &objects::node(node))?;
     }
-    let node = fixture
-        .nodes
-        .first()
-        .ok_or_else(|| ApiError::bad_request("the fixture has no node"))?;
+    let workloads = fixture
+        .namespaces
+        .iter()
+        .any(|n| !n.deployments.is_empty() || !n.statefulsets.is_empty());
+    let node = match fixture.nodes.first() {
+        Some(node) => node.as_str(),
+        None if workloads => {
+            return Err(ApiError::bad_request(
+                "the fixture has workloads but no node to run their pods",
+            ));
+        }
+        None => "",
+    };
     let mut n = 0;
     for ns in &fixture.namespaces {
         create(cluster, NAMESPACES, "", &objects::namespace(&ns.name))?;

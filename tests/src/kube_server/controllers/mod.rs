@@ -156,7 +156,7 @@ async fn run<R: Reconciler>(reconciler: Arc<R>, delay: Duration, cluster: Arc<Cl
 pub struct Settings {
     /// How long a controller waits after a change before it reacts.
     pub delay: Duration,
-    /// Nodes whose pods the simulated kubelet runs.
+    /// Nodes whose pods the simulated kubelet runs (the lab's kubelet runs its own).
     pub nodes: Vec<String>,
 }
 
@@ -170,7 +170,7 @@ pub fn builtin(settings: &Settings) -> Vec<Box<dyn Controller>> {
     }
     let delay = settings.delay;
     vec![
-        boxed(scheduler::Scheduler::new(settings.nodes.clone()), delay),
+        boxed(scheduler::Scheduler::default(), delay),
         boxed(pods::Kubelet::new(settings.nodes.clone()), delay),
         boxed(replicaset::ReplicaSets, delay),
         boxed(deployment::Deployments, delay),

@@ -1,5 +1,6 @@
-//! The scheduler: a pending pod gets one of the simulated nodes after its
-//! `schedule-delay-ms` annotation.
+//! The scheduler: a pending pod gets a node after its `schedule-delay-ms` annotation,
+//! round robin over the Node objects that are Ready and schedulable (the simulated
+//! kubelet's nodes, and any node the lab's kubelet registers).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,23 +14,25 @@ use super::template::{self, SCHEDULE_DELAY};
 use super::{ObjectKey, Reconciler};
 use crate::kube_server::api::Cluster;
 use crate::kube_server::meta;
-use crate::kube_server::registry::PODS;
+use crate::kube_server::registry::{NODES, PODS};
 use crate::kube_server::store::Change;
 
+#[derive(Default)]
 pub struct Scheduler {
-    nodes: Vec<String>,
     seen: Mutex<HashMap<String, Instant>>,
     next: AtomicU32,
 }
 
-impl Scheduler {
-    pub fn new(nodes: Vec<String>) -> Scheduler {
-        Scheduler {
-            nodes,
-            seen: Mutex::default(),
-            next: AtomicU32::new(0),
-        }
-    }
+/// Ready, schedulable nodes, by name.
+fn nodes(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .store()
+        .list(NODES, None)
+        .into_iter()
+        .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
+        .filter(|n| meta::is_ready(n))
+        .map(|n| meta::name(n).to_owned())
+        .collect()
 }
 
 fn unscheduled(pod: &Value) -> bool {
@@ -43,11 +46,12 @@ impl Reconciler for Scheduler {
         "scheduler"
     }
 
-    fn keys(&self, change: &Change, _: &Cluster) -> Vec<ObjectKey> {
-        if change.gr == PODS && unscheduled(&change.object) {
-            vec![ObjectKey::of(PODS, &change.object)]
-        } else {
-            Vec::new()
+    fn keys(&self, change: &Change, cluster: &Cluster) -> Vec<ObjectKey> {
+        match change.gr {
+            PODS if unscheduled(&change.object) => vec![ObjectKey::of(PODS, &change.object)],
+            // A node that appears or becomes Ready can take the pending pods.
+            NODES => self.resync(cluster),
+            _ => Vec::new(),
         }
     }
 
@@ -66,7 +70,8 @@ impl Reconciler for Scheduler {
             .store()
             .get(PODS, &key.namespace, &key.name)
             .cloned()?;
-        if !unscheduled(&pod) || self.nodes.is_empty() {
+        let nodes = nodes(cluster);
+        if !unscheduled(&pod) || nodes.is_empty() {
             return None;
         }
         let since = *lock(&self.seen)
@@ -77,8 +82,8 @@ impl Reconciler for Scheduler {
             return Some(wait);
         }
         lock(&self.seen).remove(meta::uid(&pod));
-        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.nodes.len();
-        let node = self.nodes[i].clone();
+        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % nodes.len();
+        let node = nodes[i].clone();
         let uid = meta::uid(&pod).to_owned();
         let _ = cluster.modify(PODS, &key.namespace, &key.name, |p| {
             if meta::uid(p) == uid && node_of(p).is_empty() {
