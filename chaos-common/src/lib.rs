@@ -20,6 +20,8 @@
 //! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
 //!   process that removes a tool's table if the tool is SIGKILLed (network tools).
 //! - `tool.rs`: the shared `main` (parse, log, stop/cleanup, run, print, exit code).
+//! - `kube/` (feature `kube`): the Kubernetes client layer; `remote/` (feature `remote`):
+//!   remote mode, the tools' local mode run inside pods (docs/remote.md).
 
 pub mod cgroup;
 pub mod cli;
@@ -32,6 +34,8 @@ pub mod kube;
 pub mod logging;
 pub mod nft;
 pub mod progress;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod report;
 pub mod runid;
 pub mod runner;

@@ -1,0 +1,98 @@
+//! Remote mode (cargo feature `remote`; docs/remote.md): a tool resolves target pods
+//! through the Kubernetes API and runs its own local mode inside each of them,
+//! concurrently, then prints one report holding each pod's own report.
+//!
+//! cpu-hog and memory-leak run inside the target container (copied there through exec as
+//! a tar stream), so that its cgroup pays; net-partition and latency-injector run in an
+//! ephemeral container with `NET_ADMIN` in the pod's network namespace.
+//!
+//! A tool takes part through [`crate::tool::Tool::remote`]: it flattens [`RemoteArgs`]
+//! into its flags and answers with a [`Request`] when they select pods; `tool::main` then
+//! runs [`run::run`] instead of the local fault.
+//!
+//! # Layout
+//! - `args.rs`: the remote flags; `argv.rs`: the in-pod command line from `ArgMatches`.
+//! - `binary.rs`, `tar.rs`: what exec delivery copies, and how.
+//! - `api.rs`, `pods.rs`, `peers.rs`: reads (pods, containers, Services, EndpointSlices).
+//! - `access.rs` (RBAC), `security.rs` (Pod Security), `probe.rs` (container checks):
+//!   preflight facts, judged in `fault.rs`'s `preflight`.
+//! - `exec.rs`, `ephemeral.rs`, `session.rs`: one pod's run, start to report.
+//! - `plan.rs`, `fault.rs`: the plan and the `Fault` the runner drives.
+//! - `aggregate.rs`: the one report; `run.rs`: the entry point from `tool.rs`.
+
+pub mod access;
+pub mod api;
+pub mod args;
+pub mod argv;
+pub mod binary;
+pub mod peers;
+pub mod pods;
+pub mod security;
+pub mod tar;
+
+pub use args::{RemoteArgs, Selection};
+
+use crate::error::Result;
+use peers::Peer;
+
+/// How a tool's local mode reaches a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Copied into the target container through exec and run there (its cgroup pays).
+    Exec,
+    /// An ephemeral container `chaos-TOOL-RUNID` with NET_ADMIN in the pod's network
+    /// namespace, from the debug image.
+    Ephemeral,
+}
+
+/// A Service whose addresses a tool needs inside the pod.
+#[derive(Debug, Clone)]
+pub struct PeerUse {
+    pub service: String,
+    /// The flag that named it, for messages (`-t/--target-service`).
+    pub flag: &'static str,
+    /// The port asked for, if any.
+    pub port: Option<u16>,
+    /// The in-pod arguments the resolved Service turns into.
+    pub args: fn(&Peer, Option<u16>) -> Result<Vec<String>>,
+    /// The hidden sub-command that updates a running fault's addresses
+    /// (`TOOL NAME RUNID add|delete ADDR...`), when they are kept current.
+    pub update: Option<&'static str>,
+}
+
+/// What a tool asks of the remote layer: its answer to `Tool::remote`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub args: RemoteArgs,
+    pub selection: Selection,
+    pub delivery: Delivery,
+    /// The tool's own argument ids that are not forwarded to the pod (translated into
+    /// `peer` arguments, or remote-only).
+    pub skip: Vec<&'static str>,
+    pub peer: Option<PeerUse>,
+    /// Watch the pods for OOM kills and restarts (memory-leak `--watch-oom`).
+    pub watch_oom: bool,
+    /// Whether the fault is destructive (the approval rule in production).
+    pub destructive: bool,
+}
+
+impl Request {
+    /// The request when `args` select pods; `None` (local mode) otherwise, after refusing
+    /// remote-only flags given without a selection.
+    pub fn from_args(tool: &str, args: &RemoteArgs, delivery: Delivery) -> Result<Option<Request>> {
+        let Some(selection) = args.selection()? else {
+            args.check_local(tool)?;
+            return Ok(None);
+        };
+        Ok(Some(Request {
+            args: args.clone(),
+            selection,
+            delivery,
+            skip: Vec::new(),
+            peer: None,
+            watch_oom: false,
+            destructive: false,
+        }))
+    }
+}
