@@ -8,6 +8,7 @@ use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
+use chaos_common::remote::{RemoteArgs, Request};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 use serde_json::json;
@@ -31,8 +32,13 @@ const MAX_LATENCY_MS: u64 = 600_000;
 /// Explicit proxy: `--listen 127.0.0.1:6380 --upstream 127.0.0.1:6379 -l 500`; point
 /// clients at the listen address. With `--endpoint` the proxy speaks HTTP and delays only
 /// the matching requests.
+///
+/// Remote mode (--service A, --pod, --deployment, or -n NS --target SERVICE): it runs in
+/// an ephemeral container in each target pod (docs/remote.md); `-l` stays the latency, so
+/// the label selector is --selector only.
 #[derive(Debug, Parser)]
 #[command(name = "latency-injector", version)]
+#[command(mut_arg("selector", |a| a.short(None)))]
 pub struct Cli {
     /// Address the explicit proxy listens on (IP:PORT).
     #[arg(long, value_name = "ADDR")]
@@ -120,6 +126,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 fn check_ms(flag: &str, value: u64) -> Result<Duration> {
@@ -361,6 +370,17 @@ impl Tool for Cli {
 
     fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
         crate::nft::cleanup_leftovers(crate::TOOL, dry_run)
+    }
+
+    /// Remote mode (`remote.rs`): the forms of the issue and the runbooks.
+    fn remote(&self) -> Result<Option<Request>> {
+        let request = crate::remote::request(self)?;
+        if request.is_some() {
+            self.model()?;
+            self.http_rules()?;
+            self.common.duration_or(DEFAULT_DURATION)?;
+        }
+        Ok(request)
     }
 }
 

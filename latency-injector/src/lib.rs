@@ -40,6 +40,7 @@
 //! - `redirect.rs`: the table, its watchdog (chaos-common), bypassing connections.
 //! - `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`.
 //! - `sockets.rs`: SO_ORIGINAL_DST and SO_MARK.
+//! - `remote.rs`: remote mode's forms (docs/remote.md).
 
 pub mod cli;
 pub mod conns;
@@ -49,6 +50,7 @@ pub mod model;
 pub mod pipe;
 pub mod proxy;
 pub mod redirect;
+pub mod remote;
 pub mod rules;
 pub mod sockets;
 pub mod stats;

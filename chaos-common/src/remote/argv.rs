@@ -14,7 +14,10 @@ use clap::{ArgAction, ArgMatches, Args, Command};
 use super::args::RemoteArgs;
 
 /// Ids (field names) of the shared flags the remote layer sets or handles itself.
+/// `quiet` too: the in-pod run must log at info, since the remote layer waits for its
+/// "fault applied" line (this tool's own level filters what is relayed).
 const SET_BY_REMOTE: &[&str] = &[
+    "quiet",
     "run_id",
     "yes",
     "output",

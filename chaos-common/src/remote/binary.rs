@@ -154,7 +154,7 @@ pub fn locate(tool: &str) -> Result<Binary> {
             path.display()
         )));
     }
-    let ours = crate::tool::GIT_COMMIT;
+    let ours = env!("CHAOS_GIT_COMMIT");
     let warning = match commit_of(&path) {
         Some(theirs) if theirs != ours => Some(format!(
             "{} was built from commit {theirs}, this {tool} from {ours}: rebuild it with \

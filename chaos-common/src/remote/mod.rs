@@ -16,18 +16,36 @@
 //! - `api.rs`, `pods.rs`, `peers.rs`: reads (pods, containers, Services, EndpointSlices).
 //! - `access.rs` (RBAC), `security.rs` (Pod Security), `probe.rs` (container checks):
 //!   preflight facts, judged in `fault.rs`'s `preflight`.
-//! - `exec.rs`, `ephemeral.rs`, `session.rs`: one pod's run, start to report.
-//! - `plan.rs`, `fault.rs`: the plan and the `Fault` the runner drives.
-//! - `aggregate.rs`: the one report; `run.rs`: the entry point from `tool.rs`.
+//! - `exec.rs`: exec through the API; `session.rs`: one pod's run (state, output lines);
+//!   `by_exec.rs`, `ephemeral.rs`: the two deliveries, start to report.
+//! - `keeper.rs`: a peer Service's addresses kept current; `oom.rs`: the pod watch of
+//!   memory-leak --watch-oom.
+//! - `resolve.rs`, `plan.rs`, `fault.rs`: the facts, the plan and the `Fault` the runner
+//!   drives.
+//! - `aggregate.rs`: the one report; `run.rs`: the entry point from `tool.rs`; `stop.rs`:
+//!   `--stop RUNID` and `--cleanup` in the matched pods.
 
 pub mod access;
+pub mod aggregate;
 pub mod api;
 pub mod args;
 pub mod argv;
 pub mod binary;
+pub mod by_exec;
+pub mod ephemeral;
+pub mod exec;
+pub mod fault;
+pub mod keeper;
+pub mod oom;
 pub mod peers;
+pub mod plan;
 pub mod pods;
+pub mod probe;
+pub mod resolve;
+pub mod run;
 pub mod security;
+pub mod session;
+pub mod stop;
 pub mod tar;
 
 pub use args::{RemoteArgs, Selection};
