@@ -183,6 +183,10 @@ impl Tool for Cli {
 
     /// Remote mode: the partition runs in an ephemeral container in each source pod.
     fn remote(&self) -> Result<Option<Request>> {
+        if self.target_service.is_some() && !self.remote.selects_pods() {
+            // Said before any other local-mode complaint: this is the likely mistake.
+            self.parse_targets()?;
+        }
         let Some(mut request) = Request::from_args(crate::TOOL, &self.remote, Delivery::Ephemeral)?
         else {
             return Ok(None);

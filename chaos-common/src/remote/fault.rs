@@ -46,6 +46,8 @@ pub struct Records {
     pub started: Option<Instant>,
     /// Matched pods left out, and why.
     pub skipped: Vec<String>,
+    /// The layout once resolved (the in-pod command with what resolution added).
+    pub layout: Option<Layout>,
 }
 
 /// What apply started.
@@ -77,6 +79,19 @@ impl RemoteRun {
             max_parallel: self.settings.max_parallel,
             probes: self.live && self.request.delivery == Delivery::Exec,
             watch_oom: self.request.watch_oom,
+            access: r
+                .checked
+                .iter()
+                .filter(|n| !r.denied.contains(n))
+                .map(|n| {
+                    let place = if n.namespace.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", n.namespace)
+                    };
+                    format!("{}{place}", n.describe())
+                })
+                .collect(),
         })
     }
 
@@ -160,6 +175,7 @@ impl Fault for RemoteRun {
         let resolved = super::resolve::resolve(self).await?;
         if let Ok(mut records) = self.records.lock() {
             records.skipped = resolved.skipped.clone();
+            records.layout = Some(resolved.layout.clone());
         }
         self.resolved = Some(resolved);
         Ok(())

@@ -28,6 +28,8 @@ pub struct Facts<'a> {
     /// Live runs probe the containers first (exec delivery).
     pub probes: bool,
     pub watch_oom: bool,
+    /// The permissions the API server confirmed (SelfSubjectAccessReview).
+    pub access: Vec<String>,
 }
 
 /// The pods as plan targets, each with its stop command.
@@ -75,6 +77,12 @@ pub fn steps(f: &Facts<'_>) -> Vec<String> {
         f.selection,
         pod_list(f.pods)
     )];
+    if !f.access.is_empty() {
+        steps.push(format!(
+            "the API server allows this user (SelfSubjectAccessReview): {}",
+            f.access.join(", ")
+        ));
+    }
     if !f.skipped.is_empty() {
         steps.push(format!("leave out {}", f.skipped.join(", ")));
     }

@@ -36,6 +36,8 @@ pub struct Resolved {
     pub skipped: Vec<String>,
     pub peer: Option<Peer>,
     pub binary: Option<Binary>,
+    /// Every permission asked for (SelfSubjectAccessReview), and those refused.
+    pub checked: Vec<Need>,
     pub denied: Vec<Need>,
     pub frozen: Option<Frozen>,
     /// Ephemeral delivery: the namespace's labels (Pod Security).
@@ -162,6 +164,7 @@ pub async fn resolve(run: &RemoteRun) -> Result<Resolved> {
         keep_peer_current: request.peer.as_ref().is_some_and(|p| p.update.is_some()),
         watch_pods: request.watch_oom,
     };
+    let checked = access::needs(s, shape);
     let mut resolved = Resolved {
         conn: conn.clone(),
         layout: run.layout.clone(),
@@ -169,7 +172,8 @@ pub async fn resolve(run: &RemoteRun) -> Result<Resolved> {
         skipped: Vec::new(),
         peer: None,
         binary: None,
-        denied: access::denied(&conn, &access::needs(s, shape)).await?,
+        denied: access::denied(&conn, &checked).await?,
+        checked,
         frozen: None,
         labels: None,
         probes: Vec::new(),

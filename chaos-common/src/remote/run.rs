@@ -116,12 +116,15 @@ pub async fn run(
             reason = freeze::wait_frozen(switch) => reason,
         }
     };
-    let report = runner::run(fault, settings, stop).await;
+    let mut report = runner::run(fault, settings, stop).await;
     let Records {
         runs,
         started,
         skipped,
+        layout: resolved,
     } = records.lock().map(|r| r.clone()).unwrap_or_default();
+    let layout = resolved.unwrap_or(layout);
+    report.parameters["inPodCommand"] = serde_json::json!(layout.command());
     Ok(aggregate::finish(
         report, &layout, &runs, &skipped, watch_oom, started,
     ))
