@@ -97,14 +97,22 @@ impl std::fmt::Debug for Binary {
     }
 }
 
+/// The ELF header and program headers of `path` (its first 64 KiB hold them: a debug
+/// build is hundreds of megabytes and only the chosen file is read whole).
+fn header(path: &Path) -> Result<ElfInfo> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .map_err(|e| ChaosError::io("cannot read", path, e))?;
+    inspect(&head).map_err(|e| {
+        ChaosError::Precondition(format!("{}: {e}; cannot copy it into a pod", path.display()))
+    })
+}
+
 fn read(path: &Path) -> Result<(Vec<u8>, ElfInfo)> {
+    let elf = header(path)?;
     let bytes = std::fs::read(path).map_err(|e| ChaosError::io("cannot read", path, e))?;
-    let elf = inspect(&bytes).map_err(|e| {
-        ChaosError::Precondition(format!(
-            "{}: {e}; cannot copy it into a pod",
-            path.display()
-        ))
-    })?;
     Ok((bytes, elf))
 }
 
@@ -127,8 +135,8 @@ fn commit_of(path: &Path) -> Option<String> {
 /// The static binary of `tool` to copy: this executable when static, else `dist/`.
 pub fn locate(tool: &str) -> Result<Binary> {
     let own = Path::new("/proc/self/exe");
-    let (bytes, elf) = read(own)?;
-    if !elf.dynamic {
+    if !header(own)?.dynamic {
+        let (bytes, elf) = read(own)?;
         return Ok(Binary {
             path: std::fs::read_link(own).unwrap_or_else(|_| own.to_path_buf()),
             bytes,

@@ -92,6 +92,9 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
     if let Err(e) = copy(&ctx, pod, container).await {
         return fail(&shared, Outcome::NotStarted, e);
     }
+    if ctx.is_stopping() {
+        return fail(&shared, Outcome::NotStarted, format!("pod {pod}: stopped before its run started"));
+    }
     let mut process = match exec::start(place(&ctx, pod, container), &ctx.command(), false).await {
         Ok(p) => p,
         Err(e) => return fail(&shared, Outcome::NotStarted, e.to_string()),

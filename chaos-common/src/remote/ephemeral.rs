@@ -194,6 +194,10 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
     let api: Api<Pod> = Api::namespaced(ctx.conn.client.clone(), &ctx.namespace);
     let permit = ctx.permits.clone().acquire_owned().await;
     shared.send_modify(|r| r.stage = Stage::Delivering);
+    if ctx.is_stopping() {
+        let error = format!("pod {pod}: stopped before its ephemeral container was added");
+        return ended(&shared, Outcome::NotStarted, Some(error));
+    }
     let patch = serde_json::json!({"spec": {"ephemeralContainers": [spec(&ctx, &target)]}});
     if let Err(e) = api
         .patch_ephemeral_containers(pod, &PatchParams::default(), &Patch::Strategic(patch))

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::resolve::Resolved;
-use super::session::{Ctx, Layout, PodRun, Shared};
+use super::session::{Ctx, Layout, PodRun, Shared, Stage};
 use super::{Delivery, Request, args::Settings, by_exec, ephemeral, keeper, oom, plan};
 use crate::error::{ChaosError, Result};
 use crate::fault::{Conclusion, Fault, Plan, Progress};
@@ -25,6 +25,8 @@ const APPLY_LIMIT: Duration = Duration::from_secs(180);
 const STOP_WAIT: Duration = Duration::from_secs(45);
 /// How long one `--stop` exec may take (the in-pod stop waits up to 30 s for its revert).
 const STOP_LIMIT: Duration = Duration::from_secs(40);
+/// How long a stop waits for the run to end before sending `--stop` again.
+const STOP_RETRY: Duration = Duration::from_secs(2);
 
 /// The remote run of one tool invocation.
 #[derive(Debug)]
@@ -124,16 +126,31 @@ async fn wait_all(
         .is_ok_and(|all| all.into_iter().all(|ok| ok))
 }
 
+/// Stops one pod's run: `--stop RUNID` through exec while it is started, again every
+/// [`STOP_RETRY`] (a run that had not registered yet when the first stop came is caught by
+/// the next), until its session ends or [`STOP_WAIT`] passes.
 async fn stop_one(ctx: &Ctx, run: &Shared) {
-    let (target, ended) = {
-        let r = run.borrow();
-        (r.target.clone(), r.ended())
-    };
-    if ended {
-        return;
+    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+    let mut changes = run.subscribe();
+    loop {
+        let (target, stage) = {
+            let r = run.borrow();
+            (r.target.clone(), r.stage)
+        };
+        if stage == Stage::Ended || tokio::time::Instant::now() > deadline {
+            return;
+        }
+        if matches!(stage, Stage::Started | Stage::Applied) {
+            run.send_modify(|r| r.stop_sent = true);
+            send_stop(ctx, run, &target).await;
+        }
+        changes.mark_unchanged();
+        let _ = tokio::time::timeout(STOP_RETRY, changes.wait_for(PodRun::ended)).await;
     }
-    run.send_modify(|r| r.stop_sent = true);
-    let container = ctx.exec_container(&target);
+}
+
+async fn send_stop(ctx: &Ctx, run: &Shared, target: &super::pods::PodTarget) {
+    let container = ctx.exec_container(target);
     let place = super::exec::Place {
         conn: &ctx.conn,
         namespace: &ctx.namespace,
@@ -141,21 +158,19 @@ async fn stop_one(ctx: &Ctx, run: &Shared) {
         container: &container,
     };
     match super::exec::run(place, &ctx.stop_command(), None, STOP_LIMIT).await {
-        Ok(out) if out.code == 0 => {
-            info!(pod = %target.name, "stopped the run in pod {}", target.name)
-        }
+        Ok(out) if out.code == 0 => info!(pod = %target.name, "stop sent to pod {}", target.name),
         Ok(out) => warn!(
             "stop in pod {} exited {}: {}",
             target.name,
             out.code,
             out.stderr.trim()
         ),
-        Err(e) => run.send_modify(|r| {
-            r.errors.push(format!(
-                "--stop failed: {e}; stop it by hand: {}",
-                ctx.kubectl_stop(&target)
-            ));
-        }),
+        Err(e) if !run.borrow().ended() => warn!(
+            "--stop in pod {} failed: {e}; stop it by hand: {}",
+            target.name,
+            ctx.kubectl_stop(target)
+        ),
+        Err(_) => {}
     }
 }
 
@@ -200,6 +215,7 @@ impl Fault for RemoteRun {
             watch_oom: self.request.watch_oom,
             permits: Arc::new(Semaphore::new(self.settings.max_parallel)),
             started: Instant::now(),
+            stopping: Default::default(),
         });
         let runs: Vec<Arc<Shared>> = r
             .pods
@@ -291,6 +307,7 @@ impl Fault for RemoteRun {
 
     async fn revert(&mut self, handle: Handle) -> Result<Value> {
         let ctx = handle.ctx.clone();
+        ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         let stops = handle.runs.iter().map(|run| stop_one(&ctx, run));
         futures_util::future::join_all(stops).await;
         if !wait_all(&handle.runs, PodRun::ended, STOP_WAIT).await {

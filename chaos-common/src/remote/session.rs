@@ -165,6 +165,15 @@ pub struct Ctx {
     pub permits: Arc<Semaphore>,
     /// The start of apply, for `appliedMs`.
     pub started: Instant,
+    /// Set when the run is being stopped: a session that has not started its pod's run
+    /// yet does not start it.
+    pub stopping: std::sync::atomic::AtomicBool,
+}
+
+impl Ctx {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl std::ops::Deref for Ctx {

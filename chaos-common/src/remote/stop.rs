@@ -338,6 +338,7 @@ async fn clean_in_new_container(
         watch_oom: false,
         permits: Arc::new(tokio::sync::Semaphore::new(1)),
         started: std::time::Instant::now(),
+        stopping: Default::default(),
     });
     let shared = Arc::new(Shared::new(PodRun::new(pod.clone())));
     ephemeral::session(ctx, shared.clone()).await;
