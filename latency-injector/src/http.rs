@@ -1,202 +1,254 @@
-//! HTTP mode: a hyper server on the client side and one keep-alive hyper client
-//! connection to the upstream per client connection. Matching requests are held before
-//! they are forwarded; everything else is forwarded at once. Bodies stream through in
-//! both directions (hyper's `Incoming` is passed on as it is, never buffered).
+//! HTTP mode: the schedules of the two legs of one HTTP/1.x connection.
+//!
+//! Requests: every byte of a request waits until its head is complete (so nothing of it
+//! reaches the upstream before the delay is decided); then the whole request (head,
+//! body, what follows) is released at its arrival (first byte) plus the delay when it
+//! matches, or at once when it does not. Requests behind a held one on the same
+//! connection (pipelining) wait for it: bytes keep their order. A head not complete
+//! within `--header-timeout`, or anything that is not HTTP/1.x, is released as it is and
+//! the connection passes through untouched from then on (the upstream judges it).
+//!
+//! Responses are never delayed; they are framed only to know when every request sent has
+//! its complete final response (the drain closes a connection only then) and when the
+//! connection switches protocols (101, CONNECT).
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use serde::Serialize;
-use tokio::net::TcpStream;
-use tracing::debug;
+use bytes::Bytes;
+use tokio::time::Instant;
 
-use crate::model::Rng;
-use crate::proxy::Shared;
+use crate::framing::{Event, Framer, Requests, Responses};
+use crate::heads::{Passthrough, RequestHead, RequestKind, ResponseHead};
+use crate::leg::{End, Item, Payload, Queue, Release, Schedule};
+use crate::matching::HttpRules;
+use crate::model::{LatencyModel, Rng};
+use crate::stats::{Counter, Stats};
 
-type Body = BoxBody<Bytes, hyper::Error>;
-
-/// Which requests are delayed: a path prefix (whole segments) and optional methods.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRules {
-    /// Empty: every path matches.
-    pub endpoints: Vec<String>,
-    /// Empty: every method matches. Upper case.
-    pub methods: Vec<String>,
+/// What the two legs of one connection share: the requests sent, in order, and how many
+/// have had their complete final response.
+#[derive(Debug, Default)]
+pub struct Exchanges {
+    kinds: Mutex<VecDeque<RequestKind>>,
+    sent: AtomicU64,
+    answered: AtomicU64,
+    /// Parsing stopped (counted once per connection, by the leg that stopped first).
+    passed: AtomicBool,
 }
 
-impl HttpRules {
-    pub fn matches(&self, method: &Method, path: &str) -> bool {
-        let method_ok =
-            self.methods.is_empty() || self.methods.iter().any(|m| m == method.as_str());
-        let path_ok =
-            self.endpoints.is_empty() || self.endpoints.iter().any(|p| prefix_matches(p, path));
-        method_ok && path_ok
+impl Exchanges {
+    fn sent(&self, kind: RequestKind) {
+        self.kinds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(kind);
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn take_kinds(&self) -> Vec<RequestKind> {
+        self.kinds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect()
+    }
+
+    /// Counts the connection as passing through for `reason`, once.
+    fn pass(&self, reason: Passthrough, stats: &Stats) {
+        if !self.passed.swap(true, Ordering::Relaxed) {
+            stats.passthrough(reason.as_str());
+        }
+    }
+
+    /// At least one exchange is complete and none is in progress.
+    pub fn settled(&self) -> bool {
+        let answered = self.answered.load(Ordering::Relaxed);
+        answered > 0 && answered == self.sent.load(Ordering::Relaxed)
     }
 }
 
-/// `/v1/webhooks` matches `/v1/webhooks` and `/v1/webhooks/stripe`, not `/v1/webhooksX`;
-/// a prefix ending in `/` matches anything below it.
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with(['/', '?']),
-        None => false,
+/// What decides a request's delay.
+#[derive(Debug, Clone)]
+pub struct Delays {
+    pub rules: Arc<HttpRules>,
+    pub model: LatencyModel,
+    pub header_timeout: Duration,
+}
+
+fn end_item(end: End, now: Instant) -> Item {
+    Item {
+        payload: Payload::End(end),
+        release: Release::At(now),
+        record: None,
     }
 }
 
-fn bad_gateway(cause: &str) -> Response<Body> {
-    let body = Full::new(Bytes::from(format!(
-        "latency-injector: upstream error: {cause}\n"
-    )))
-    .map_err(|never: Infallible| match never {})
-    .boxed();
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
-    response
+/// The request in progress: when its first byte came, and its release once decided.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    start: Instant,
+    release: Option<Instant>,
 }
 
-/// Serves one client connection until it closes, or until the drain starts and the
-/// request in flight has been answered.
-pub async fn serve(
-    client: TcpStream,
-    upstream: TcpStream,
-    rules: &HttpRules,
-    shared: &Shared,
+/// Client to upstream.
+pub struct RequestSchedule {
+    framer: Framer<Requests>,
+    delays: Delays,
     rng: Rng,
-) {
-    let (sender, upstream_conn) =
-        match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(upstream)).await {
-            Ok(pair) => pair,
-            Err(e) => {
-                shared.stats.upstream_error(&format!("http handshake: {e}"));
-                return;
+    exchanges: Arc<Exchanges>,
+    stats: Arc<Stats>,
+    current: Option<Current>,
+    events: Vec<Event<RequestHead>>,
+}
+
+impl RequestSchedule {
+    pub fn new(delays: Delays, limit: usize, rng: Rng, exchanges: Arc<Exchanges>, stats: Arc<Stats>) -> Self {
+        RequestSchedule {
+            framer: Framer::new(Requests, limit),
+            delays,
+            rng,
+            exchanges,
+            stats,
+            current: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// The head is complete: when does the request go?
+    fn decide(&mut self, head: &RequestHead, now: Instant, queue: &mut Queue) {
+        self.stats.bump(Counter::Requests);
+        let start = self.current.map_or(now, |c| c.start);
+        let model = self.delays.model;
+        let hold = (self.delays.rules.matches(&head.method, &head.target)
+            && model.affects(&mut self.rng))
+        .then(|| model.sample(&mut self.rng));
+        let (release, record) = match hold {
+            Some(hold) => {
+                self.stats.bump(Counter::RequestsDelayed);
+                (start + hold, Some(start))
             }
+            None => (now, None),
         };
-    let upstream_task = tokio::spawn(upstream_conn);
-    let sender = Arc::new(tokio::sync::Mutex::new(sender));
-    let rng = Arc::new(Mutex::new(rng));
-    let stats = Arc::clone(&shared.stats);
-    let model = shared.config.model;
-    let rules = rules.clone();
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let (sender, rng, stats, rules) = (
-            Arc::clone(&sender),
-            Arc::clone(&rng),
-            Arc::clone(&stats),
-            rules.clone(),
-        );
-        async move {
-            let arrived = tokio::time::Instant::now();
-            stats.add(&stats.requests, 1);
-            let delay = rules
-                .matches(request.method(), request.uri().path())
-                .then(|| {
-                    let mut rng = rng
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    model.affects(&mut rng).then(|| model.sample(&mut rng))
-                })
-                .flatten();
-            if let Some(delay) = delay {
-                crate::timer::sleep_until(arrived + delay).await;
-                stats.record_delay(arrived.elapsed());
-                stats.add(&stats.requests_delayed, 1);
-            }
-            let mut sender = sender.lock().await;
-            let sent = match sender.ready().await {
-                Ok(()) => sender.send_request(request).await,
-                Err(e) => Err(e),
-            };
-            Ok::<_, Infallible>(match sent {
-                Ok(response) => response.map(BodyExt::boxed),
-                Err(e) => {
-                    let cause = if e.is_closed() {
-                        "closed by upstream"
-                    } else {
-                        "http error"
+        queue.release_pending(release, record);
+        self.current = Some(Current {
+            start,
+            release: Some(release),
+        });
+        self.exchanges.sent(head.kind);
+    }
+
+    fn pass(&mut self, reason: Passthrough, now: Instant, queue: &mut Queue) {
+        self.exchanges.pass(reason, &self.stats);
+        queue.release_pending(now, None);
+        self.current = None;
+    }
+}
+
+impl Schedule for RequestSchedule {
+    fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue) {
+        let mut events = std::mem::take(&mut self.events);
+        self.framer.feed(&bytes, &mut events);
+        for event in events.drain(..) {
+            match event {
+                Event::Start => {
+                    self.current = Some(Current {
+                        start: now,
+                        release: None,
+                    });
+                }
+                Event::Bytes(range) => {
+                    let release = match self.current {
+                        Some(Current { release: None, .. }) => Release::Pending,
+                        // Between requests or passing through: at once (behind what waits).
+                        Some(Current { release: Some(_), .. }) | None => Release::At(now),
                     };
-                    stats.upstream_error(cause);
-                    bad_gateway(cause)
+                    queue.push_data(bytes.slice(range), release);
                 }
-            })
-        }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(client), service);
-    tokio::pin!(conn);
-    let mut draining = shared.draining.clone();
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    debug!("http connection ended: {e}");
-                }
-                break;
-            }
-            _ = draining.wait_for(|d| *d), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
+                Event::Head(head) => self.decide(&head, now, queue),
+                Event::End => self.current = None,
+                Event::Passthrough(reason) => self.pass(reason, now, queue),
             }
         }
+        self.events = events;
     }
-    upstream_task.abort();
-}
 
-/// Which requests are delayed, in words (for the plan).
-pub fn describe(rules: &HttpRules) -> String {
-    let methods = if rules.methods.is_empty() {
-        "any method".to_owned()
-    } else {
-        rules.methods.join("|")
-    };
-    let paths = if rules.endpoints.is_empty() {
-        "any path".to_owned()
-    } else {
-        rules.endpoints.join(", ")
-    };
-    format!("{methods} on {paths}")
-}
+    fn end(&mut self, end: End, now: Instant, queue: &mut Queue) {
+        // A head cut short by the close goes on as it is, then the close.
+        queue.release_pending(now, None);
+        queue.push(end_item(end, now));
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_match_whole_segments() {
-        let table = [
-            ("/v1/webhooks/stripe", "/v1/webhooks/stripe", true),
-            ("/v1/webhooks/stripe", "/v1/webhooks/stripe/events", true),
-            ("/v1/webhooks/stripe", "/v1/webhooks/stripe?x=1", true),
-            ("/v1/webhooks/stripe", "/v1/webhooks/stripex", false),
-            ("/v1/webhooks/", "/v1/webhooks/paypal", true),
-            ("/v1/webhooks/stripe", "/health", false),
-            ("/", "/anything", true),
-        ];
-        for (prefix, path, expected) in table {
-            assert_eq!(prefix_matches(prefix, path), expected, "{prefix} vs {path}");
+    fn deadline(&self) -> Option<Instant> {
+        match self.current {
+            Some(Current {
+                start,
+                release: None,
+            }) if self.framer.in_head() => Some(start + self.delays.header_timeout),
+            _ => None,
         }
     }
 
-    #[test]
-    fn methods_narrow_the_match() {
-        let rules = HttpRules {
-            endpoints: vec!["/v1/webhooks/stripe".into()],
-            methods: vec!["POST".into()],
-        };
-        assert!(rules.matches(&Method::POST, "/v1/webhooks/stripe"));
-        assert!(!rules.matches(&Method::GET, "/v1/webhooks/stripe"));
-        assert!(!rules.matches(&Method::POST, "/health"));
-        let any = HttpRules {
-            endpoints: vec![],
-            methods: vec![],
-        };
-        assert!(any.matches(&Method::DELETE, "/x"));
+    fn expire(&mut self, now: Instant, queue: &mut Queue) {
+        if self.deadline().is_some_and(|at| at <= now) && self.framer.give_up() {
+            self.pass(Passthrough::HeaderTimeout, now, queue);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.framer.is_idle()
+    }
+}
+
+/// Upstream to client: nothing is delayed; exchanges are counted.
+pub struct ResponseSchedule {
+    framer: Framer<Responses>,
+    exchanges: Arc<Exchanges>,
+    stats: Arc<Stats>,
+    final_head: bool,
+    events: Vec<Event<ResponseHead>>,
+}
+
+impl ResponseSchedule {
+    pub fn new(limit: usize, exchanges: Arc<Exchanges>, stats: Arc<Stats>) -> Self {
+        ResponseSchedule {
+            framer: Framer::new(Responses::default(), limit),
+            exchanges,
+            stats,
+            final_head: false,
+            events: Vec::new(),
+        }
+    }
+}
+
+impl Schedule for ResponseSchedule {
+    fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue) {
+        for kind in self.exchanges.take_kinds() {
+            self.framer.side_mut().expect(kind);
+        }
+        let mut events = std::mem::take(&mut self.events);
+        self.framer.feed(&bytes, &mut events);
+        for event in events.drain(..) {
+            match event {
+                Event::Bytes(range) => queue.push_data(bytes.slice(range), Release::At(now)),
+                Event::Head(head) => self.final_head = !head.interim,
+                Event::End if self.final_head => {
+                    self.final_head = false;
+                    self.exchanges.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                Event::Passthrough(reason) => self.exchanges.pass(reason, &self.stats),
+                Event::Start | Event::End => {}
+            }
+        }
+        self.events = events;
+    }
+
+    fn end(&mut self, end: End, now: Instant, queue: &mut Queue) {
+        queue.push(end_item(end, now));
+    }
+
+    fn idle(&self) -> bool {
+        self.framer.is_idle()
     }
 }

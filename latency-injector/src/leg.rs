@@ -1,0 +1,376 @@
+//! One direction of a proxied connection, as the peers' bytes and closes came: read what
+//! the source sends, let a [`Schedule`] give each piece its release time, and deliver it
+//! to the sink in order at that time.
+//!
+//! What is delivered is exactly what was read: bytes unchanged, then the source's end as
+//! it came. A FIN (end of stream) becomes a half-close of the sink (`shutdown(SHUT_WR)`),
+//! so the other direction keeps flowing; a reset (or any read error) becomes a reset of
+//! the sink (SO_LINGER 0, then close), after every byte read before it has been sent
+//! (SO_LINGER 0 throws away unsent data, so the leg first waits for the sink's send
+//! queue to empty, up to [`UNSENT_WAIT`]).
+//!
+//! The queue between reading and delivering is bounded by `--buffer-limit`: once that
+//! many bytes wait, the leg stops reading and TCP pushes back on the sender. Pieces never
+//! overtake each other, however their release times compare. No buffer is held while a
+//! connection is idle: one is allocated only once the source is readable.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::sockets;
+use crate::stats::{Counter, Stats};
+use crate::timer;
+
+const READ_SIZE: usize = 32 * 1024;
+/// How long a reset waits for the bytes before it to leave the sink's send queue.
+const UNSENT_WAIT: Duration = Duration::from_secs(2);
+
+/// How a source ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// FIN: the peer will send nothing more.
+    Eof,
+    /// RST, or a read error: the peer's connection is gone.
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    At(Instant),
+    /// Not decided yet (an HTTP request whose head is not complete).
+    Pending,
+}
+
+#[derive(Debug)]
+pub enum Payload {
+    Data(Bytes),
+    End(End),
+}
+
+/// One piece of the stream on its way to the sink.
+#[derive(Debug)]
+pub struct Item {
+    pub payload: Payload,
+    pub release: Release,
+    /// Record the delay applied to this piece, counted from this instant.
+    pub record: Option<Instant>,
+}
+
+/// The pieces read and not yet delivered, in order.
+#[derive(Debug, Default)]
+pub struct Queue {
+    items: VecDeque<Item>,
+    bytes: usize,
+}
+
+impl Queue {
+    pub fn push(&mut self, item: Item) {
+        if let Payload::Data(bytes) = &item.payload {
+            self.bytes += bytes.len();
+        }
+        self.items.push_back(item);
+    }
+
+    pub fn push_data(&mut self, bytes: Bytes, release: Release) {
+        self.push(Item {
+            payload: Payload::Data(bytes),
+            release,
+            record: None,
+        });
+    }
+
+    /// Gives every pending piece its release time; the first of them records the delay
+    /// applied (from `record`'s instant) when it is delivered.
+    pub fn release_pending(&mut self, at: Instant, record: Option<Instant>) {
+        let mut record = record;
+        for item in self.items.iter_mut().filter(|i| i.release == Release::Pending) {
+            item.release = Release::At(at);
+            if let Some(first) = record.take() {
+                item.record = Some(first);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<Item> {
+        match self.items.front()?.release {
+            Release::At(at) if at <= now => {}
+            _ => return None,
+        }
+        let item = self.items.pop_front()?;
+        if let Payload::Data(bytes) = &item.payload {
+            self.bytes -= bytes.len();
+        }
+        Some(item)
+    }
+
+    /// When the first piece is due, if it has a release time still to come.
+    fn next_release(&self, now: Instant) -> Option<Instant> {
+        match self.items.front()?.release {
+            Release::At(at) if at > now => Some(at),
+            _ => None,
+        }
+    }
+}
+
+/// What decides when each piece read goes on.
+pub trait Schedule: Send {
+    /// `bytes` arrived at `now`: queue them (in pieces, with release times).
+    fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue);
+    /// The source ended at `now`.
+    fn end(&mut self, end: End, now: Instant, queue: &mut Queue);
+    /// A deadline of the schedule's own (an HTTP header timeout).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn expire(&mut self, _now: Instant, _queue: &mut Queue) {}
+    /// Between messages (HTTP): a drain may close the connection here.
+    fn idle(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Schedule + ?Sized> Schedule for Box<T> {
+    fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue) {
+        (**self).data(bytes, now, queue);
+    }
+    fn end(&mut self, end: End, now: Instant, queue: &mut Queue) {
+        (**self).end(end, now, queue);
+    }
+    fn deadline(&self) -> Option<Instant> {
+        (**self).deadline()
+    }
+    fn expire(&mut self, now: Instant, queue: &mut Queue) {
+        (**self).expire(now, queue);
+    }
+    fn idle(&self) -> bool {
+        (**self).idle()
+    }
+}
+
+/// How a leg finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The source's FIN was delivered (the sink is half-closed).
+    Closed,
+    /// The source's reset was delivered: the sink is being reset.
+    Reset,
+    /// Writing to the sink failed: its peer is gone.
+    SinkFailed,
+    /// The source sent bytes after the drain closed the sink.
+    LateData,
+}
+
+/// What one leg shares with its connection.
+#[derive(Debug)]
+pub struct Wiring<'a> {
+    /// Set when the source's peer failed on a write (a later read may only see EOF).
+    pub source_failed: &'a AtomicBool,
+    /// Set when writing to the sink fails.
+    pub sink_failed: &'a AtomicBool,
+    /// Bytes waiting in this leg's queue (the connection reads it when cut).
+    pub queued: &'a AtomicUsize,
+    /// This leg is between messages with nothing queued.
+    pub idle: watch::Sender<bool>,
+    /// The drain closes the connection: half-close the sink once nothing is queued.
+    pub closing: watch::Receiver<bool>,
+    pub stats: &'a Stats,
+    /// Bytes delivered to the sink.
+    pub delivered: Counter,
+    /// Resets read from the source.
+    pub resets: Counter,
+}
+
+pub struct Leg<'a, S> {
+    source: &'a TcpStream,
+    sink: &'a TcpStream,
+    schedule: S,
+    queue: Queue,
+    limit: usize,
+    wiring: Wiring<'a>,
+    source_done: bool,
+    sink_closed: bool,
+    wrote: bool,
+}
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+enum Wake {
+    Readable(io::Result<()>),
+    Released,
+    Expired,
+    Closing,
+}
+
+async fn write_all(sink: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        sink.writable().await?;
+        match sink.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl<'a, S: Schedule> Leg<'a, S> {
+    pub fn new(
+        source: &'a TcpStream,
+        sink: &'a TcpStream,
+        schedule: S,
+        limit: usize,
+        wiring: Wiring<'a>,
+    ) -> Self {
+        Leg {
+            source,
+            sink,
+            schedule,
+            queue: Queue::default(),
+            limit: limit.max(1),
+            wiring,
+            source_done: false,
+            sink_closed: false,
+            wrote: false,
+        }
+    }
+
+    pub async fn run(mut self) -> Outcome {
+        let mut release: Option<(Instant, Sleep)> = None;
+        loop {
+            if let Some(outcome) = self.deliver_due().await {
+                return outcome;
+            }
+            self.publish();
+            let now = Instant::now();
+            match self.queue.next_release(now) {
+                Some(at) if release.as_ref().is_none_or(|(t, _)| *t != at) => {
+                    release = Some((at, Box::pin(timer::sleep_until(at))));
+                }
+                Some(_) => {}
+                None => release = None,
+            }
+            let expiry = self.schedule.deadline();
+            let can_read = !self.source_done && self.queue.bytes() < self.limit;
+            let closing = !self.sink_closed && !*self.wiring.closing.borrow();
+            let wake = tokio::select! {
+                ready = self.source.readable(), if can_read => Wake::Readable(ready),
+                () = async { if let Some((_, s)) = release.as_mut() { s.await } }, if release.is_some() => Wake::Released,
+                () = tokio::time::sleep_until(expiry.unwrap_or(now)), if expiry.is_some() => Wake::Expired,
+                _ = self.wiring.closing.changed(), if closing => Wake::Closing,
+            };
+            match wake {
+                Wake::Readable(ready) => {
+                    if let Some(outcome) = self.read(ready) {
+                        return outcome;
+                    }
+                }
+                Wake::Released => release = None,
+                Wake::Expired => self.schedule.expire(Instant::now(), &mut self.queue),
+                Wake::Closing => {}
+            }
+            if *self.wiring.closing.borrow() && !self.sink_closed && self.queue.is_empty() {
+                sockets::shutdown_write(self.sink);
+                self.sink_closed = true;
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let idle = !self.source_done && self.queue.is_empty() && self.schedule.idle();
+        self.wiring.idle.send_if_modified(|v| {
+            let changed = *v != idle;
+            *v = idle;
+            changed
+        });
+        self.wiring.queued.store(self.queue.bytes(), Ordering::Relaxed);
+    }
+
+    fn read(&mut self, ready: io::Result<()>) -> Option<Outcome> {
+        let now = Instant::now();
+        let result = ready.and_then(|()| {
+            let mut buf = vec![0u8; READ_SIZE];
+            self.source.try_read(&mut buf).map(|n| {
+                buf.truncate(n);
+                if n < READ_SIZE / 2 {
+                    buf.shrink_to_fit();
+                }
+                buf
+            })
+        });
+        match result {
+            Ok(buf) if buf.is_empty() => {
+                let end = if self.wiring.source_failed.load(Ordering::Relaxed) {
+                    self.wiring.stats.bump(self.wiring.resets);
+                    End::Reset
+                } else {
+                    End::Eof
+                };
+                self.source_done = true;
+                self.schedule.end(end, now, &mut self.queue);
+            }
+            Ok(_) if self.sink_closed => return Some(Outcome::LateData),
+            Ok(buf) => self.schedule.data(Bytes::from(buf), now, &mut self.queue),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                self.wiring.stats.bump(self.wiring.resets);
+                self.source_done = true;
+                self.schedule.end(End::Reset, now, &mut self.queue);
+            }
+        }
+        None
+    }
+
+    /// Delivers every piece that is due, in order; `Some` once the leg is finished.
+    async fn deliver_due(&mut self) -> Option<Outcome> {
+        while let Some(item) = self.queue.pop_due(Instant::now()) {
+            match item.payload {
+                Payload::Data(bytes) => {
+                    if self.sink_closed {
+                        return Some(Outcome::LateData);
+                    }
+                    if write_all(self.sink, &bytes).await.is_err() {
+                        self.wiring.sink_failed.store(true, Ordering::Relaxed);
+                        return Some(Outcome::SinkFailed);
+                    }
+                    self.wrote = true;
+                    let stats = self.wiring.stats;
+                    stats.add(self.wiring.delivered, bytes.len() as u64);
+                    if let Some(arrived) = item.record {
+                        stats.record_delay(arrived.elapsed());
+                    }
+                }
+                Payload::End(End::Eof) => {
+                    if !self.sink_closed {
+                        sockets::shutdown_write(self.sink);
+                    }
+                    return Some(Outcome::Closed);
+                }
+                Payload::End(End::Reset) => {
+                    if self.wrote {
+                        sockets::wait_unsent(self.sink, UNSENT_WAIT).await;
+                    }
+                    sockets::reset_on_close(self.sink);
+                    return Some(Outcome::Reset);
+                }
+            }
+        }
+        None
+    }
+}
