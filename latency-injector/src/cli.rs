@@ -8,7 +8,7 @@ use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
-use chaos_common::tool::{Prepared, Tool};
+use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 
 use crate::config::{self, Settings};
@@ -201,7 +201,11 @@ impl Cli {
             ));
         }
         Ok(http.then(|| HttpRules {
-            endpoints: self.endpoints.iter().map(|e| normalise(e.as_bytes())).collect(),
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| normalise(e.as_bytes()))
+                .collect(),
             methods,
         }))
     }
@@ -351,8 +355,23 @@ impl Tool for Cli {
         Ok(config::build(self.settings()?, run_id))
     }
 
-    fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers(crate::TOOL)
+    /// The watchdog that removes this run's table, and the guard that removes its
+    /// policy routing, if the tool dies or hangs.
+    const HIDDEN: &'static [Hidden] = &[
+        Hidden {
+            name: crate::watchdog::WATCHDOG_ARG,
+            run: |args| crate::watchdog::main(crate::TOOL, args),
+        },
+        Hidden {
+            name: crate::guard::GUARD_ARG,
+            run: crate::guard::main,
+        },
+    ];
+
+    fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
+        let mut removed = crate::nft::cleanup_leftovers(crate::TOOL, dry_run)?;
+        removed.extend(crate::routes::cleanup_leftovers(dry_run)?);
+        Ok(removed)
     }
 }
 

@@ -56,7 +56,12 @@ pub(crate) fn place(
             parameters["listen"] = json!(listen.to_string());
             parameters["upstream"] = json!(upstream);
             parameters["upstreamAddresses"] = list(addrs.iter().map(ToString::to_string).collect());
-            (listen, Upstream::Fixed(addrs), Placement::Explicit, upstream)
+            (
+                listen,
+                Upstream::Fixed(addrs),
+                Placement::Explicit,
+                upstream,
+            )
         }
         Chosen::Egress {
             label,
@@ -99,11 +104,15 @@ pub(crate) fn place(
             };
             // TPROXY hands connections to a transparent listener on loopback.
             let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-            (listen, upstream, placement, format!("application port {app_port}"))
+            (
+                listen,
+                upstream,
+                placement,
+                format!("application port {app_port}"),
+            )
         }
     }
 }
-
 
 pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
     let model = settings.model;
@@ -120,9 +129,18 @@ pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
         "resetExisting": settings.reset_existing,
         "allowSourceRewrite": settings.allow_source_rewrite,
     });
-    let protocol = if settings.rules.is_some() { "http" } else { "tcp" };
-    let (listen, upstream, placement, label) =
-        place(&settings, settings.chosen.clone(), run_id, protocol, &mut parameters);
+    let protocol = if settings.rules.is_some() {
+        "http"
+    } else {
+        "tcp"
+    };
+    let (listen, upstream, placement, label) = place(
+        &settings,
+        settings.chosen.clone(),
+        run_id,
+        protocol,
+        &mut parameters,
+    );
     let header_timeout = settings.header_timeout;
     let config = ProxyConfig {
         listen,
@@ -143,6 +161,7 @@ pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
             placement,
             label,
             drain: settings.drain,
+            run_for: settings.duration + settings.drain,
         },
         duration: settings.duration,
         parameters,

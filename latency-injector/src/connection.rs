@@ -89,12 +89,18 @@ pub async fn connect_first(addrs: &[SocketAddr]) -> Connected {
     }
     Err(last.unwrap_or_else(|| {
         let none = SocketAddr::from(([0, 0, 0, 0], 0));
-        (none, io::Error::new(io::ErrorKind::AddrNotAvailable, "no upstream address"))
+        (
+            none,
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no upstream address"),
+        )
     }))
 }
 
 fn not_redirected(at: SocketAddr) -> (SocketAddr, io::Error) {
-    let e = io::Error::new(io::ErrorKind::AddrNotAvailable, "not a redirected connection");
+    let e = io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        "not a redirected connection",
+    );
     (at, e)
 }
 
@@ -120,7 +126,9 @@ async fn connect(client: &TcpStream, peer: SocketAddr, upstream: &Upstream) -> C
             if client.local_addr().ok() == Some(target) {
                 return Err(not_redirected(target));
             }
-            sockets::connect_marked(target, *mark).await.map_err(|e| (target, e))
+            sockets::connect_marked(target, *mark)
+                .await
+                .map_err(|e| (target, e))
         }
         Upstream::App {
             port,
@@ -240,27 +248,39 @@ async fn relay(client: &TcpStream, upstream: &TcpStream, ctx: &Context) {
     let (down_idle_tx, mut down_idle) = watch::channel(false);
     let (closing_tx, closing) = watch::channel(false);
     let stats = &*ctx.stats;
-    let up = Leg::new(client, upstream, up_schedule, ctx.buffer_limit, Wiring {
-        source_failed: &link.client_failed,
-        sink_failed: &link.upstream_failed,
-        queued: &link.up_queued,
-        idle: up_idle_tx,
-        closing: closing.clone(),
-        stats,
-        delivered: Counter::BytesUpstream,
-        resets: Counter::ResetsFromClient,
-    })
+    let up = Leg::new(
+        client,
+        upstream,
+        up_schedule,
+        ctx.buffer_limit,
+        Wiring {
+            source_failed: &link.client_failed,
+            sink_failed: &link.upstream_failed,
+            queued: &link.up_queued,
+            idle: up_idle_tx,
+            closing: closing.clone(),
+            stats,
+            delivered: Counter::BytesUpstream,
+            resets: Counter::ResetsFromClient,
+        },
+    )
     .run();
-    let down = Leg::new(upstream, client, down_schedule, ctx.buffer_limit, Wiring {
-        source_failed: &link.upstream_failed,
-        sink_failed: &link.client_failed,
-        queued: &link.down_queued,
-        idle: down_idle_tx,
-        closing,
-        stats,
-        delivered: Counter::BytesDownstream,
-        resets: Counter::ResetsFromUpstream,
-    })
+    let down = Leg::new(
+        upstream,
+        client,
+        down_schedule,
+        ctx.buffer_limit,
+        Wiring {
+            source_failed: &link.upstream_failed,
+            sink_failed: &link.client_failed,
+            queued: &link.down_queued,
+            idle: down_idle_tx,
+            closing,
+            stats,
+            delivered: Counter::BytesDownstream,
+            resets: Counter::ResetsFromUpstream,
+        },
+    )
     .run();
     tokio::pin!(up, down);
     let (mut draining, mut cut) = (ctx.draining.clone(), ctx.cut.clone());

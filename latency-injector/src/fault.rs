@@ -32,6 +32,10 @@ pub struct LatencyProxy {
     /// What the hypothesis and targets call the upstream (`redis:6379`, `:3000`).
     pub(crate) label: String,
     pub(crate) drain: Duration,
+    /// How long the table and routes may stand: the run plus its longest drain. Past it
+    /// (and the watchdog's grace) the watchdog and the guard remove them even if this
+    /// process hangs.
+    pub(crate) run_for: Duration,
 }
 
 /// What apply started.
@@ -52,12 +56,14 @@ const MAX_SAMPLES: usize = 3600;
 /// Connect time to a fixed upstream, to tell added latency from what was already there.
 async fn connect_ms(addrs: &[SocketAddr], flag: &str) -> Result<f64> {
     let started = Instant::now();
-    connection::connect_first(addrs).await.map_err(|(addr, e)| {
-        ChaosError::fault(format!(
-            "upstream {addr} ({flag}) is unreachable: {} ({e})",
-            connection::cause(&e)
-        ))
-    })?;
+    connection::connect_first(addrs)
+        .await
+        .map_err(|(addr, e)| {
+            ChaosError::fault(format!(
+                "upstream {addr} ({flag}) is unreachable: {} ({e})",
+                connection::cause(&e)
+            ))
+        })?;
     Ok(round(started.elapsed().as_secs_f64() * 1000.0, 3))
 }
 
@@ -89,8 +95,7 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 
 impl LatencyProxy {
     /// Privileges and tools the live run needs (transparent modes only).
-    // TODO(contract): becomes Fault::check_access when the contract lands on main.
-    fn check_access(&self) -> Result<()> {
+    fn access(&self) -> Result<()> {
         let Placement::Transparent { routes, .. } = &self.placement else {
             return Ok(());
         };
@@ -111,9 +116,10 @@ impl LatencyProxy {
     fn fixed_upstream(&self) -> Option<(Vec<SocketAddr>, &'static str)> {
         match &self.config.upstream {
             Upstream::Fixed(addrs) => Some((addrs.clone(), "--upstream")),
-            Upstream::App { port, .. } => {
-                Some((vec![SocketAddr::from(([127, 0, 0, 1], *port))], "--app-port"))
-            }
+            Upstream::App { port, .. } => Some((
+                vec![SocketAddr::from(([127, 0, 0, 1], *port))],
+                "--app-port",
+            )),
             Upstream::OriginalDst { .. } => None,
         }
     }
@@ -128,11 +134,16 @@ impl LatencyProxy {
             return Ok((None, Redirected::default()));
         };
         let port = proxy.local_addr.port();
-        let (applied, before) = redirect::apply(&self.run_id, redirect, port, *routes).await?;
+        let (applied, before) =
+            redirect::apply(&self.run_id, redirect, port, *routes, self.run_for).await?;
         let mut bypass = redirect::handle_bypassing(redirect, &before, *reset_existing);
         bypass.table.clone_from(&applied.table);
         if matches!(redirect, Redirect::Ingress { .. }) {
-            bypass.source_address = Some(if routes.is_some() { "preserved" } else { "rewritten" });
+            bypass.source_address = Some(if routes.is_some() {
+                "preserved"
+            } else {
+                "rewritten"
+            });
         }
         Ok((Some(applied), bypass))
     }
@@ -142,7 +153,13 @@ impl Fault for LatencyProxy {
     type Handle = Handle;
 
     fn plan(&self) -> Plan {
-        plan::plan(&self.run_id, &self.config, &self.placement, &self.label, self.drain)
+        plan::plan(
+            &self.run_id,
+            &self.config,
+            &self.placement,
+            &self.label,
+            self.drain,
+        )
     }
 
     async fn baseline(&mut self) -> Result<Value> {
@@ -157,9 +174,14 @@ impl Fault for LatencyProxy {
         Ok(json!({ "upstreamConnectMs": { "median": samples[1], "samples": samples } }))
     }
 
+    /// The transparent modes need `nft` and NET_ADMIN (ingress: IP_TRANSPARENT, and `ip`
+    /// unless --allow-source-rewrite); the explicit proxy needs nothing.
+    fn check_access(&self) -> Result<()> {
+        self.access()
+    }
+
     #[instrument(skip(self), fields(run_id = %self.run_id))]
     async fn apply(&mut self) -> Result<Handle> {
-        self.check_access()?;
         if let Some((addrs, flag)) = self.fixed_upstream() {
             connect_ms(&addrs, flag).await?;
         }
@@ -222,7 +244,11 @@ impl Fault for LatencyProxy {
         let drained = handle.proxy.stop(self.drain, interrupt).await;
         info!(
             "proxy stopped: {} finished, {} closed between requests, {} cut ({:?}, {} ms)",
-            drained.finished, drained.closed_idle, drained.cut_after_drain, drained.ended_by, drained.drain_ms
+            drained.finished,
+            drained.closed_idle,
+            drained.cut_after_drain,
+            drained.ended_by,
+            drained.drain_ms
         );
         let removed = match handle.redirect {
             Some(applied) => Some(redirect::remove(applied).await),
@@ -249,7 +275,8 @@ impl Fault for LatencyProxy {
                 self.config.listen
             )],
             Placement::Transparent { routes, .. } => {
-                let mut steps = vec![rules::delete_argv(&rules::table_name(&self.run_id)).join(" ")];
+                let mut steps =
+                    vec![rules::delete_argv(&rules::table_name(&self.run_id)).join(" ")];
                 if let Some(routes) = routes {
                     steps.push(routes.rule_argv("del").join(" "));
                     steps.push(routes.route_argv("flush").join(" "));

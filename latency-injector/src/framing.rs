@@ -16,9 +16,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use crate::heads::{
-    self, BodyLength, Passthrough, RequestHead, RequestKind, ResponseHead,
-};
+use crate::heads::{self, BodyLength, Passthrough, RequestHead, RequestKind, ResponseHead};
 
 /// Longest chunk-size line (with extensions) accepted before the body is called malformed.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -113,7 +111,10 @@ enum Chunked {
     /// The CRLF after chunk data; `true` once the CR was seen.
     DataEnd(bool),
     /// Trailer lines until an empty one: bytes of the current line, bytes in all.
-    Trailers { line: usize, total: usize },
+    Trailers {
+        line: usize,
+        total: usize,
+    },
 }
 
 #[derive(Debug)]

@@ -16,7 +16,12 @@ enum E {
 /// Appends `events` (of a feed starting at `offset`) to `out`, merging touching runs;
 /// a run after the passthrough point joins the run before it (where the point falls in
 /// the bytes depends on how they were split).
-fn describe<S: Side>(events: Vec<Event<S::Head>>, offset: usize, head: &dyn Fn(&S::Head) -> String, out: &mut Vec<E>) {
+fn describe<S: Side>(
+    events: Vec<Event<S::Head>>,
+    offset: usize,
+    head: &dyn Fn(&S::Head) -> String,
+    out: &mut Vec<E>,
+) {
     for event in events {
         if let (Event::Bytes(r), [.., E::Bytes(before), E::Pass(_)]) = (&event, out.as_mut_slice())
             && before.end == r.start + offset
@@ -44,7 +49,12 @@ fn describe<S: Side>(events: Vec<Event<S::Head>>, offset: usize, head: &dyn Fn(&
     }
 }
 
-fn run<S: Side>(make: &dyn Fn() -> Framer<S>, input: &[u8], cuts: &[usize], head: &dyn Fn(&S::Head) -> String) -> Vec<E> {
+fn run<S: Side>(
+    make: &dyn Fn() -> Framer<S>,
+    input: &[u8],
+    cuts: &[usize],
+    head: &dyn Fn(&S::Head) -> String,
+) -> Vec<E> {
     let mut framer = make();
     let mut out = Vec::new();
     let mut start = 0;
@@ -58,13 +68,21 @@ fn run<S: Side>(make: &dyn Fn() -> Framer<S>, input: &[u8], cuts: &[usize], head
 }
 
 /// Events for `input` fed whole, checked equal for every two-way and byte-by-byte split.
-fn events<S: Side>(make: &dyn Fn() -> Framer<S>, input: &[u8], head: &dyn Fn(&S::Head) -> String) -> Vec<E> {
+fn events<S: Side>(
+    make: &dyn Fn() -> Framer<S>,
+    input: &[u8],
+    head: &dyn Fn(&S::Head) -> String,
+) -> Vec<E> {
     let whole = run(make, input, &[], head);
     let covered: usize = whole
         .iter()
         .map(|e| if let E::Bytes(r) = e { r.len() } else { 0 })
         .sum();
-    assert_eq!(covered, input.len(), "bytes not covered exactly once: {whole:?}");
+    assert_eq!(
+        covered,
+        input.len(),
+        "bytes not covered exactly once: {whole:?}"
+    );
     for cut in 1..input.len() {
         assert_eq!(run(make, input, &[cut], head), whole, "split at {cut}");
     }
@@ -165,7 +183,11 @@ fn what_is_not_http1_passes_through_at_once() {
     for input in [&h2c[..], &tls[..], &garbage[..], &http09[..]] {
         assert_eq!(
             requests(input),
-            [E::Start, E::Bytes(0..input.len()), E::Pass(Passthrough::NotHttp1)],
+            [
+                E::Start,
+                E::Bytes(0..input.len()),
+                E::Pass(Passthrough::NotHttp1)
+            ],
             "{input:?}"
         );
     }
@@ -173,7 +195,8 @@ fn what_is_not_http1_passes_through_at_once() {
 
 #[test]
 fn after_an_upgrade_or_connect_request_everything_passes_through() {
-    let upgrade = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+    let upgrade =
+        "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
     let input = format!("{upgrade}\x01\x05hello");
     let n = upgrade.len();
     assert_eq!(
@@ -201,7 +224,11 @@ fn contradictory_framing_is_left_to_the_upstream() {
         "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ] {
-        assert_eq!(requests(bad.as_bytes()).last(), Some(&E::Pass(Passthrough::BadFraming)), "{bad}");
+        assert_eq!(
+            requests(bad.as_bytes()).last(),
+            Some(&E::Pass(Passthrough::BadFraming)),
+            "{bad}"
+        );
     }
 }
 
@@ -211,7 +238,10 @@ fn a_head_over_the_limit_passes_through() {
     let mut events = Vec::new();
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(100));
     framer.feed(big.as_bytes(), &mut events);
-    assert!(events.contains(&Event::Passthrough(Passthrough::HeadTooLarge)), "{events:?}");
+    assert!(
+        events.contains(&Event::Passthrough(Passthrough::HeadTooLarge)),
+        "{events:?}"
+    );
     assert!(framer.is_passthrough());
 }
 
@@ -222,16 +252,35 @@ fn many_headers_and_large_heads_within_the_limit_are_parsed() {
     let mut framer = Framer::new(Requests, 64 * 1024);
     let mut events = Vec::new();
     framer.feed(input.as_bytes(), &mut events);
-    assert!(matches!(events[2], Event::Head(ref h) if h.method == "GET"), "{events:?}");
+    assert!(
+        matches!(events[2], Event::Head(ref h) if h.method == "GET"),
+        "{events:?}"
+    );
 }
 
 #[test]
 fn responses_frame_by_what_was_asked() {
     // A HEAD's response has no body, whatever Content-Length says; 204 and 304 neither.
     let input = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n";
-    let got = responses(&[RequestKind::Head, RequestKind::Plain, RequestKind::Plain], input.as_bytes());
-    let heads: Vec<&E> = got.iter().filter(|e| matches!(e, E::Head(_) | E::End)).collect();
-    assert_eq!(heads, [&head("200"), &E::End, &head("204"), &E::End, &head("304"), &E::End]);
+    let got = responses(
+        &[RequestKind::Head, RequestKind::Plain, RequestKind::Plain],
+        input.as_bytes(),
+    );
+    let heads: Vec<&E> = got
+        .iter()
+        .filter(|e| matches!(e, E::Head(_) | E::End))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            &head("200"),
+            &E::End,
+            &head("204"),
+            &E::End,
+            &head("304"),
+            &E::End
+        ]
+    );
 }
 
 #[test]
@@ -239,7 +288,10 @@ fn interim_responses_precede_the_final_one() {
     let input = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let got = responses(&[RequestKind::Plain, RequestKind::Plain], input.as_bytes());
     let heads: Vec<&E> = got.iter().filter(|e| matches!(e, E::Head(_))).collect();
-    assert_eq!(heads, [&head("100"), &head("103"), &head("200"), &head("200")]);
+    assert_eq!(
+        heads,
+        [&head("100"), &head("103"), &head("200"), &head("200")]
+    );
 }
 
 #[test]

@@ -2,17 +2,20 @@
 //! chaos-common, a second process that removes the rule and table if the injector dies
 //! without reverting (SIGKILL, OOM kill, a crash), since they outlive the process.
 //!
-//! The injector starts itself again as `latency-injector __routes-guard TABLE APP_PORT`
-//! with a pipe on its stdin. The guard leaves the session, blocks SIGINT, SIGTERM and
-//! SIGHUP, says `ready`, and waits on the pipe. A normal revert removes the routes itself,
-//! writes `reverted` and waits for the guard to exit. If the pipe closes without that
-//! line, the injector is gone: the guard removes the routes (already gone is fine).
+//! Before the routes are added, the injector starts itself again as
+//! `latency-injector __routes-guard TABLE APP_PORT RUN_FOR_MS` with a pipe on its stdin.
+//! The guard leaves the session, blocks SIGINT, SIGTERM and SIGHUP, says `ready`, and
+//! waits on the pipe. A normal revert removes the routes itself, writes `reverted` and
+//! waits for the guard to exit. If the pipe closes without that line, the injector is
+//! gone: the guard removes the routes (already gone is fine). If `RUN_FOR_MS` plus the
+//! watchdog's grace pass first, the injector is hung: the guard removes them then.
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
+use chaos_common::watchdog::GRACE;
 use chaos_common::{ChaosError, Result};
 use nix::sys::signal::{SigSet, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -38,12 +41,13 @@ fn fault(what: &str, e: impl std::fmt::Display) -> ChaosError {
 
 impl Guard {
     /// Starts the guard of `routes` and waits until it is guarding them.
-    pub async fn start(routes: &Routes) -> Result<Guard> {
+    pub async fn start(routes: &Routes, run_for: Duration) -> Result<Guard> {
         let exe = std::env::current_exe().map_err(|e| fault("cannot find own executable", e))?;
         let mut child = tokio::process::Command::new(exe)
             .arg(GUARD_ARG)
             .arg(routes.table.to_string())
             .arg(routes.app_port.to_string())
+            .arg(run_for.as_millis().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -84,24 +88,50 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "latency-injector routes guard: {line}");
 }
 
-/// `TABLE APP_PORT`, only for a table of ours.
-fn parse(args: &[OsString]) -> Option<Routes> {
-    let [table, port] = args else {
+/// `TABLE APP_PORT RUN_FOR_MS`, only for a table of ours.
+fn parse(args: &[OsString]) -> Option<(Routes, Duration)> {
+    let [table, port, run_for] = args else {
         return None;
     };
+    let run_for = Duration::from_millis(run_for.to_str()?.parse().ok()?);
     let table: u32 = table.to_str()?.parse().ok()?;
     let app_port: u16 = port.to_str()?.parse().ok()?;
     let routes = Routes { table, app_port };
     (routes::owned_rules(&serde_json::json!([{
         "src": "127.0.0.1", "ipproto": "tcp", "sport": app_port, "table": table.to_string()
     }])) == [routes])
-        .then_some(routes)
+    .then_some((routes, run_for))
+}
+
+/// Waits for a line on stdin (`reverted`, or the end of the pipe); `None` when the
+/// deadline passes first.
+fn wait_for_parent(deadline: Duration) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(deadline).ok()
+}
+
+fn remove_with_retries(routes: &Routes) -> ExitCode {
+    for attempt in 1..=3 {
+        match routes::remove(routes) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => say(&format!("attempt {attempt}: {e}")),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ExitCode::FAILURE
 }
 
 /// The guard process: `latency-injector __routes-guard TABLE APP_PORT`.
 pub fn main(args: &[OsString]) -> ExitCode {
-    let Some(routes) = parse(args) else {
-        say(&format!("refusing to guard {args:?}: not a latency-injector routing table"));
+    let Some((routes, run_for)) = parse(args) else {
+        say(&format!(
+            "refusing to guard {args:?}: not a latency-injector routing table"
+        ));
         return ExitCode::from(2);
     };
     // Not a process group leader (the injector spawned us), so setsid does not fail.
@@ -116,23 +146,23 @@ pub fn main(args: &[OsString]) -> ExitCode {
     let mut stdout = std::io::stdout();
     // A failed write means the injector is already gone: the read below sees it.
     let _ = writeln!(stdout, "{READY}").and_then(|()| stdout.flush());
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    if line.trim_end() == REVERTED {
-        return ExitCode::SUCCESS;
-    }
-    say(&format!(
-        "the injector exited without reverting; removing rule and table {}",
-        routes.table
-    ));
-    for attempt in 1..=3 {
-        match routes::remove(&routes) {
-            Ok(()) => return ExitCode::SUCCESS,
-            Err(e) => say(&format!("attempt {attempt}: {e}")),
+    match wait_for_parent(run_for + GRACE) {
+        Some(line) if line.trim_end() == REVERTED => ExitCode::SUCCESS,
+        Some(_) => {
+            say(&format!(
+                "the injector exited without reverting; removing rule and table {}",
+                routes.table
+            ));
+            remove_with_retries(&routes)
         }
-        std::thread::sleep(Duration::from_millis(200));
+        None => {
+            say(&format!(
+                "the injector overran its run by more than {GRACE:?}; removing rule and table {}",
+                routes.table
+            ));
+            remove_with_retries(&routes)
+        }
     }
-    ExitCode::FAILURE
 }
 
 #[cfg(test)]
@@ -141,11 +171,12 @@ mod tests {
 
     #[test]
     fn guards_only_our_tables() {
-        let args = |a: &str, b: &str| [OsString::from(a), OsString::from(b)];
+        let args =
+            |a: &str, b: &str| [OsString::from(a), OsString::from(b), OsString::from("1000")];
         assert!(parse(&args("1279896525", "3000")).is_some());
         for (table, port) in [("133", "3000"), ("1279896525", "0x"), ("main", "3000")] {
             assert!(parse(&args(table, port)).is_none(), "{table} {port}");
         }
-        assert!(parse(&[OsString::from("1279896525")]).is_none());
+        assert!(parse(&[OsString::from("1279896525"), OsString::from("3000")]).is_none());
     }
 }

@@ -221,10 +221,10 @@ pub fn parse_response(head: &[u8], kind: RequestKind) -> Result<ResponseHead, Pa
         Ok(Status::Partial) | Err(_) => return Err(Passthrough::NotHttp1),
     }
     let status = response.code.unwrap_or_default();
-    let switches =
-        status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status));
+    let switches = status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status));
     let interim = (100..200).contains(&status) && status != 101;
-    let no_body = interim || switches || status == 204 || status == 304 || kind == RequestKind::Head;
+    let no_body =
+        interim || switches || status == 204 || status == 304 || kind == RequestKind::Head;
     let body = if no_body {
         BodyLength::None
     } else {

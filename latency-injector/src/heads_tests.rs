@@ -7,13 +7,29 @@ use super::*;
 fn request_bodies_follow_their_framing_headers() {
     let table: [(&str, BodyLength); 5] = [
         ("GET / HTTP/1.1\r\n\r\n", BodyLength::None),
-        ("POST / HTTP/1.1\r\ncontent-length: 12\r\n\r\n", BodyLength::Fixed(12)),
-        ("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", BodyLength::Fixed(3)),
-        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", BodyLength::Chunked),
-        ("PUT /x HTTP/1.0\r\nTRANSFER-ENCODING: gzip ,  Chunked\r\n\r\n", BodyLength::Chunked),
+        (
+            "POST / HTTP/1.1\r\ncontent-length: 12\r\n\r\n",
+            BodyLength::Fixed(12),
+        ),
+        (
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+            BodyLength::Fixed(3),
+        ),
+        (
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            BodyLength::Chunked,
+        ),
+        (
+            "PUT /x HTTP/1.0\r\nTRANSFER-ENCODING: gzip ,  Chunked\r\n\r\n",
+            BodyLength::Chunked,
+        ),
     ];
     for (head, body) in table {
-        assert_eq!(parse_request(head.as_bytes()).map(|h| h.body), Ok(body), "{head}");
+        assert_eq!(
+            parse_request(head.as_bytes()).map(|h| h.body),
+            Ok(body),
+            "{head}"
+        );
     }
 }
 
@@ -21,13 +37,19 @@ fn request_bodies_follow_their_framing_headers() {
 fn request_kinds_decide_what_follows() {
     let kind = |head: &str| parse_request(head.as_bytes()).map(|h| h.kind);
     assert_eq!(kind("HEAD / HTTP/1.1\r\n\r\n"), Ok(RequestKind::Head));
-    assert_eq!(kind("CONNECT h:443 HTTP/1.1\r\n\r\n"), Ok(RequestKind::Connect));
+    assert_eq!(
+        kind("CONNECT h:443 HTTP/1.1\r\n\r\n"),
+        Ok(RequestKind::Connect)
+    );
     assert_eq!(
         kind("GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
         Ok(RequestKind::Upgrade)
     );
     // Upgrade without "Connection: upgrade" is not an upgrade request.
-    assert_eq!(kind("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n"), Ok(RequestKind::Plain));
+    assert_eq!(
+        kind("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n"),
+        Ok(RequestKind::Plain)
+    );
 }
 
 #[test]
@@ -36,15 +58,30 @@ fn response_bodies_depend_on_status_and_request() {
     let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
     assert_eq!(body(ok, RequestKind::Plain), Ok(BodyLength::Fixed(5)));
     assert_eq!(body(ok, RequestKind::Head), Ok(BodyLength::None));
-    assert_eq!(body("HTTP/1.1 200 OK\r\n\r\n", RequestKind::Plain), Ok(BodyLength::UntilClose));
     assert_eq!(
-        body("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", RequestKind::Plain),
+        body("HTTP/1.1 200 OK\r\n\r\n", RequestKind::Plain),
         Ok(BodyLength::UntilClose)
     );
-    assert_eq!(body("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", RequestKind::Plain), Ok(BodyLength::None));
+    assert_eq!(
+        body(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            RequestKind::Plain
+        ),
+        Ok(BodyLength::UntilClose)
+    );
+    assert_eq!(
+        body(
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+            RequestKind::Plain
+        ),
+        Ok(BodyLength::None)
+    );
     let interim = parse_response(b"HTTP/1.1 103 Early Hints\r\n\r\n", RequestKind::Plain);
     assert_eq!(interim.map(|h| (h.interim, h.switches)), Ok((true, false)));
-    let switched = parse_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", RequestKind::Upgrade);
+    let switched = parse_response(
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        RequestKind::Upgrade,
+    );
     assert_eq!(switched.map(|h| (h.interim, h.switches)), Ok((false, true)));
 }
 
@@ -62,7 +99,11 @@ fn first_lines_are_judged_as_early_as_possible() {
         (b"GET /\r\n", true, false),
     ];
     for (line, complete, plausible) in table {
-        assert_eq!(request_line_plausible(line, complete), plausible, "{line:?}");
+        assert_eq!(
+            request_line_plausible(line, complete),
+            plausible,
+            "{line:?}"
+        );
     }
     assert!(status_line_plausible(b"HTTP/1", false));
     assert!(!status_line_plausible(b"SSH-2.0", false));

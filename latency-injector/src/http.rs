@@ -104,7 +104,13 @@ pub struct RequestSchedule {
 }
 
 impl RequestSchedule {
-    pub fn new(delays: Delays, limit: usize, rng: Rng, exchanges: Arc<Exchanges>, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        delays: Delays,
+        limit: usize,
+        rng: Rng,
+        exchanges: Arc<Exchanges>,
+        stats: Arc<Stats>,
+    ) -> Self {
         RequestSchedule {
             framer: Framer::new(Requests, limit),
             delays,
@@ -162,7 +168,10 @@ impl Schedule for RequestSchedule {
                     let release = match self.current {
                         Some(Current { release: None, .. }) => Release::Pending,
                         // Between requests or passing through: at once (behind what waits).
-                        Some(Current { release: Some(_), .. }) | None => Release::At(now),
+                        Some(Current {
+                            release: Some(_), ..
+                        })
+                        | None => Release::At(now),
                     };
                     queue.push_data(bytes.slice(range), release);
                 }

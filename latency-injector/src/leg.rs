@@ -92,7 +92,11 @@ impl Queue {
     /// applied (from `record`'s instant) when it is delivered.
     pub fn release_pending(&mut self, at: Instant, record: Option<Instant>) {
         let mut record = record;
-        for item in self.items.iter_mut().filter(|i| i.release == Release::Pending) {
+        for item in self
+            .items
+            .iter_mut()
+            .filter(|i| i.release == Release::Pending)
+        {
             item.release = Release::At(at);
             if let Some(first) = record.take() {
                 item.record = Some(first);
@@ -299,7 +303,9 @@ impl<'a, S: Schedule> Leg<'a, S> {
             *v = idle;
             changed
         });
-        self.wiring.queued.store(self.queue.bytes(), Ordering::Relaxed);
+        self.wiring
+            .queued
+            .store(self.queue.bytes(), Ordering::Relaxed);
     }
 
     fn read(&mut self, ready: io::Result<()>) -> Option<Outcome> {

@@ -96,7 +96,9 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Step 2: decode unreserved escapes, upper-case the others, encode raw bytes.
@@ -223,7 +225,14 @@ mod tests {
             endpoints: vec![normalise(b"/slow")],
             methods: vec!["POST".into()],
         };
-        for target in ["/slow", "/sl%6Fw", "//slow", "/./slow", "/fast/../slow", "/slow?x=1"] {
+        for target in [
+            "/slow",
+            "/sl%6Fw",
+            "//slow",
+            "/./slow",
+            "/fast/../slow",
+            "/slow?x=1",
+        ] {
             assert!(rules.matches("POST", target.as_bytes()), "{target}");
         }
         assert!(!rules.matches("GET", b"/slow"));

@@ -7,11 +7,7 @@ use serde::Serialize;
 
 use crate::stats::{Counter, Stats};
 
-/// `value` rounded to `decimals` places (the workspace's one rounding rule).
-pub fn round(value: f64, decimals: u32) -> f64 {
-    let scale = 10f64.powi(i32::try_from(decimals).unwrap_or(0));
-    (value * scale).round() / scale
-}
+pub use chaos_common::report::round;
 
 /// Occurrences by cause.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -191,16 +187,13 @@ mod tests {
         let samples: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
         let p = AppliedDelay::of(samples);
         assert_eq!(p.count, 100);
-        assert_eq!((p.p50_ms, p.p95_ms, p.p99_ms), (Some(50.0), Some(95.0), Some(99.0)));
+        assert_eq!(
+            (p.p50_ms, p.p95_ms, p.p99_ms),
+            (Some(50.0), Some(95.0), Some(99.0))
+        );
         assert_eq!(p.max_ms, Some(100.0));
         assert_eq!(AppliedDelay::of(vec![1500]).p50_ms, Some(1.5));
         assert!(AppliedDelay::of(Vec::new()).p99_ms.is_none());
-    }
-
-    #[test]
-    fn round_keeps_the_decimals_asked_for() {
-        assert_eq!(round(1.23456, 2), 1.23);
-        assert_eq!(round(99.95, 1), 100.0);
     }
 
     #[test]
@@ -214,7 +207,10 @@ mod tests {
             redirect: None,
         };
         let json = serde_json::to_value(&observations).unwrap_or_default();
-        assert_eq!(json["upstreamErrors"]["byCause"]["connect: connection refused"], 1);
+        assert_eq!(
+            json["upstreamErrors"]["byCause"]["connect: connection refused"],
+            1
+        );
         assert_eq!(json["samples"][0]["tMs"], 1000);
         assert!(json["appliedDelay"]["p50Ms"].is_null());
         assert!(json.get("table").is_none());

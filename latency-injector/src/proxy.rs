@@ -226,9 +226,13 @@ impl Proxy {
         self.stop_accepting().await;
         let cut = stats.active();
         if cut > 0 {
-            warn!("{cut} connection(s) still open at the end of the drain ({ended_by:?}): closing them");
+            warn!(
+                "{cut} connection(s) still open at the end of the drain ({ended_by:?}): closing them"
+            );
             let _ = self.cut.send(true);
-            tokio::time::timeout(CUT_GRACE, wait_idle(&stats)).await.ok();
+            tokio::time::timeout(CUT_GRACE, wait_idle(&stats))
+                .await
+                .ok();
         }
         let accepted = stats.get(Counter::Connections) - accepted_before;
         let closed_idle = stats.get(Counter::ClosedIdle) - closed_before;
@@ -260,8 +264,15 @@ struct AcceptErrors {
 
 impl AcceptErrors {
     fn failed(&mut self, e: &io::Error, stats: &Stats) {
-        let too_many = matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE));
-        stats.accept_error(if too_many { "open-files limit" } else { connection::cause(e) });
+        let too_many = matches!(
+            e.raw_os_error(),
+            Some(nix::libc::EMFILE | nix::libc::ENFILE)
+        );
+        stats.accept_error(if too_many {
+            "open-files limit"
+        } else {
+            connection::cause(e)
+        });
         if self
             .last_logged
             .is_some_and(|at| at.elapsed() < ACCEPT_LOG_EVERY)

@@ -3,6 +3,8 @@
 //! that bypass the redirect, and the two-step end (new connections go direct at once;
 //! what the redirected connections still need goes after the drain).
 
+use std::time::Duration;
+
 use chaos_common::{ChaosError, Result};
 use serde::Serialize;
 use tracing::{info, warn};
@@ -37,12 +39,15 @@ pub struct Removed {
     pub routes_guard: Option<&'static str>,
 }
 
-async fn start_routes(routes: Option<Routes>) -> Result<Option<(Routes, Guard)>> {
+async fn start_routes(
+    routes: Option<Routes>,
+    run_for: Duration,
+) -> Result<Option<(Routes, Guard)>> {
     let Some(routes) = routes else {
         return Ok(None);
     };
     // The guard first: a kill right after the routes are added still removes them.
-    let guard = Guard::start(&routes).await?;
+    let guard = Guard::start(&routes, run_for).await?;
     let applied = tokio::task::spawn_blocking(move || routes::apply(&routes))
         .await
         .map_err(|e| ChaosError::fault(format!("policy routing setup panicked: {e}")))
@@ -60,20 +65,23 @@ async fn start_routes(routes: Option<Routes>) -> Result<Option<(Routes, Guard)>>
     Ok(Some((routes, guard)))
 }
 
-/// Sets up `routes` (ingress keeping clients' addresses), then the table redirecting
-/// `redirect` into `proxy_port`, then its watchdog; undoes its own work on failure.
+/// Sets up `routes` (ingress keeping clients' addresses) under their guard, arms the
+/// table's watchdog, then creates the table redirecting `redirect` into `proxy_port`: no
+/// moment exists in which a kill of this process leaves anything behind. Undoes its own
+/// work on failure. `run_for` is how long they may stand (see the watchdog's deadline).
 /// Returns what is in place and the matching connections established before it.
 pub async fn apply(
     run_id: &str,
     redirect: &Redirect,
     proxy_port: u16,
     routes: Option<Routes>,
+    run_for: Duration,
 ) -> Result<(Applied, Vec<Socket>)> {
     let before = conns::matching(redirect).unwrap_or_else(|e| {
         warn!("cannot list established connections: {e}");
         Vec::new()
     });
-    let routes = start_routes(routes).await?;
+    let routes = start_routes(routes, run_for).await?;
     let undo_routes = |routes: Option<(Routes, Guard)>| async move {
         if let Some((routes, guard)) = routes {
             let _ = routes::remove(&routes);
@@ -81,27 +89,29 @@ pub async fn apply(
         }
     };
     let table = rules::table_name(run_id);
+    let watchdog = match Watchdog::start(&table, run_for).await {
+        Ok(watchdog) => watchdog,
+        Err(e) => {
+            undo_routes(routes).await;
+            return Err(e);
+        }
+    };
     if let Err(e) = nft::apply(&rules::apply_document(&table, redirect, proxy_port)).await {
+        // The transaction is atomic: nothing to undo but the guards.
+        watchdog.stop().await;
         undo_routes(routes).await;
         return Err(e);
     }
     info!("table inet {table} in place: redirecting into port {proxy_port}");
-    match Watchdog::start(&table).await {
-        Ok(watchdog) => Ok((
-            Applied {
-                table,
-                redirect: redirect.clone(),
-                watchdog: Some(watchdog),
-                routes,
-            },
-            before,
-        )),
-        Err(e) => {
-            let _ = nft::delete_table(&table).await;
-            undo_routes(routes).await;
-            Err(e)
-        }
-    }
+    Ok((
+        Applied {
+            table,
+            redirect: redirect.clone(),
+            watchdog: Some(watchdog),
+            routes,
+        },
+        before,
+    ))
 }
 
 /// Counts (and with `reset`, closes) the connections established before the table that
@@ -157,7 +167,7 @@ pub fn redirected(applied: &Applied) -> Option<u64> {
 pub async fn stop_new(applied: &Applied) -> Result<()> {
     match rules::stop_document(&applied.table, &applied.redirect) {
         Some(document) => nft::apply(&document).await,
-        None => nft::delete_table(&applied.table).await,
+        None => nft::delete_table(&applied.table).await.map(drop),
     }
 }
 

@@ -65,8 +65,22 @@ impl Routes {
             PRIORITY.to_string(),
         );
         owned(&[
-            IP, "-4", "rule", action, "from", "127.0.0.1", "iif", "lo", "ipproto", "tcp",
-            "sport", &port, "lookup", &table, "priority", &priority,
+            IP,
+            "-4",
+            "rule",
+            action,
+            "from",
+            "127.0.0.1",
+            "iif",
+            "lo",
+            "ipproto",
+            "tcp",
+            "sport",
+            &port,
+            "lookup",
+            &table,
+            "priority",
+            &priority,
         ])
     }
 }
@@ -102,7 +116,11 @@ fn run(argv: &[String], ok_if: &[&str]) -> Result<()> {
     })
 }
 
-const GONE: &[&str] = &["No such file or directory", "does not exist", "No such process"];
+const GONE: &[&str] = &[
+    "No such file or directory",
+    "does not exist",
+    "No such process",
+];
 
 /// Adds the route, then the rule; undoes the route if the rule cannot be added.
 pub fn apply(routes: &Routes) -> Result<()> {

@@ -228,7 +228,10 @@ mod tests {
         let commands = doc["nftables"].as_array().cloned().unwrap_or_default();
         assert_eq!(commands.len(), 4);
         let chain = &commands[2]["add"]["chain"];
-        assert_eq!((chain["type"].as_str(), chain["hook"].as_str()), (Some("filter"), Some("prerouting")));
+        assert_eq!(
+            (chain["type"].as_str(), chain["hook"].as_str()),
+            (Some("filter"), Some("prerouting"))
+        );
         assert_eq!(chain["prio"], -150);
         let expr = &commands[3]["add"]["rule"]["expr"];
         assert_eq!(expr[0]["match"]["left"]["meta"]["key"], "iifname");
@@ -236,7 +239,10 @@ mod tests {
         assert_eq!(expr[1]["match"]["right"], "ipv4");
         assert_eq!(expr[3]["match"]["right"], 3000);
         assert_eq!(expr[4]["match"]["right"], "syn");
-        assert_eq!(expr[6]["tproxy"], json!({"family": "ip", "addr": "127.0.0.1", "port": 40000}));
+        assert_eq!(
+            expr[6]["tproxy"],
+            json!({"family": "ip", "addr": "127.0.0.1", "port": 40000})
+        );
         assert!(!doc.to_string().contains("redirect\":"));
     }
 

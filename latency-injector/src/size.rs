@@ -12,7 +12,12 @@ impl ByteSize {
     }
 }
 
-const UNITS: [(&str, u64); 4] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)];
+const UNITS: [(&str, u64); 4] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
 
 impl FromStr for ByteSize {
     type Err = String;
@@ -23,7 +28,11 @@ impl FromStr for ByteSize {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(trimmed.len());
         let (number, unit) = trimmed.split_at(split);
-        let bad = || format!("invalid size '{text}': expected a whole number with an optional unit (65536, 512KiB, 4MiB, 1GiB)");
+        let bad = || {
+            format!(
+                "invalid size '{text}': expected a whole number with an optional unit (65536, 512KiB, 4MiB, 1GiB)"
+            )
+        };
         let value: u64 = number.parse().map_err(|_| bad())?;
         let scale = match unit.trim() {
             "" => 1,
@@ -54,9 +63,19 @@ mod tests {
 
     #[test]
     fn sizes_parse_with_binary_units() {
-        let table = [("65536", 65536), ("4MiB", 4 << 20), ("512kib", 512 << 10), ("1GiB", 1 << 30), ("10 B", 10)];
+        let table = [
+            ("65536", 65536),
+            ("4MiB", 4 << 20),
+            ("512kib", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("10 B", 10),
+        ];
         for (text, bytes) in table {
-            assert_eq!(text.parse::<ByteSize>().map(ByteSize::bytes), Ok(bytes), "{text}");
+            assert_eq!(
+                text.parse::<ByteSize>().map(ByteSize::bytes),
+                Ok(bytes),
+                "{text}"
+            );
         }
         for bad in ["", "4MB", "-1", "1.5MiB", "99999999999GiB", "MiB"] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad}");

@@ -96,10 +96,7 @@ impl Stats {
     }
 
     pub fn delays_us(&self) -> Vec<u32> {
-        self.delays_us
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.delays_us.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// An upstream failed: `cause` is short and stable ("connect: connection refused").
