@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::connection::{self, Context, Upstream};
 use crate::http::Delays;
@@ -209,6 +209,9 @@ impl Proxy {
             self.stop_accepting().await;
         }
         let in_flight = stats.active();
+        info!(
+            "draining {in_flight} connection(s) for up to {drain:?} (a stop signal ends the drain)"
+        );
         let _ = self.draining.send(true);
         tokio::pin!(interrupt);
         let ended_by = loop {
