@@ -517,3 +517,56 @@ fn fifty_megabyte_bodies_pass_whole_both_ways() {
     assert!(direct.servers[0].transcript.len > 50 * 1024 * 1024);
     assert_held(&through, "req0");
 }
+
+/// The WebSocket peers of `common/websocket.py`.
+fn websocket(args: &[&str]) -> std::process::Command {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/websocket.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script).args(args);
+    cmd
+}
+
+fn websocket_client(addr: SocketAddr) -> serde_json::Value {
+    let out = common::run(&mut websocket(&[
+        "client",
+        "127.0.0.1",
+        &addr.port().to_string(),
+    ]));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "websocket client ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn a_websocket_echo_works_through_the_upgrade() {
+    let port = common::free_port();
+    let server = websocket(&["server", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = common::KillOnDrop(server);
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(server.0.stdout.as_mut().unwrap(), &mut ready).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let direct = websocket_client(addr);
+    assert_eq!(direct["acceptOk"], true, "{direct}");
+    assert_eq!(direct["eof"], true, "{direct}");
+    for args in [HTTP, TCP] {
+        let (injector, listen) = common::injector::Injector::explicit(addr, args);
+        let through = websocket_client(listen);
+        assert_eq!(through, direct, "{args:?}");
+        let (code, report, stderr) = injector.stop();
+        assert_eq!(code, 0, "{stderr}");
+        if args == HTTP {
+            let obs = &report["observations"];
+            assert_eq!(
+                obs["requestsDelayed"], 1,
+                "the upgrade request is held: {obs}"
+            );
+            assert_eq!(obs["passthrough"]["byCause"]["upgrade"], 1, "{obs}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod fidelity;
 pub mod http_app;
 pub mod injector;
 pub mod netlab;
+pub mod nginx;
 pub mod redis;
 
 use serde_json::Value;
