@@ -244,8 +244,8 @@ async fn relay(client: &TcpStream, upstream: &TcpStream, ctx: &Context) {
     let link = Link::default();
     let exchanges = Arc::new(Exchanges::default());
     let (up_schedule, down_schedule) = schedules(ctx, &exchanges);
-    let (up_idle_tx, mut up_idle) = watch::channel(false);
-    let (down_idle_tx, mut down_idle) = watch::channel(false);
+    let (up_idle_tx, mut up_idle) = watch::channel(None);
+    let (down_idle_tx, mut down_idle) = watch::channel(None);
     let (closing_tx, closing) = watch::channel(false);
     let stats = &*ctx.stats;
     let up = Leg::new(
@@ -326,7 +326,8 @@ async fn relay(client: &TcpStream, upstream: &TcpStream, ctx: &Context) {
         if !up_open && !down_open {
             return;
         }
-        let idle = *up_idle.borrow() && *down_idle.borrow() && exchanges.settled();
+        let idle =
+            up_idle.borrow().is_some() && down_idle.borrow().is_some() && exchanges.settled();
         if drain_seen && !closing && up_open && down_open && idle {
             closing = true;
             let _ = closing_tx.send(true);

@@ -100,6 +100,8 @@ pub struct RequestSchedule {
     exchanges: Arc<Exchanges>,
     stats: Arc<Stats>,
     current: Option<Current>,
+    /// Requests complete so far.
+    ended: u64,
     events: Vec<Event<RequestHead>>,
 }
 
@@ -118,6 +120,7 @@ impl RequestSchedule {
             exchanges,
             stats,
             current: None,
+            ended: 0,
             events: Vec::new(),
         }
     }
@@ -176,7 +179,10 @@ impl Schedule for RequestSchedule {
                     queue.push_data(bytes.slice(range), release);
                 }
                 Event::Head(head) => self.decide(&head, now, queue),
-                Event::End => self.current = None,
+                Event::End => {
+                    self.current = None;
+                    self.ended += 1;
+                }
                 Event::Passthrough(reason) => self.pass(reason, now, queue),
             }
         }
@@ -205,8 +211,8 @@ impl Schedule for RequestSchedule {
         }
     }
 
-    fn idle(&self) -> bool {
-        self.framer.is_idle()
+    fn idle(&self) -> Option<u64> {
+        self.framer.is_idle().then_some(self.ended)
     }
 }
 
@@ -257,7 +263,9 @@ impl Schedule for ResponseSchedule {
         queue.push(end_item(end, now));
     }
 
-    fn idle(&self) -> bool {
-        self.framer.is_idle()
+    fn idle(&self) -> Option<u64> {
+        self.framer
+            .is_idle()
+            .then(|| self.exchanges.answered.load(Ordering::Relaxed))
     }
 }

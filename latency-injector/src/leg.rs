@@ -144,9 +144,10 @@ pub trait Schedule: Send {
         None
     }
     fn expire(&mut self, _now: Instant, _queue: &mut Queue) {}
-    /// Between messages (HTTP): a drain may close the connection here.
-    fn idle(&self) -> bool {
-        false
+    /// Between messages (HTTP), after this many complete ones: a drain may close the
+    /// connection here. `None`: in the middle of one, or not framed at all (TCP).
+    fn idle(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -163,7 +164,7 @@ impl<T: Schedule + ?Sized> Schedule for Box<T> {
     fn expire(&mut self, now: Instant, queue: &mut Queue) {
         (**self).expire(now, queue);
     }
-    fn idle(&self) -> bool {
+    fn idle(&self) -> Option<u64> {
         (**self).idle()
     }
 }
@@ -190,8 +191,8 @@ pub struct Wiring<'a> {
     pub sink_failed: &'a AtomicBool,
     /// Bytes waiting in this leg's queue (the connection reads it when cut).
     pub queued: &'a AtomicUsize,
-    /// This leg is between messages with nothing queued.
-    pub idle: watch::Sender<bool>,
+    /// This leg is between messages with nothing queued (and after how many).
+    pub idle: watch::Sender<Option<u64>>,
     /// The drain closes the connection: half-close the sink once nothing is queued.
     pub closing: watch::Receiver<bool>,
     pub stats: &'a Stats,
@@ -297,7 +298,10 @@ impl<'a, S: Schedule> Leg<'a, S> {
     }
 
     fn publish(&self) {
-        let idle = !self.source_done && self.queue.is_empty() && self.schedule.idle();
+        let idle = self
+            .schedule
+            .idle()
+            .filter(|_| !self.source_done && self.queue.is_empty());
         self.wiring.idle.send_if_modified(|v| {
             let changed = *v != idle;
             *v = idle;

@@ -150,7 +150,15 @@ pub fn remove(routes: &Routes) -> Result<()> {
 
 /// Whether `ip` answers here (the precondition of source preservation).
 pub fn check_access() -> Result<()> {
-    run(&owned(&[IP, "-4", "rule", "list"]), &[])
+    run(&owned(&[IP, "-4", "rule", "list"]), &[]).map_err(|e| match e {
+        ChaosError::Command { argv, stderr, .. } => ChaosError::Precondition(format!(
+            "`{}` failed ({stderr}): transparent ingress keeps clients' addresses with policy \
+             routing, which is not available here; pass --allow-source-rewrite to let the \
+             application see 127.0.0.1 instead",
+            argv.join(" ")
+        )),
+        other => other,
+    })
 }
 
 /// The rules of latency-injector runs in an `ip -j -4 rule list` output.

@@ -398,7 +398,7 @@ pub struct Run {
     pub report: Option<serde_json::Value>,
 }
 
-pub type Client<'a> = &'a dyn Fn(SocketAddr) -> ClientSide;
+pub type Client<'a> = &'a (dyn Fn(SocketAddr) -> ClientSide + Sync);
 
 fn script_of(script: impl Fn(&mut Peer) + Send + Sync + 'static) -> Script {
     Arc::new(script)
