@@ -58,7 +58,7 @@ impl IngressLab {
     }
 
     /// Runs `f` in the client namespace.
-    fn from_client<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+    fn in_client<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         std::thread::scope(|s| {
             s.spawn(|| {
                 netlab::enter(&self.client);
@@ -111,10 +111,10 @@ fn root_ingress_keeps_clients_addresses_and_delays_only_the_webhook() {
     let app = lab.app();
     let addr = lab.app_addr();
     // A keep-alive client connected before the fault bypasses it (and is counted).
-    let mut early = lab.from_client(|| HttpClient::connect(addr));
+    let mut early = lab.in_client(|| HttpClient::connect(addr));
     let injector = lab.injector(&["--endpoint", WEBHOOK, "-l", "500"]);
     let bypassed = early.request("POST", WEBHOOK, "{}");
-    let replies = lab.from_client(|| {
+    let replies = lab.in_client(|| {
         let mut client = HttpClient::connect(addr);
         [
             client.request("GET", "/health", ""),
@@ -189,7 +189,7 @@ fn root_ingress_refuses_to_rewrite_addresses_unless_allowed() {
 
     let injector = lab.injector_with(&[path], &["--allow-source-rewrite", "--http", "-l", "100"]);
     let addr = lab.app_addr();
-    lab.from_client(|| HttpClient::connect(addr).request("GET", "/x", ""));
+    lab.in_client(|| HttpClient::connect(addr).request("GET", "/x", ""));
     assert_eq!(
         app.seen()[0].peer.ip(),
         IpAddr::from([127, 0, 0, 1]),
@@ -272,16 +272,16 @@ fn root_the_end_of_ingress_lets_requests_in_flight_finish() {
         "--drain-timeout",
         "30s",
     ]);
-    let mut idle = lab.from_client(|| HttpClient::connect(addr));
+    let mut idle = lab.in_client(|| HttpClient::connect(addr));
     idle.request("GET", "/health", "");
-    let mut held = lab.from_client(|| HttpClient::connect(addr));
+    let mut held = lab.in_client(|| HttpClient::connect(addr));
     let request = format!("POST {WEBHOOK} HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\n{{}}");
     std::io::Write::write_all(&mut held.writer, request.as_bytes()).unwrap();
     let sent = std::time::Instant::now();
     injector.signal(Signal::SIGTERM);
     injector.wait_log("draining 2 connection(s)", Duration::from_secs(10));
     // New connections reach the application directly at once.
-    let direct = lab.from_client(|| HttpClient::connect(addr).request("POST", WEBHOOK, "{}"));
+    let direct = lab.in_client(|| HttpClient::connect(addr).request("POST", WEBHOOK, "{}"));
     assert!(
         direct.elapsed() < HOLD,
         "a new connection was held: {:?}",
@@ -327,7 +327,7 @@ fn ingress_run(
     let injector = args.map(|args| lab.injector(args));
     server.arm(1);
     let addr = lab.app_addr();
-    let client = lab.from_client(|| client(addr));
+    let client = lab.in_client(|| client(addr));
     let servers = server.sides();
     let report = injector.map(|injector| {
         let (code, report, stderr) = injector.stop();
