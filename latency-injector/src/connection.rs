@@ -59,8 +59,14 @@ pub struct Context {
 
 const BASELINE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The cause of a descriptor shortage (EMFILE, ENFILE): a local limit, not a peer's fault.
+pub const OPEN_FILES: &str = "open-files limit";
+
 /// A short, stable cause for the report.
 pub fn cause(e: &io::Error) -> &'static str {
+    if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
+        return OPEN_FILES;
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused",
         io::ErrorKind::ConnectionReset => "connection reset",
@@ -174,7 +180,12 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, ctx: Arc<Context>) {
         Ok(upstream) => upstream,
         Err((addr, e)) => {
             debug!("{peer}: cannot connect to upstream {addr}: {e}");
-            ctx.stats.upstream_error(&format!("connect: {}", cause(&e)));
+            match cause(&e) {
+                // No descriptor left for the upstream socket: this end's limit, counted
+                // with the failed accepts.
+                OPEN_FILES => ctx.stats.accept_error(OPEN_FILES),
+                cause => ctx.stats.upstream_error(&format!("connect: {cause}")),
+            }
             sockets::reset_on_close(&client);
             return;
         }

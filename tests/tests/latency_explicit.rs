@@ -459,3 +459,31 @@ fn a_thousand_connections_through_500ms_are_held_side_by_side_alone() {
     let p50 = obs["appliedDelay"]["p50Ms"].as_f64().unwrap();
     assert!((500.0..2500.0).contains(&p50), "{obs}");
 }
+
+#[test]
+fn failed_accepts_are_counted_apart_and_logged_at_most_once_a_second() {
+    let redis = Redis::start();
+    let listen = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let (l, u) = (listen.to_string(), redis.addr.to_string());
+    // 48 descriptors: the runtime takes some, each proxied connection two.
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=48:48", "--"]).arg(common::bin(common::injector::TOOL));
+    cmd.args(["--listen", &l, "--upstream", &u, "-d", "60"]);
+    let mut injector = Injector::spawn(&mut cmd);
+    injector.wait_log(common::injector::LISTENING, Duration::from_secs(20));
+    let started = Instant::now();
+    let streams: Vec<TcpStream> = (0..40).map(|_| connect(listen)).collect();
+    injector.wait_log("open-files limit", Duration::from_secs(10));
+    // Let the limit bite for a while: the log must not follow every failed accept.
+    thread::sleep(Duration::from_millis(2500));
+    drop(streams);
+    let (code, report, stderr) = injector.stop();
+    let elapsed = started.elapsed().as_secs() + 1;
+    assert_eq!(code, 0, "{stderr}");
+    let logged = stderr.matches("accept failed").count() as u64;
+    assert!((1..=elapsed + 1).contains(&logged), "{logged} lines in {elapsed} s:\n{stderr}");
+    assert!(stderr.contains("RLIMIT") || stderr.contains("ulimit -n"), "{stderr}");
+    let obs = &report["observations"];
+    assert!(obs["acceptErrors"]["byCause"]["open-files limit"].as_u64() > Some(logged), "{obs}");
+    assert_eq!(obs["upstreamErrors"]["total"], 0, "{obs}");
+}
