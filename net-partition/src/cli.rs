@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub probe: Option<String>,
 
-    /// The original's source service: a remote-mode flag (DESIGN.md), refused with exit 2
+    /// The original's source service: a remote-mode flag (docs/design.md), refused with exit 2
     /// in local mode so a runbook using it fails loudly instead of partitioning locally.
     #[arg(short = 's', long = "source-service", hide = true)]
     pub source_service: Option<String>,
