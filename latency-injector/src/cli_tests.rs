@@ -20,7 +20,10 @@ fn bad_values_name_their_flag() {
         (&["--probability", "0"], "not a fault"),
         (&["--drain-timeout", "601s"], "--drain-timeout"),
         (&["--buffer-limit", "1023"], "--buffer-limit"),
-        (&["--endpoint", "/x", "--direction", "downstream"], "--direction"),
+        (
+            &["--endpoint", "/x", "--direction", "downstream"],
+            "--direction",
+        ),
         (&["--allow-source-rewrite"], "--allow-source-rewrite"),
         (&["-l", "600001"], "--latency-ms"),
         (&["-j", "700000"], "--jitter-ms"),
@@ -134,9 +137,19 @@ fn transparent_modes_are_chosen_from_their_flags() -> Result<()> {
 #[test]
 fn endpoints_are_normalised_and_limits_recorded() -> Result<()> {
     let mut argv = BASE.to_vec();
-    argv.extend(["--endpoint", "/v1//hooks/./x/../stripe", "--buffer-limit", "64KiB", "--drain-timeout", "10m"]);
+    argv.extend([
+        "--endpoint",
+        "/v1//hooks/./x/../stripe",
+        "--buffer-limit",
+        "64KiB",
+        "--drain-timeout",
+        "10m",
+    ]);
     let prepared = prepare(&argv)?;
-    assert_eq!(prepared.parameters["http"]["endpoints"][0], "/v1/hooks/stripe");
+    assert_eq!(
+        prepared.parameters["http"]["endpoints"][0],
+        "/v1/hooks/stripe"
+    );
     assert_eq!(prepared.parameters["bufferLimitBytes"], 65536);
     assert_eq!(prepared.parameters["drainTimeoutMs"], 600_000);
     assert_eq!(prepared.parameters["headerTimeoutMs"], 60_000);

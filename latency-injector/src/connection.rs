@@ -64,7 +64,10 @@ pub const OPEN_FILES: &str = "open-files limit";
 
 /// A short, stable cause for the report.
 pub fn cause(e: &io::Error) -> &'static str {
-    if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
+    if matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    ) {
         return OPEN_FILES;
     }
     match e.kind() {

@@ -467,7 +467,8 @@ fn failed_accepts_are_counted_apart_and_logged_at_most_once_a_second() {
     let (l, u) = (listen.to_string(), redis.addr.to_string());
     // 48 descriptors: the runtime takes some, each proxied connection two.
     let mut cmd = Command::new("prlimit");
-    cmd.args(["--nofile=48:48", "--"]).arg(common::bin(common::injector::TOOL));
+    cmd.args(["--nofile=48:48", "--"])
+        .arg(common::bin(common::injector::TOOL));
     cmd.args(["--listen", &l, "--upstream", &u, "-d", "60"]);
     let mut injector = Injector::spawn(&mut cmd);
     injector.wait_log(common::injector::LISTENING, Duration::from_secs(20));
@@ -481,9 +482,18 @@ fn failed_accepts_are_counted_apart_and_logged_at_most_once_a_second() {
     let elapsed = started.elapsed().as_secs() + 1;
     assert_eq!(code, 0, "{stderr}");
     let logged = stderr.matches("accept failed").count() as u64;
-    assert!((1..=elapsed + 1).contains(&logged), "{logged} lines in {elapsed} s:\n{stderr}");
-    assert!(stderr.contains("RLIMIT") || stderr.contains("ulimit -n"), "{stderr}");
+    assert!(
+        (1..=elapsed + 1).contains(&logged),
+        "{logged} lines in {elapsed} s:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("RLIMIT") || stderr.contains("ulimit -n"),
+        "{stderr}"
+    );
     let obs = &report["observations"];
-    assert!(obs["acceptErrors"]["byCause"]["open-files limit"].as_u64() > Some(logged), "{obs}");
+    assert!(
+        obs["acceptErrors"]["byCause"]["open-files limit"].as_u64() > Some(logged),
+        "{obs}"
+    );
     assert_eq!(obs["upstreamErrors"]["total"], 0, "{obs}");
 }

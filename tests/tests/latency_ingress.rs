@@ -475,3 +475,70 @@ fn root_ingress_passes_closes_and_resets_as_they_came() {
         );
     }
 }
+
+fn half_close_answered(peer: &mut Peer) {
+    peer.head();
+    peer.note("req0");
+    peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    peer.half_close();
+}
+
+fn continue_then_answer(peer: &mut Peer) {
+    let head = peer.head().unwrap_or_default();
+    peer.send(b"HTTP/1.1 100 Continue\r\n\r\n");
+    peer.body(&head, false);
+    peer.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    peer.half_close();
+}
+
+fn h2c_settings(peer: &mut Peer) {
+    if peer.read_exact(33) {
+        peer.send(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    }
+    peer.half_close();
+}
+
+#[test]
+fn root_ingress_passes_half_closes_interim_responses_and_h2c_as_they_came() {
+    common::require_root("network namespaces, nftables, policy routing");
+    let lab = IngressLab::new();
+    let half_close = |addr: SocketAddr| {
+        let mut peer = Peer::connect(addr).unwrap();
+        peer.send_noted("req0", b"GET /held HTTP/1.1\r\n\r\n");
+        peer.half_close();
+        ClientSide::of(peer)
+    };
+    let expect = |addr: SocketAddr| {
+        let mut peer = Peer::connect(addr).unwrap();
+        peer.send(b"POST /held HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+        if peer.response("POST") == Some(100) {
+            peer.send(b"body");
+        }
+        ClientSide::of(peer)
+    };
+    let h2c = |addr: SocketAddr| {
+        let mut peer = Peer::connect(addr).unwrap();
+        peer.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+        ClientSide::of(peer)
+    };
+    let args: &[&str] = &["-l", "300", "--endpoint", "/held"];
+    type Script = fn(&mut Peer);
+    let cases: [(&str, Script, Client<'_>); 3] = [
+        ("request then half-close", half_close_answered, &half_close),
+        ("100-continue and 103", continue_then_answer, &expect),
+        ("h2c prior knowledge", h2c_settings, &h2c),
+    ];
+    for (name, script, client) in cases {
+        let direct = ingress_run(&lab, None, script, client);
+        let through = ingress_run(&lab, Some(args), script, client);
+        assert_eq!(
+            through.client.transcript, direct.client.transcript,
+            "{name}"
+        );
+        assert_eq!(
+            through.servers[0].transcript, direct.servers[0].transcript,
+            "{name}"
+        );
+        assert_eq!(through.servers[0].peer.ip(), lab.client_ip, "{name}");
+    }
+}
