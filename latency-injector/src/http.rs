@@ -47,12 +47,12 @@ impl Exchanges {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn take_kinds(&self) -> Vec<RequestKind> {
-        self.kinds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect()
+    /// Moves the kinds of the requests sent since the last call into `to`.
+    fn take_kinds(&self, to: &mut Responses) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(PoisonError::into_inner);
+        for kind in kinds.drain(..) {
+            to.expect(kind);
+        }
     }
 
     /// Counts the connection as passing through for `reason`, once.
@@ -75,6 +75,16 @@ pub struct Delays {
     pub rules: Arc<HttpRules>,
     pub model: LatencyModel,
     pub header_timeout: Duration,
+}
+
+/// The piece of a read in `range`: the read itself when the range covers it (the usual
+/// case: no copy, no reference count), else a slice of it.
+fn piece(read: &mut Option<Bytes>, len: usize, range: std::ops::Range<usize>) -> Bytes {
+    match read {
+        Some(_) if range.start == 0 && range.end == len => read.take().unwrap_or_default(),
+        Some(bytes) => bytes.slice(range),
+        None => Bytes::new(),
+    }
 }
 
 fn end_item(end: End, now: Instant) -> Item {
@@ -159,6 +169,7 @@ impl Schedule for RequestSchedule {
     fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue) {
         let mut events = std::mem::take(&mut self.events);
         self.framer.feed(&bytes, &mut events);
+        let (len, mut read) = (bytes.len(), Some(bytes));
         for event in events.drain(..) {
             match event {
                 Event::Start => {
@@ -176,7 +187,7 @@ impl Schedule for RequestSchedule {
                         })
                         | None => Release::At(now),
                     };
-                    queue.push_data(bytes.slice(range), release);
+                    queue.push_data(piece(&mut read, len, range), release);
                 }
                 Event::Head(head) => self.decide(&head, now, queue),
                 Event::End => {
@@ -239,14 +250,15 @@ impl ResponseSchedule {
 
 impl Schedule for ResponseSchedule {
     fn data(&mut self, bytes: Bytes, now: Instant, queue: &mut Queue) {
-        for kind in self.exchanges.take_kinds() {
-            self.framer.side_mut().expect(kind);
-        }
+        self.exchanges.take_kinds(self.framer.side_mut());
         let mut events = std::mem::take(&mut self.events);
         self.framer.feed(&bytes, &mut events);
+        let (len, mut read) = (bytes.len(), Some(bytes));
         for event in events.drain(..) {
             match event {
-                Event::Bytes(range) => queue.push_data(bytes.slice(range), Release::At(now)),
+                Event::Bytes(range) => {
+                    queue.push_data(piece(&mut read, len, range), Release::At(now));
+                }
                 Event::Head(head) => self.final_head = !head.interim,
                 Event::End if self.final_head => {
                     self.final_head = false;

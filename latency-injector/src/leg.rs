@@ -30,7 +30,12 @@ use crate::sockets;
 use crate::stats::{Counter, Stats};
 use crate::timer;
 
-const READ_SIZE: usize = 32 * 1024;
+const READ_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per worker thread (a read never awaits while it holds it).
+    static READ_BUFFER: std::cell::RefCell<Option<Box<[u8]>>> = const { std::cell::RefCell::new(None) };
+}
 /// How long a reset waits for the bytes before it to leave the sink's send queue.
 const UNSENT_WAIT: Duration = Duration::from_secs(2);
 
@@ -277,7 +282,7 @@ impl<'a, S: Schedule> Leg<'a, S> {
             let wake = tokio::select! {
                 ready = self.source.readable(), if can_read => Wake::Readable(ready),
                 () = async { if let Some((_, s)) = release.as_mut() { s.await } }, if release.is_some() => Wake::Released,
-                () = tokio::time::sleep_until(expiry.unwrap_or(now)), if expiry.is_some() => Wake::Expired,
+                () = async { if let Some(at) = expiry { tokio::time::sleep_until(at).await } }, if expiry.is_some() => Wake::Expired,
                 _ = self.wiring.closing.changed(), if closing => Wake::Closing,
             };
             match wake {
@@ -314,14 +319,14 @@ impl<'a, S: Schedule> Leg<'a, S> {
 
     fn read(&mut self, ready: io::Result<()>) -> Option<Outcome> {
         let now = Instant::now();
+        // Read into this thread's buffer, keep exactly what came: one allocation of the
+        // right size per read, and none held while the connection is idle.
         let result = ready.and_then(|()| {
-            let mut buf = vec![0u8; READ_SIZE];
-            self.source.try_read(&mut buf).map(|n| {
-                buf.truncate(n);
-                if n < READ_SIZE / 2 {
-                    buf.shrink_to_fit();
-                }
-                buf
+            READ_BUFFER.with_borrow_mut(|buf| {
+                let buf = buf.get_or_insert_with(|| vec![0u8; READ_SIZE].into_boxed_slice());
+                self.source
+                    .try_read(buf)
+                    .map(|n| Bytes::copy_from_slice(&buf[..n]))
             })
         });
         match result {
@@ -336,7 +341,7 @@ impl<'a, S: Schedule> Leg<'a, S> {
                 self.schedule.end(end, now, &mut self.queue);
             }
             Ok(_) if self.sink_closed => return Some(Outcome::LateData),
-            Ok(buf) => self.schedule.data(Bytes::from(buf), now, &mut self.queue),
+            Ok(buf) => self.schedule.data(buf, now, &mut self.queue),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 self.wiring.stats.bump(self.wiring.resets);

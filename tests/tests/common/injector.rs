@@ -72,14 +72,45 @@ impl Injector {
 
     /// An explicit proxy on a free loopback port in front of `upstream` (60 s unless
     /// `extra` says otherwise); returns once it listens.
+    /// A port picked free may be taken by a parallel test before the tool binds it: then
+    /// it tries another.
     pub fn explicit(upstream: SocketAddr, extra: &[&str]) -> (Injector, SocketAddr) {
-        let listen = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
-        let (l, u) = (listen.to_string(), upstream.to_string());
-        let mut args = vec!["--listen", &l, "--upstream", &u, "-d", "60"];
-        args.extend(extra);
-        let mut injector = Injector::start(&args);
-        injector.wait_log(LISTENING, Duration::from_secs(20));
-        (injector, listen)
+        for _ in 0..5 {
+            let listen = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
+            let (l, u) = (listen.to_string(), upstream.to_string());
+            let mut args = vec!["--listen", &l, "--upstream", &u, "-d", "60"];
+            args.extend(extra);
+            let mut injector = Injector::start(&args);
+            if injector.logs_before_exit(LISTENING, Duration::from_secs(20)) {
+                return (injector, listen);
+            }
+            assert!(
+                injector.stderr().contains("in use"),
+                "{TOOL} exited:\n{}",
+                injector.stderr()
+            );
+        }
+        panic!("no free port for {TOOL} in 5 tries");
+    }
+
+    /// Waits until stderr has `needle` (true) or the tool exits (false); panics after
+    /// `timeout`.
+    pub fn logs_before_exit(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if self.exited() {
+                return self.stderr().contains(needle);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{TOOL} did not log {needle:?} within {timeout:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn stderr(&self) -> String {

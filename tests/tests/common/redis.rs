@@ -28,10 +28,15 @@ const ARGS: [&str; 8] = [
 ];
 
 impl Redis {
-    /// On a free loopback port.
+    /// On a free loopback port (another, if a parallel test took it first).
     pub fn start() -> Redis {
-        let addr = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
-        Redis::spawn(Command::new("redis-server"), addr, None)
+        for _ in 0..5 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
+            if let Some(redis) = Redis::try_spawn(Command::new("redis-server"), addr, None) {
+                return redis;
+            }
+        }
+        panic!("redis-server found no free port in 5 tries");
     }
 
     /// Inside `ns` (through `ip netns exec`), listening on `addr`.
@@ -41,7 +46,13 @@ impl Redis {
         Redis::spawn(cmd, addr, Some(ns.to_owned()))
     }
 
-    fn spawn(mut cmd: Command, addr: SocketAddr, namespace: Option<String>) -> Redis {
+    fn spawn(cmd: Command, addr: SocketAddr, namespace: Option<String>) -> Redis {
+        Redis::try_spawn(cmd, addr, namespace)
+            .unwrap_or_else(|| panic!("redis-server exited before answering on {addr}"))
+    }
+
+    /// `None` if the server exits before it answers (its port was taken).
+    fn try_spawn(mut cmd: Command, addr: SocketAddr, namespace: Option<String>) -> Option<Redis> {
         let child = cmd
             .args([
                 "--port",
@@ -56,15 +67,23 @@ impl Redis {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server (Debian package redis-server): {e}")
             });
-        let redis = Redis {
+        let mut redis = Redis {
             addr,
             namespace,
             server: KillOnDrop(child),
         };
-        super::wait_until("redis-server answers PING", Duration::from_secs(10), || {
-            redis.cli(&["PING"]).trim() == "PONG"
-        });
-        redis
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while redis.cli(&["PING"]).trim() != "PONG" {
+            if redis.server.0.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not answer on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(redis)
     }
 
     /// `redis-cli` against this server; its stdout.
