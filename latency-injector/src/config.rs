@@ -8,7 +8,7 @@ use std::time::Duration;
 use chaos_common::tool::Prepared;
 use serde_json::json;
 
-use crate::connection::Upstream;
+use crate::dial::Upstream;
 use crate::fault::LatencyProxy;
 use crate::http::Delays;
 use crate::matching::HttpRules;
@@ -36,17 +36,22 @@ pub struct Settings {
     pub allow_source_rewrite: bool,
 }
 
-/// Where the chosen mode puts the proxy: (listen, upstream, placement, label); records
-/// the mode's parameters.
-pub(crate) fn place(
+/// Where the proxy listens, where it forwards to, how it is put in the path, and what
+/// the plan calls the upstream.
+type Place = (SocketAddr, Upstream, Placement, String);
+
+fn strings<T: ToString>(items: &[T]) -> serde_json::Value {
+    json!(items.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// Where the chosen mode puts the proxy; records the mode's parameters.
+fn place(
     settings: &Settings,
-    chosen: Chosen,
     run_id: &str,
     protocol: &str,
     parameters: &mut serde_json::Value,
-) -> (SocketAddr, Upstream, Placement, String) {
-    let list = |ips: Vec<String>| json!(ips);
-    match chosen {
+) -> Place {
+    match settings.chosen.clone() {
         Chosen::Explicit {
             listen,
             upstream,
@@ -55,7 +60,7 @@ pub(crate) fn place(
             parameters["mode"] = json!(format!("explicit-{protocol}"));
             parameters["listen"] = json!(listen.to_string());
             parameters["upstream"] = json!(upstream);
-            parameters["upstreamAddresses"] = list(addrs.iter().map(ToString::to_string).collect());
+            parameters["upstreamAddresses"] = strings(&addrs);
             (
                 listen,
                 Upstream::Fixed(addrs),
@@ -68,50 +73,64 @@ pub(crate) fn place(
             targets,
             port,
         } => {
-            let mark = rules::mark_for(run_id);
             parameters["mode"] = json!(format!("egress-{protocol}"));
             parameters["target"] = json!(label);
-            parameters["targetAddresses"] = list(targets.iter().map(ToString::to_string).collect());
+            parameters["targetAddresses"] = strings(&targets);
             parameters["targetPort"] = json!(port);
-            let placement = Placement::Transparent {
-                redirect: Redirect::Egress {
-                    targets,
-                    port,
-                    mark,
-                },
-                reset_existing: settings.reset_existing,
-                routes: None,
-            };
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            (loopback, Upstream::OriginalDst { mark }, placement, label)
+            egress(settings, run_id, label, targets, port)
         }
         Chosen::Ingress { app_port } => {
             parameters["mode"] = json!(format!("ingress-{protocol}"));
             parameters["appPort"] = json!(app_port);
-            let preserve_source = !settings.allow_source_rewrite;
-            let routes = preserve_source.then(|| Routes {
-                table: rules::mark_for(run_id),
-                app_port,
-            });
-            let placement = Placement::Transparent {
-                redirect: Redirect::Ingress { app_port },
-                reset_existing: settings.reset_existing,
-                routes,
-            };
-            let upstream = Upstream::App {
-                port: app_port,
-                preserve_source,
-            };
-            // TPROXY hands connections to a transparent listener on loopback.
-            let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-            (
-                listen,
-                upstream,
-                placement,
-                format!("application port {app_port}"),
-            )
+            ingress(settings, run_id, app_port)
         }
     }
+}
+
+fn egress(
+    settings: &Settings,
+    run_id: &str,
+    label: String,
+    targets: Vec<std::net::Ipv4Addr>,
+    port: Option<u16>,
+) -> Place {
+    let mark = rules::mark_for(run_id);
+    let placement = Placement::Transparent {
+        redirect: Redirect::Egress {
+            targets,
+            port,
+            mark,
+        },
+        reset_existing: settings.reset_existing,
+        routes: None,
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    (loopback, Upstream::OriginalDst { mark }, placement, label)
+}
+
+fn ingress(settings: &Settings, run_id: &str, app_port: u16) -> Place {
+    let preserve_source = !settings.allow_source_rewrite;
+    let routes = preserve_source.then(|| Routes {
+        table: rules::mark_for(run_id),
+        app_port,
+    });
+    let placement = Placement::Transparent {
+        redirect: Redirect::Ingress { app_port },
+        reset_existing: settings.reset_existing,
+        routes,
+    };
+    let upstream = Upstream::App {
+        port: app_port,
+        preserve_source,
+    };
+    // TPROXY hands connections to a transparent listener on loopback.
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    (
+        listen,
+        upstream,
+        placement,
+        format!("application port {app_port}"),
+    )
 }
 
 pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
@@ -134,13 +153,7 @@ pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
     } else {
         "tcp"
     };
-    let (listen, upstream, placement, label) = place(
-        &settings,
-        settings.chosen.clone(),
-        run_id,
-        protocol,
-        &mut parameters,
-    );
+    let (listen, upstream, placement, label) = place(&settings, run_id, protocol, &mut parameters);
     let header_timeout = settings.header_timeout;
     let config = ProxyConfig {
         listen,

@@ -11,35 +11,22 @@
 //! server closes an idle keep-alive connection) once every request on it has its complete
 //! response and nothing more has arrived; anything else runs until it ends or is cut.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::dial::{self, OPEN_FILES, Upstream, cause};
 use crate::http::{Delays, Exchanges, RequestSchedule, ResponseSchedule};
-use crate::leg::{Leg, Outcome, Schedule, Wiring};
+use crate::leg::{Leg, Outcome, Wiring};
 use crate::model::{LatencyModel, Rng};
+use crate::queue::Schedule;
 use crate::schedule::{Delayed, Immediate};
 use crate::sockets;
 use crate::stats::{Counter, Stats};
-
-/// Where a connection goes.
-#[derive(Debug, Clone)]
-pub enum Upstream {
-    /// The addresses `--upstream` resolved to, tried in order.
-    Fixed(Vec<SocketAddr>),
-    /// Transparent egress: the connection's original destination (SO_ORIGINAL_DST),
-    /// dialled with this socket mark so the redirect rule lets it through.
-    OriginalDst { mark: u32 },
-    /// Transparent ingress: the application on 127.0.0.1:`port`, dialled from the
-    /// client's own address when `preserve_source`.
-    App { port: u16, preserve_source: bool },
-}
 
 /// What every connection task needs, and nothing more.
 #[derive(Debug)]
@@ -57,107 +44,6 @@ pub struct Context {
     pub cut: watch::Receiver<bool>,
 }
 
-const BASELINE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The cause of a descriptor shortage (EMFILE, ENFILE): a local limit, not a peer's fault.
-pub const OPEN_FILES: &str = "open-files limit";
-
-/// A short, stable cause for the report.
-pub fn cause(e: &io::Error) -> &'static str {
-    if matches!(
-        e.raw_os_error(),
-        Some(nix::libc::EMFILE | nix::libc::ENFILE)
-    ) {
-        return OPEN_FILES;
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused",
-        io::ErrorKind::ConnectionReset => "connection reset",
-        io::ErrorKind::BrokenPipe => "broken pipe",
-        io::ErrorKind::TimedOut => "timed out",
-        io::ErrorKind::HostUnreachable => "host unreachable",
-        io::ErrorKind::NetworkUnreachable => "network unreachable",
-        io::ErrorKind::AddrNotAvailable => "address not available",
-        io::ErrorKind::AddrInUse => "address in use",
-        io::ErrorKind::PermissionDenied => "permission denied",
-        _ => "other",
-    }
-}
-
-pub type Connected = Result<TcpStream, (SocketAddr, io::Error)>;
-
-/// Connects to the first of `addrs` that answers within 5 s (the baseline's probe).
-pub async fn connect_first(addrs: &[SocketAddr]) -> Connected {
-    let mut last = None;
-    for &addr in addrs {
-        match tokio::time::timeout(BASELINE_CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = Some((addr, e)),
-            Err(_) => last = Some((addr, io::Error::from(io::ErrorKind::TimedOut))),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        let none = SocketAddr::from(([0, 0, 0, 0], 0));
-        (
-            none,
-            io::Error::new(io::ErrorKind::AddrNotAvailable, "no upstream address"),
-        )
-    }))
-}
-
-fn not_redirected(at: SocketAddr) -> (SocketAddr, io::Error) {
-    let e = io::Error::new(
-        io::ErrorKind::AddrNotAvailable,
-        "not a redirected connection",
-    );
-    (at, e)
-}
-
-/// Dials the upstream of `client`. No timeout of its own: the kernel's SYN retries
-/// decide, as they would for the client direct (the drain still bounds it at the end).
-async fn connect(client: &TcpStream, peer: SocketAddr, upstream: &Upstream) -> Connected {
-    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-    match upstream {
-        Upstream::Fixed(addrs) => {
-            let mut last = not_redirected(unknown);
-            for &addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) => last = (addr, e),
-                }
-            }
-            Err(last)
-        }
-        Upstream::OriginalDst { mark } => {
-            let target = sockets::original_dst(client).map_err(|e| (unknown, e))?;
-            // A client that connected to the proxy's port itself: refused, or the proxy
-            // would connect to itself.
-            if client.local_addr().ok() == Some(target) {
-                return Err(not_redirected(target));
-            }
-            sockets::connect_marked(target, *mark)
-                .await
-                .map_err(|e| (target, e))
-        }
-        Upstream::App {
-            port,
-            preserve_source,
-        } => {
-            let local = client.local_addr().map_err(|e| (unknown, e))?;
-            let app = SocketAddr::from(([127, 0, 0, 1], *port));
-            if local.port() != *port {
-                return Err(not_redirected(local));
-            }
-            let connected = if *preserve_source {
-                sockets::connect_as(peer, app).await
-            } else {
-                TcpStream::connect(app).await
-            };
-            connected.map_err(|e| (app, e))
-        }
-    }
-}
-
 /// Decrements the active count however the connection task ends.
 struct Active(Arc<Stats>);
 
@@ -173,7 +59,7 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, ctx: Arc<Context>) {
     let _active = Active(Arc::clone(&ctx.stats));
     let mut cut = ctx.cut.clone();
     let connected = tokio::select! {
-        connected = connect(&client, peer, &ctx.upstream) => connected,
+        connected = dial::connect(&client, peer, &ctx.upstream) => connected,
         _ = cut.wait_for(|c| *c) => {
             ctx.stats.bump(Counter::CutAtEnd);
             return;
@@ -254,50 +140,80 @@ enum Wake {
     Cut,
 }
 
+/// The two legs of one connection, wired to each other through `link`.
+struct Legs<'a> {
+    up: Leg<'a, Box<dyn Schedule>>,
+    down: Leg<'a, Box<dyn Schedule>>,
+}
+
+/// What the connection watches while its legs run.
+struct Watches {
+    up_idle: watch::Receiver<Option<u64>>,
+    down_idle: watch::Receiver<Option<u64>>,
+    closing: watch::Sender<bool>,
+}
+
+fn legs<'a>(
+    client: &'a TcpStream,
+    upstream: &'a TcpStream,
+    ctx: &'a Context,
+    link: &'a Link,
+    exchanges: &Arc<Exchanges>,
+) -> (Legs<'a>, Watches) {
+    let (up_schedule, down_schedule) = schedules(ctx, exchanges);
+    let (up_idle_tx, up_idle) = watch::channel(None);
+    let (down_idle_tx, down_idle) = watch::channel(None);
+    let (closing, closing_rx) = watch::channel(false);
+    let stats = &*ctx.stats;
+    let up = Wiring {
+        source_failed: &link.client_failed,
+        sink_failed: &link.upstream_failed,
+        queued: &link.up_queued,
+        idle: up_idle_tx,
+        closing: closing_rx.clone(),
+        stats,
+        delivered: Counter::BytesUpstream,
+        resets: Counter::ResetsFromClient,
+    };
+    let down = Wiring {
+        source_failed: &link.upstream_failed,
+        sink_failed: &link.client_failed,
+        queued: &link.down_queued,
+        idle: down_idle_tx,
+        closing: closing_rx,
+        stats,
+        delivered: Counter::BytesDownstream,
+        resets: Counter::ResetsFromUpstream,
+    };
+    let legs = Legs {
+        up: Leg::new(client, upstream, up_schedule, ctx.buffer_limit, up),
+        down: Leg::new(upstream, client, down_schedule, ctx.buffer_limit, down),
+    };
+    let watches = Watches {
+        up_idle,
+        down_idle,
+        closing,
+    };
+    (legs, watches)
+}
+
+/// Held bytes would be lost: the cut says so with a reset; an idle connection just closes.
+fn cut(client: &TcpStream, upstream: &TcpStream, link: &Link, stats: &Stats) {
+    stats.bump(Counter::CutAtEnd);
+    let queued = link.up_queued.load(Ordering::Relaxed) + link.down_queued.load(Ordering::Relaxed);
+    if queued > 0 {
+        sockets::reset_on_close(client);
+        sockets::reset_on_close(upstream);
+    }
+}
+
 async fn relay(client: &TcpStream, upstream: &TcpStream, ctx: &Context) {
     let link = Link::default();
     let exchanges = Arc::new(Exchanges::default());
-    let (up_schedule, down_schedule) = schedules(ctx, &exchanges);
-    let (up_idle_tx, mut up_idle) = watch::channel(None);
-    let (down_idle_tx, mut down_idle) = watch::channel(None);
-    let (closing_tx, closing) = watch::channel(false);
-    let stats = &*ctx.stats;
-    let up = Leg::new(
-        client,
-        upstream,
-        up_schedule,
-        ctx.buffer_limit,
-        Wiring {
-            source_failed: &link.client_failed,
-            sink_failed: &link.upstream_failed,
-            queued: &link.up_queued,
-            idle: up_idle_tx,
-            closing: closing.clone(),
-            stats,
-            delivered: Counter::BytesUpstream,
-            resets: Counter::ResetsFromClient,
-        },
-    )
-    .run();
-    let down = Leg::new(
-        upstream,
-        client,
-        down_schedule,
-        ctx.buffer_limit,
-        Wiring {
-            source_failed: &link.upstream_failed,
-            sink_failed: &link.client_failed,
-            queued: &link.down_queued,
-            idle: down_idle_tx,
-            closing,
-            stats,
-            delivered: Counter::BytesDownstream,
-            resets: Counter::ResetsFromUpstream,
-        },
-    )
-    .run();
+    let (legs, mut watches) = legs(client, upstream, ctx, &link, &exchanges);
+    let (up, down) = (legs.up.run(), legs.down.run());
     tokio::pin!(up, down);
-    let (mut draining, mut cut) = (ctx.draining.clone(), ctx.cut.clone());
+    let (mut draining, mut cut_rx) = (ctx.draining.clone(), ctx.cut.clone());
     let (mut up_open, mut down_open) = (true, true);
     let (mut drain_seen, mut closing) = (*draining.borrow(), false);
     loop {
@@ -306,46 +222,29 @@ async fn relay(client: &TcpStream, upstream: &TcpStream, ctx: &Context) {
             outcome = &mut up, if up_open => Wake::Up(outcome),
             outcome = &mut down, if down_open => Wake::Down(outcome),
             _ = draining.wait_for(|d| *d), if !drain_seen => Wake::Draining,
-            _ = up_idle.changed(), if watch_idle => Wake::IdleChanged,
-            _ = down_idle.changed(), if watch_idle => Wake::IdleChanged,
-            _ = cut.wait_for(|c| *c) => Wake::Cut,
+            _ = watches.up_idle.changed(), if watch_idle => Wake::IdleChanged,
+            _ = watches.down_idle.changed(), if watch_idle => Wake::IdleChanged,
+            _ = cut_rx.wait_for(|c| *c) => Wake::Cut,
         };
         match wake {
-            Wake::Up(outcome) => {
-                up_open = false;
-                if aborts(outcome, client) {
-                    return;
-                }
-            }
-            Wake::Down(outcome) => {
-                down_open = false;
-                if aborts(outcome, upstream) {
-                    return;
-                }
-            }
+            Wake::Up(outcome) if aborts(outcome, client) => return,
+            Wake::Down(outcome) if aborts(outcome, upstream) => return,
+            Wake::Up(_) => up_open = false,
+            Wake::Down(_) => down_open = false,
             Wake::Draining => drain_seen = true,
             Wake::IdleChanged => {}
-            Wake::Cut => {
-                stats.bump(Counter::CutAtEnd);
-                let queued = link.up_queued.load(Ordering::Relaxed)
-                    + link.down_queued.load(Ordering::Relaxed);
-                // Held bytes would be lost: say so with a reset; an idle one just closes.
-                if queued > 0 {
-                    sockets::reset_on_close(client);
-                    sockets::reset_on_close(upstream);
-                }
-                return;
-            }
+            Wake::Cut => return cut(client, upstream, &link, &ctx.stats),
         }
         if !up_open && !down_open {
             return;
         }
-        let idle =
-            up_idle.borrow().is_some() && down_idle.borrow().is_some() && exchanges.settled();
+        let idle = watches.up_idle.borrow().is_some()
+            && watches.down_idle.borrow().is_some()
+            && exchanges.settled();
         if drain_seen && !closing && up_open && down_open && idle {
             closing = true;
-            let _ = closing_tx.send(true);
-            stats.bump(Counter::ClosedIdle);
+            let _ = watches.closing.send(true);
+            ctx.stats.bump(Counter::ClosedIdle);
         }
     }
 }

@@ -12,7 +12,7 @@ use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress, Result};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
-use crate::connection::{self, Upstream};
+use crate::dial::{self, Upstream};
 use crate::nft;
 use crate::observations::{Counters, Observations, Redirected, Sample, round};
 use crate::placement::Placement;
@@ -56,14 +56,12 @@ const MAX_SAMPLES: usize = 3600;
 /// Connect time to a fixed upstream, to tell added latency from what was already there.
 async fn connect_ms(addrs: &[SocketAddr], flag: &str) -> Result<f64> {
     let started = Instant::now();
-    connection::connect_first(addrs)
-        .await
-        .map_err(|(addr, e)| {
-            ChaosError::fault(format!(
-                "upstream {addr} ({flag}) is unreachable: {} ({e})",
-                connection::cause(&e)
-            ))
-        })?;
+    dial::connect_first(addrs).await.map_err(|(addr, e)| {
+        ChaosError::fault(format!(
+            "upstream {addr} ({flag}) is unreachable: {} ({e})",
+            dial::cause(&e)
+        ))
+    })?;
     Ok(round(started.elapsed().as_secs_f64() * 1000.0, 3))
 }
 

@@ -22,9 +22,9 @@ use tokio::time::Instant;
 
 use crate::framing::{Event, Framer, Requests, Responses};
 use crate::heads::{Passthrough, RequestHead, RequestKind, ResponseHead};
-use crate::leg::{End, Item, Payload, Queue, Release, Schedule};
 use crate::matching::HttpRules;
 use crate::model::{LatencyModel, Rng};
+use crate::queue::{End, Item, Payload, Queue, Release, Schedule};
 use crate::stats::{Counter, Stats};
 
 /// What the two legs of one connection share: the requests sent, in order, and how many

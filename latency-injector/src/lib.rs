@@ -38,11 +38,13 @@
 //! - `fault.rs`: the fault contract (baseline, apply, observe, conclude, revert);
 //!   `placement.rs`: where the proxy sits; `plan.rs`: the plan; `observations.rs`: the
 //!   report's typed observations.
-//! - `proxy.rs`: listener, accept loop, drain; `connection.rs`: one connection (dial,
-//!   relay, lifecycle); `leg.rs`: one direction (read, queue, deliver bytes and closes);
-//!   `schedule.rs`: TCP schedules (at once, per-chunk delay); `http.rs`: HTTP schedules;
-//!   `framing.rs`: HTTP/1.x message boundaries; `heads.rs`: heads with httparse;
-//!   `matching.rs`: which requests match (normalised paths).
+//! - `proxy.rs`: listener and drain; `accept.rs`: the accept loop; `connection.rs`: one
+//!   connection (relay, lifecycle); `dial.rs`: its upstream; `leg.rs`: one direction
+//!   (read, queue, deliver bytes and closes); `queue.rs`: the pieces on their way and the
+//!   `Schedule` that times them; `schedule.rs`: TCP schedules (at once, per-chunk delay);
+//!   `http.rs`: HTTP schedules; `framing.rs`: HTTP/1.x message boundaries; `chunked.rs`:
+//!   chunked bodies; `heads.rs`: heads with httparse; `matching.rs`: which requests match
+//!   (normalised paths).
 //! - `timer.rs`: the precise hold timer; `model.rs`: latency, jitter, probability,
 //!   direction and the RNG; `stats.rs`: counters and errors by cause.
 //! - `rules.rs`: nftables rule builders; `nft` (chaos-common): running `nft`;
@@ -51,10 +53,13 @@
 //!   `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`;
 //!   `sockets.rs`: socket options (SO_ORIGINAL_DST, SO_MARK, IP_TRANSPARENT, SO_LINGER).
 
+pub mod accept;
+pub mod chunked;
 pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod conns;
+pub mod dial;
 pub mod fault;
 pub mod framing;
 pub mod guard;
@@ -67,6 +72,7 @@ pub mod observations;
 pub mod placement;
 pub mod plan;
 pub mod proxy;
+pub mod queue;
 pub mod redirect;
 pub mod routes;
 pub mod rules;

@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 
 use chaos_common::{ChaosError, Result};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::connection::{self, Context, Upstream};
+use crate::accept;
+use crate::connection::Context;
+use crate::dial::Upstream;
 use crate::http::Delays;
 use crate::model::LatencyModel;
 use crate::observations::round;
@@ -35,10 +36,6 @@ use crate::stats::{Counter, Stats};
 
 /// After the drain, how long cut connections get to unwind.
 const CUT_GRACE: Duration = Duration::from_secs(1);
-/// Pause after a failed accept (EMFILE keeps the listener readable: no busy loop).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
-/// At most one log line per this interval about failed accepts.
-const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -122,14 +119,6 @@ fn bind_error(addr: SocketAddr, e: &io::Error) -> ChaosError {
     ChaosError::fault(format!("cannot listen on {addr} (--listen): {e}{hint}"))
 }
 
-fn open_files_limit() -> String {
-    use nix::sys::resource::{Resource, getrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) => format!("soft {soft}, hard {hard}"),
-        Err(_) => "unknown".to_owned(),
-    }
-}
-
 /// Raises the soft open-files limit to the hard one: each proxied connection holds two
 /// descriptors, and the usual soft limit of 1024 would cap the proxy near 500 connections.
 fn raise_fd_limit() {
@@ -175,7 +164,7 @@ impl Proxy {
             draining: draining_rx,
             cut: cut_rx,
         });
-        let accept = rt.spawn(accept_loop(listener, context, stop_rx));
+        let accept = rt.spawn(accept::accept_loop(listener, context, stop_rx));
         Ok(Proxy {
             _runtime: runtime,
             accept: Some(accept),
@@ -255,79 +244,5 @@ impl Proxy {
 async fn wait_idle(stats: &Stats) {
     while stats.active() > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Failed accepts: counted apart from upstream errors, logged at most once a second.
-#[derive(Debug, Default)]
-struct AcceptErrors {
-    last_logged: Option<Instant>,
-    suppressed: u64,
-}
-
-impl AcceptErrors {
-    fn failed(&mut self, e: &io::Error, stats: &Stats) {
-        let too_many = matches!(
-            e.raw_os_error(),
-            Some(nix::libc::EMFILE | nix::libc::ENFILE)
-        );
-        stats.accept_error(if too_many {
-            "open-files limit"
-        } else {
-            connection::cause(e)
-        });
-        if self
-            .last_logged
-            .is_some_and(|at| at.elapsed() < ACCEPT_LOG_EVERY)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        let hint = if too_many {
-            format!(
-                ": the open-files limit is reached ({}; two descriptors per proxied connection): \
-                 raise it (ulimit -n) or lower the load",
-                open_files_limit()
-            )
-        } else {
-            String::new()
-        };
-        warn!(
-            "accept failed: {e}{hint} ({} more since the last message)",
-            self.suppressed
-        );
-        self.last_logged = Some(Instant::now());
-        self.suppressed = 0;
-    }
-}
-
-async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
-    let mut errors = AcceptErrors::default();
-    loop {
-        let stopping = *stop.borrow();
-        let accepted = tokio::select! {
-            biased;
-            accepted = listener.accept() => accepted,
-            changed = stop.changed(), if !stopping => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
-            }
-            // Stopping: whatever the kernel has already accepted is taken in first.
-            () = std::future::ready(()), if stopping => return,
-        };
-        match accepted {
-            Ok((client, peer)) => {
-                tokio::spawn(connection::serve(client, peer, Arc::clone(&ctx)));
-            }
-            Err(e) => {
-                errors.failed(&e, &ctx.stats);
-                if stopping {
-                    return;
-                }
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-        }
     }
 }

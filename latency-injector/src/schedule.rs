@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::leg::{End, Item, Payload, Queue, Release, Schedule};
 use crate::model::{LatencyModel, Rng};
+use crate::queue::{End, Item, Payload, Queue, Release, Schedule};
 use crate::stats::{Counter, Stats};
 
 /// Forwards everything as soon as it arrives.
