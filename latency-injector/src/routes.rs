@@ -179,14 +179,18 @@ pub fn owned_rules(listing: &Value) -> Vec<Routes> {
 /// Lists (and unless `dry_run`, removes) the rules and tables runs left behind.
 pub fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
     let argv = owned(&[IP, "-j", "-4", "rule", "list"]);
-    let out = Command::new(IP)
-        .args(&argv[1..])
-        .output()
-        .map_err(|e| ChaosError::Command {
-            argv: argv.clone(),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
+    let out = match Command::new(IP).args(&argv[1..]).output() {
+        Ok(out) => out,
+        // Without `ip` no run could have added a rule here.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ChaosError::Command {
+                argv,
+                status: "not started".into(),
+                stderr: e.to_string(),
+            });
+        }
+    };
     let listing: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let mut removed = Vec::new();
     for routes in owned_rules(&listing) {
