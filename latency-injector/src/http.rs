@@ -135,14 +135,16 @@ impl RequestSchedule {
         }
     }
 
-    /// The head is complete: when does the request go?
-    fn decide(&mut self, head: &RequestHead, now: Instant, queue: &mut Queue) {
+    /// The head is complete: when does the request go (and from when is its hold
+    /// recorded)?
+    fn decide(&mut self, head: &RequestHead, now: Instant) -> (Instant, Option<Instant>) {
         self.stats.bump(Counter::Requests);
         let start = self.current.map_or(now, |c| c.start);
         let model = self.delays.model;
         let hold = (self.delays.rules.matches(&head.method, &head.target)
             && model.affects(&mut self.rng))
         .then(|| model.sample(&mut self.rng));
+        self.exchanges.sent(head.kind);
         let (release, record) = match hold {
             Some(hold) => {
                 self.stats.bump(Counter::RequestsDelayed);
@@ -150,18 +152,41 @@ impl RequestSchedule {
             }
             None => (now, None),
         };
-        queue.release_pending(release, record);
         self.current = Some(Current {
             start,
             release: Some(release),
         });
-        self.exchanges.sent(head.kind);
+        (release, record)
     }
 
-    fn pass(&mut self, reason: Passthrough, now: Instant, queue: &mut Queue) {
-        self.exchanges.pass(reason, &self.stats);
-        queue.release_pending(now, None);
-        self.current = None;
+    /// When bytes read now go: pending while their request's head is incomplete, with
+    /// their request once it is decided, at once between requests or passing through.
+    fn release_of(&self, now: Instant) -> Release {
+        match self.current {
+            Some(Current { release: None, .. }) => Release::Pending,
+            Some(Current {
+                release: Some(at), ..
+            }) => Release::At(at),
+            None => Release::At(now),
+        }
+    }
+}
+
+/// Bytes of one read not queued yet: contiguous, with one release time (so a request
+/// read whole goes on in one write, head and body together).
+struct Run {
+    range: std::ops::Range<usize>,
+    release: Release,
+    record: Option<Instant>,
+}
+
+impl Run {
+    /// Gives a pending run its release (the request was decided, or passes through).
+    fn settle(run: &mut Option<Run>, at: Instant, record: Option<Instant>) {
+        if let Some(run) = run.as_mut().filter(|r| r.release == Release::Pending) {
+            run.release = Release::At(at);
+            run.record = record;
+        }
     }
 }
 
@@ -170,6 +195,16 @@ impl Schedule for RequestSchedule {
         let mut events = std::mem::take(&mut self.events);
         self.framer.feed(&bytes, &mut events);
         let (len, mut read) = (bytes.len(), Some(bytes));
+        let mut run: Option<Run> = None;
+        let flush = |run: Option<Run>, read: &mut Option<Bytes>, queue: &mut Queue| {
+            if let Some(run) = run {
+                queue.push(Item {
+                    payload: Payload::Data(piece(read, len, run.range)),
+                    release: run.release,
+                    record: run.record,
+                });
+            }
+        };
         for event in events.drain(..) {
             match event {
                 Event::Start => {
@@ -179,24 +214,41 @@ impl Schedule for RequestSchedule {
                     });
                 }
                 Event::Bytes(range) => {
-                    let release = match self.current {
-                        Some(Current { release: None, .. }) => Release::Pending,
-                        // Between requests or passing through: at once (behind what waits).
-                        Some(Current {
-                            release: Some(_), ..
-                        })
-                        | None => Release::At(now),
-                    };
-                    queue.push_data(piece(&mut read, len, range), release);
+                    let release = self.release_of(now);
+                    match run.as_mut() {
+                        Some(r) if r.release == release && r.range.end == range.start => {
+                            r.range.end = range.end;
+                        }
+                        _ => {
+                            flush(run.take(), &mut read, queue);
+                            run = Some(Run {
+                                range,
+                                release,
+                                record: None,
+                            });
+                        }
+                    }
                 }
-                Event::Head(head) => self.decide(&head, now, queue),
+                Event::Head(head) => {
+                    let (release, record) = self.decide(&head, now);
+                    // The first byte of the request carries the record: queued earlier
+                    // (a head read in pieces), or in this run.
+                    let record = queue.release_pending(release, record);
+                    Run::settle(&mut run, release, record);
+                }
                 Event::End => {
                     self.current = None;
                     self.ended += 1;
                 }
-                Event::Passthrough(reason) => self.pass(reason, now, queue),
+                Event::Passthrough(reason) => {
+                    self.exchanges.pass(reason, &self.stats);
+                    queue.release_pending(now, None);
+                    Run::settle(&mut run, now, None);
+                    self.current = None;
+                }
             }
         }
+        flush(run, &mut read, queue);
         self.events = events;
     }
 
@@ -218,7 +270,9 @@ impl Schedule for RequestSchedule {
 
     fn expire(&mut self, now: Instant, queue: &mut Queue) {
         if self.deadline().is_some_and(|at| at <= now) && self.framer.give_up() {
-            self.pass(Passthrough::HeaderTimeout, now, queue);
+            self.exchanges.pass(Passthrough::HeaderTimeout, &self.stats);
+            queue.release_pending(now, None);
+            self.current = None;
         }
     }
 
@@ -253,19 +307,17 @@ impl Schedule for ResponseSchedule {
         self.exchanges.take_kinds(self.framer.side_mut());
         let mut events = std::mem::take(&mut self.events);
         self.framer.feed(&bytes, &mut events);
-        let (len, mut read) = (bytes.len(), Some(bytes));
+        // Nothing of a response waits: the read goes on whole, in one write.
+        queue.push_data(bytes, Release::At(now));
         for event in events.drain(..) {
             match event {
-                Event::Bytes(range) => {
-                    queue.push_data(piece(&mut read, len, range), Release::At(now));
-                }
                 Event::Head(head) => self.final_head = !head.interim,
                 Event::End if self.final_head => {
                     self.final_head = false;
                     self.exchanges.answered.fetch_add(1, Ordering::Relaxed);
                 }
                 Event::Passthrough(reason) => self.exchanges.pass(reason, &self.stats),
-                Event::Start | Event::End => {}
+                Event::Start | Event::End | Event::Bytes(_) => {}
             }
         }
         self.events = events;
@@ -279,5 +331,88 @@ impl Schedule for ResponseSchedule {
         self.framer
             .is_idle()
             .then(|| self.exchanges.answered.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::Direction;
+    use crate::queue::Payload;
+
+    fn schedule(hold_ms: u64) -> RequestSchedule {
+        let delays = Delays {
+            rules: Arc::new(HttpRules {
+                endpoints: vec!["/held".into()],
+                methods: vec![],
+            }),
+            model: LatencyModel {
+                latency: Duration::from_millis(hold_ms),
+                jitter: Duration::ZERO,
+                probability: 100.0,
+                direction: Direction::Upstream,
+            },
+            header_timeout: Duration::from_secs(60),
+        };
+        let stats = Arc::new(Stats::default());
+        RequestSchedule::new(delays, 1 << 20, Rng::new(1), Arc::default(), stats)
+    }
+
+    fn text(item: Item) -> (String, bool) {
+        match item.payload {
+            Payload::Data(bytes) => (
+                String::from_utf8_lossy(&bytes).into_owned(),
+                item.record.is_some(),
+            ),
+            Payload::End(end) => (format!("{end:?}"), false),
+        }
+    }
+
+    #[test]
+    fn a_matching_request_waits_whole_and_the_others_go_at_once_in_one_piece() {
+        let mut schedule = schedule(400);
+        let mut queue = Queue::default();
+        let now = Instant::now();
+        let input = "GET /a HTTP/1.1\r\n\r\nPOST /held HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        schedule.data(Bytes::from(input), now, &mut queue);
+        let first = queue.pop_due(now).map(text);
+        assert_eq!(first, Some(("GET /a HTTP/1.1\r\n\r\n".to_owned(), false)));
+        assert!(
+            queue.pop_due(now + Duration::from_millis(399)).is_none(),
+            "released early"
+        );
+        let held = queue.pop_due(now + Duration::from_millis(400)).map(text);
+        let expected = "POST /held HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".to_owned();
+        assert_eq!(
+            held,
+            Some((expected, true)),
+            "head and body in one piece, its hold recorded"
+        );
+    }
+
+    #[test]
+    fn a_head_read_in_pieces_is_held_from_its_first_byte() {
+        let mut schedule = schedule(400);
+        let mut queue = Queue::default();
+        let start = Instant::now();
+        schedule.data(Bytes::from("POST /he"), start, &mut queue);
+        assert!(
+            queue.pop_due(start + Duration::from_secs(3600)).is_none(),
+            "pending until decided"
+        );
+        let later = start + Duration::from_millis(100);
+        schedule.data(Bytes::from("ld HTTP/1.1\r\n\r\n"), later, &mut queue);
+        assert!(queue.pop_due(start + Duration::from_millis(399)).is_none());
+        let due = start + Duration::from_millis(400);
+        assert_eq!(
+            queue.pop_due(due).map(text),
+            Some(("POST /he".to_owned(), true))
+        );
+        assert_eq!(
+            queue.pop_due(due).map(text),
+            Some(("ld HTTP/1.1\r\n\r\n".to_owned(), false))
+        );
     }
 }

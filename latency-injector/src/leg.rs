@@ -20,7 +20,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::os::fd::AsRawFd;
+
 use bytes::Bytes;
+use nix::sys::socket::MsgFlags;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -91,6 +94,27 @@ enum Wake {
     Released,
     Expired,
     Closing,
+}
+
+/// One read. A short read means the socket is drained for now: tokio is told so (the
+/// closure reports WouldBlock, which clears the cached readiness), as its own `poll_read`
+/// does, sparing the next wait a read that would only return EAGAIN.
+fn read_some(source: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = None;
+    let outcome = source.try_io(tokio::io::Interest::READABLE, || {
+        let n = nix::sys::socket::recv(source.as_raw_fd(), buf, MsgFlags::empty())
+            .map_err(io::Error::from)?;
+        got = Some(n);
+        if n > 0 && n < buf.len() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (outcome, got) {
+        (Ok(n), _) => Ok(n),
+        (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+        (Err(e), _) => Err(e),
+    }
 }
 
 async fn write_all(sink: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
@@ -189,9 +213,7 @@ impl<'a, S: Schedule> Leg<'a, S> {
         let result = ready.and_then(|()| {
             READ_BUFFER.with_borrow_mut(|buf| {
                 let buf = buf.get_or_insert_with(|| vec![0u8; READ_SIZE].into_boxed_slice());
-                self.source
-                    .try_read(buf)
-                    .map(|n| Bytes::copy_from_slice(&buf[..n]))
+                read_some(self.source, buf).map(|n| Bytes::copy_from_slice(&buf[..n]))
             })
         });
         match result {

@@ -61,18 +61,24 @@ impl Queue {
     }
 
     /// Gives every pending piece its release time; the first of them records the delay
-    /// applied (from `record`'s instant) when it is delivered.
-    pub fn release_pending(&mut self, at: Instant, record: Option<Instant>) {
-        let mut record = record;
-        for item in self
-            .items
-            .iter_mut()
-            .filter(|i| i.release == Release::Pending)
-        {
-            item.release = Release::At(at);
-            if let Some(first) = record.take() {
-                item.record = Some(first);
+    /// applied (from `record`'s instant) when it is delivered. Returns the record if no
+    /// piece was pending to take it.
+    pub fn release_pending(&mut self, at: Instant, record: Option<Instant>) -> Option<Instant> {
+        // Pending pieces are always the last ones: a request waits whole.
+        let mut first = None;
+        for (index, item) in self.items.iter_mut().enumerate().rev() {
+            if item.release != Release::Pending {
+                break;
             }
+            item.release = Release::At(at);
+            first = Some(index);
+        }
+        match (first, record) {
+            (Some(index), Some(record)) => {
+                self.items[index].record = Some(record);
+                None
+            }
+            (_, record) => record,
         }
     }
 
