@@ -20,7 +20,8 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use crate::dial::{self, OPEN_FILES, Upstream, cause};
-use crate::http::{Delays, Exchanges, RequestSchedule, ResponseSchedule};
+use crate::exchanges::Exchanges;
+use crate::http::{Delays, RequestSchedule, ResponseSchedule};
 use crate::leg::{Leg, Outcome, Wiring};
 use crate::model::{LatencyModel, Rng};
 use crate::queue::Schedule;

@@ -42,7 +42,7 @@
 //!   connection (relay, lifecycle); `dial.rs`: its upstream; `leg.rs`: one direction
 //!   (read, queue, deliver bytes and closes); `queue.rs`: the pieces on their way and the
 //!   `Schedule` that times them; `schedule.rs`: TCP schedules (at once, per-chunk delay);
-//!   `http.rs`: HTTP schedules; `framing.rs`: HTTP/1.x message boundaries; `chunked.rs`:
+//!   `http.rs`: HTTP schedules; `exchanges.rs`: what an HTTP connection's legs share; `framing.rs`: HTTP/1.x message boundaries; `chunked.rs`:
 //!   chunked bodies; `heads.rs`: heads with httparse; `matching.rs`: which requests match
 //!   (normalised paths).
 //! - `timer.rs`: the precise hold timer; `model.rs`: latency, jitter, probability,
@@ -60,6 +60,7 @@ pub mod config;
 pub mod connection;
 pub mod conns;
 pub mod dial;
+pub mod exchanges;
 pub mod fault;
 pub mod framing;
 pub mod guard;
