@@ -7,7 +7,7 @@
 //! so the other direction keeps flowing; a reset (or any read error) becomes a reset of
 //! the sink (SO_LINGER 0, then close), after every byte read before it has been sent
 //! (SO_LINGER 0 throws away unsent data, so the leg first waits for the sink's send
-//! queue to empty, up to [`UNSENT_WAIT`]).
+//! queue to empty, up to `UNSENT_WAIT`).
 //!
 //! The queue between reading and delivering is bounded by `--buffer-limit`: once that
 //! many bytes wait, the leg stops reading and TCP pushes back on the sender. Pieces never
