@@ -1,0 +1,48 @@
+//! The lab: a local Lomash Wood cluster whose pods are real processes (issue "The lab").
+//! See docs/lab.md for what it is and is not.
+//!
+//! # Layout
+//! - `plan.rs`: names, address ranges and the slot lock of one lab instance;
+//!   `cleanup.rs`: removing a lab (and the leftovers of dead ones).
+//! - `net.rs`: the node namespace, bridge, host link and pod namespaces (`ip`);
+//!   `proxy.rs`: Service routing (nftables DNAT in the node namespace);
+//!   `hosts.rs`: /etc/hosts and resolv.conf of pods.
+//! - `cgroups.rs`: container cgroups (v1 and v2), limits, OOM counter, CPU and memory.
+//! - `node.rs`: the kubelet side: pods, ephemeral containers, deletion, Services.
+//!   `context.rs`: what a node's pods share (settings, events).
+//! - `pod.rs`: one pod's sandbox and status; `worker.rs`: one container's life
+//!   (start, OOM watch, restart back-off); `probes.rs` + `probe.rs`: probes;
+//!   `terminate.rs`: preStop, SIGTERM, SIGKILL; `exec.rs`: exec in a container;
+//!   `logs.rs`: container log files.
+//! - `spec.rs`: container spec -> lab-init launch (with `images.rs`, `security.rs`,
+//!   `env.rs`, `quantity.rs`); `launch.rs`: the launch JSON; `init/`: lab-init itself
+//!   (namespaces, mounts, identity, exec).
+//! - `mountinfo.rs`, `cmd.rs`: small helpers.
+
+pub mod cgroups;
+pub mod cleanup;
+pub mod clock;
+pub mod cmd;
+pub mod container;
+pub mod context;
+pub mod env;
+pub mod exec;
+pub mod hosts;
+pub mod images;
+pub mod init;
+pub mod launch;
+pub mod logs;
+pub mod mountinfo;
+pub mod net;
+pub mod node;
+pub mod plan;
+pub mod pod;
+pub mod probe;
+pub mod probes;
+pub mod proxy;
+pub mod quantity;
+pub mod security;
+pub mod spec;
+pub mod terminate;
+pub mod testing;
+pub mod worker;
