@@ -106,7 +106,7 @@ impl Tool for Cli {
     /// The workers are threads: nothing of a run outlives its process, so there is no
     /// leftover to remove. `--cleanup` still stops every running instance (tool::main
     /// does that before calling this).
-    fn cleanup_leftovers() -> Result<Vec<String>> {
+    fn cleanup_leftovers(_dry_run: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 }

@@ -6,11 +6,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == memory_leak::allocator::ARG)
-    {
-        return memory_leak::allocator::main();
-    }
     chaos_common::tool::main::<memory_leak::cli::Cli>(env!("CARGO_PKG_VERSION"))
 }

@@ -34,8 +34,9 @@ pub fn stat_ppid(stat: &str) -> Option<i32> {
         .ok()
 }
 
-/// SIGKILLs every allocator whose parent is no longer its supervisor; one line each.
-pub fn kill_orphans() -> Result<Vec<String>> {
+/// SIGKILLs every allocator whose parent is no longer its supervisor (with `dry_run`,
+/// only lists them); one line each.
+pub fn kill_orphans(dry_run: bool) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir("/proc") else {
         return Ok(removed);
@@ -54,7 +55,7 @@ pub fn kill_orphans() -> Result<Vec<String>> {
             .ok()
             .and_then(|s| stat_ppid(&s));
         if ppid.is_some_and(|p| p != supervisor)
-            && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
+            && (dry_run || kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok())
         {
             removed.push(format!(
                 "orphaned allocator pid {pid} (its supervisor {supervisor} is gone)"
