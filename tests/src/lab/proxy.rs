@@ -7,8 +7,8 @@
 //! ```text
 //! chain services { ip daddr 203.0.113.1 tcp dport 6379 jump svc-0 comment "lomash-wood/redis:6379" }
 //! chain svc-0 { numgen random mod 2 vmap { 0 : jump ep-0-0, 1 : jump ep-0-1 } }
-//! chain ep-0-0 { dnat to 198.51.100.2:6379 }
-//! chain ep-0-1 { dnat to 198.51.100.3:6379 }
+//! chain ep-0-0 { meta l4proto tcp dnat to 198.51.100.2:6379 }
+//! chain ep-0-1 { meta l4proto tcp dnat to 198.51.100.3:6379 }
 //! ```
 //!
 //! Each new connection picks one Ready endpoint at random (conntrack keeps it there).
@@ -93,7 +93,11 @@ pub fn ruleset(plan: &Plan, routes: &[Route]) -> String {
             arms.join(", ")
         );
         for (j, (ip, port)) in r.endpoints.iter().enumerate() {
-            let _ = writeln!(out, "  chain ep-{i}-{j} {{\n    dnat to {ip}:{port}\n  }}");
+            let _ = writeln!(
+                out,
+                "  chain ep-{i}-{j} {{\n    meta l4proto {} dnat to {ip}:{port}\n  }}",
+                r.protocol
+            );
         }
     }
     out.push_str("}\n");
@@ -136,7 +140,7 @@ mod tests {
             "ip daddr 203.0.113.1 tcp dport 6379 jump svc-0 comment \"lomash-wood/redis:6379\""
         ));
         assert!(text.contains("numgen random mod 2 vmap { 0 : jump ep-0-0, 1 : jump ep-0-1 }"));
-        assert!(text.contains("dnat to 198.51.100.3:6380"));
+        assert!(text.contains("meta l4proto tcp dnat to 198.51.100.3:6380"));
         assert!(
             text.contains("ip saddr 198.51.100.0/26 ct status dnat oifname \"lab0\" masquerade")
         );
