@@ -19,6 +19,7 @@
 //!   (namespaces, mounts, identity, exec).
 //! - `mountinfo.rs`, `cmd.rs`: small helpers.
 
+pub mod backend;
 pub mod cgroups;
 pub mod cleanup;
 pub mod clock;
