@@ -17,7 +17,11 @@
 //! - `spec.rs`: container spec -> lab-init launch (with `images.rs`, `security.rs`,
 //!   `env.rs`, `quantity.rs`); `launch.rs`: the launch JSON; `init/`: lab-init itself
 //!   (namespaces, mounts, identity, exec).
-//! - `mountinfo.rs`, `cmd.rs`: small helpers.
+//! - `hpa.rs`: the HPA algorithm (pure); `usage.rs`: CPU and memory of containers from
+//!   their cgroups (for the HPA and `kubectl top`).
+//! - `backend/`: the stand-in Lomash Wood services (`lab-service`, `lab-stripe`).
+//! - `testing.rs`: helpers for tests that drive a node directly.
+//! - `mountinfo.rs`, `cmd.rs`, `clock.rs`: small helpers.
 
 pub mod backend;
 pub mod cgroups;
@@ -29,6 +33,7 @@ pub mod context;
 pub mod env;
 pub mod exec;
 pub mod hosts;
+pub mod hpa;
 pub mod images;
 pub mod init;
 pub mod launch;
@@ -46,4 +51,5 @@ pub mod security;
 pub mod spec;
 pub mod terminate;
 pub mod testing;
+pub mod usage;
 pub mod worker;
