@@ -19,10 +19,13 @@ pub struct Usage {
     pub memory_bytes: u64,
 }
 
+/// One reading: (time, CPU ns, working set bytes).
+type Reading = (Instant, u64, u64);
+
 #[derive(Debug, Default)]
 pub struct Sampler {
-    /// (pod uid, container) -> readings (time, CPU ns, working set).
-    readings: BTreeMap<(String, String), VecDeque<(Instant, u64, u64)>>,
+    /// (pod uid, container) -> readings.
+    readings: BTreeMap<(String, String), VecDeque<Reading>>,
 }
 
 /// millicores from two CPU-time readings.
