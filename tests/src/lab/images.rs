@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `lomash-wood/<service>` (api-gateway, auth-service, …, analytics-service) | `lab-service` with `LAB_ROLE=<service>` | the stand-in backend |
 //! | `postgres` | `lab-service` with `LAB_ROLE=postgres` | an HTTP stand-in for the database, port 5432 |
-//! | `redis` | `redis-server` | the real one, from the host |
+//! | `redis` | `redis-server` | the real one, from the host; a first argument that is a flag runs `redis-server` with it (as the image's entrypoint script) |
 //! | `chaos-tools` (`…/chaos-tools`, `…/chaos-tools-debug`) | `sh` | the static tools of `dist/` on /usr/local/bin |
 //! | `busybox`, `alpine`, `debian`, `ubuntu` | `sh` | the host's tools |
 //!
@@ -42,6 +42,9 @@ pub struct Image {
     pub cmd: Vec<String>,
     pub env: Vec<(String, String)>,
     pub mounts: Vec<BindMount>,
+    /// What the image's entrypoint script runs when the first argument is a flag
+    /// (`redis`: `args: ["--port", …]` runs `redis-server --port …`).
+    pub flag_program: Option<String>,
 }
 
 /// Where the local programs are.
@@ -70,12 +73,14 @@ pub fn resolve(image: &str, dirs: &ImageDirs) -> Result<Image> {
         cmd: vec![],
         env: vec![("LAB_ROLE".to_owned(), role.to_owned())],
         mounts: vec![],
+        flag_program: None,
     };
     let shell = |mounts: Vec<BindMount>| Image {
         entrypoint: vec![],
         cmd: vec!["sh".to_owned()],
         env: vec![],
         mounts,
+        flag_program: None,
     };
     Ok(match name.as_str() {
         role if owner == "lomash-wood" && ROLES.contains(&role) => service(role),
@@ -85,6 +90,7 @@ pub fn resolve(image: &str, dirs: &ImageDirs) -> Result<Image> {
             cmd: vec!["redis-server".to_owned()],
             env: vec![],
             mounts: vec![],
+            flag_program: Some("redis-server".to_owned()),
         },
         n if n.starts_with("chaos-tools") => shell(vec![BindMount {
             source: dirs.dist_dir.clone(),
@@ -107,7 +113,13 @@ pub fn argv(image: &Image, command: &[String], args: Option<&[String]>) -> Vec<S
         (command.to_vec(), Vec::new())
     };
     let tail = args.map(<[String]>::to_vec).unwrap_or(default_tail);
-    head.into_iter().chain(tail).collect()
+    let mut argv: Vec<String> = head.into_iter().chain(tail).collect();
+    if let (Some(program), Some(first)) = (&image.flag_program, argv.first()) {
+        if first.starts_with('-') {
+            argv.insert(0, program.clone());
+        }
+    }
+    argv
 }
 
 #[cfg(test)]
@@ -166,11 +178,18 @@ mod tests {
             cmd: vec!["c1".into()],
             env: vec![],
             mounts: vec![],
+            flag_program: None,
         };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(argv(&image, &[], None), s(&["ep", "c1"]));
         assert_eq!(argv(&image, &[], Some(&s(&["a"]))), s(&["ep", "a"]));
         assert_eq!(argv(&image, &s(&["x"]), None), s(&["x"]));
         assert_eq!(argv(&image, &s(&["x"]), Some(&s(&["a"]))), s(&["x", "a"]));
+        let redis = resolve("redis:7-alpine", &dirs()).unwrap();
+        assert_eq!(
+            argv(&redis, &[], Some(&s(&["--port", "1"]))),
+            s(&["redis-server", "--port", "1"])
+        );
+        assert_eq!(argv(&redis, &[], None), s(&["redis-server"]));
     }
 }

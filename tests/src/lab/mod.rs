@@ -6,6 +6,7 @@
 //!   `cleanup.rs`: removing a lab (and the leftovers of dead ones).
 //! - `net.rs`: the node namespace, bridge, host link and pod namespaces (`ip`);
 //!   `proxy.rs`: Service routing (nftables DNAT in the node namespace);
+//!   `services.rs`: Services and pods -> endpoints and routes (pure);
 //!   `hosts.rs`: /etc/hosts and resolv.conf of pods.
 //! - `cgroups.rs`: container cgroups (v1 and v2), limits, OOM counter, CPU and memory.
 //! - `node.rs`: the kubelet side: pods, ephemeral containers, deletion, Services.
@@ -48,6 +49,7 @@ pub mod probes;
 pub mod proxy;
 pub mod quantity;
 pub mod security;
+pub mod services;
 pub mod spec;
 pub mod terminate;
 pub mod testing;
