@@ -16,7 +16,8 @@ use super::pod::PodShared;
 
 static EXEC_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A started exec; its files are removed when it is dropped.
+/// A started exec; its files are removed when it is dropped. Dropping it does not kill
+/// the process (as on a node, a client that goes away leaves its exec running).
 pub struct ExecProcess {
     pub child: Child,
     files: [PathBuf; 2],
@@ -71,7 +72,7 @@ pub fn spawn(pod: &PodShared, container: &str, argv: Vec<String>) -> Result<Exec
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(false)
         .spawn()
         .context("cannot start lab-init for the exec")?;
     Ok(ExecProcess {
@@ -99,15 +100,21 @@ pub async fn run(
     drop(exec.child.stdin.take());
     let mut out = exec.child.stdout.take().context("no stdout pipe")?;
     let mut err = exec.child.stderr.take().context("no stderr pipe")?;
-    let collect = async {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
-        let status = exec.child.wait().await;
-        (o, e, status)
+    let finished = {
+        let child = &mut exec.child;
+        let collect = async move {
+            let (mut o, mut e) = (Vec::new(), Vec::new());
+            let _ = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
+            let status = child.wait().await;
+            (o, e, status)
+        };
+        tokio::time::timeout(timeout, collect).await
     };
-    let (o, e, status) = tokio::time::timeout(timeout, collect)
-        .await
-        .map_err(|_| anyhow::anyhow!("exec did not finish within {timeout:?}"))?;
+    let Ok((o, e, status)) = finished else {
+        // The shim's death takes the command with it (parent-death signal).
+        let _ = exec.child.start_kill();
+        bail!("exec did not finish within {timeout:?}");
+    };
     Ok(ExecOutput {
         code: status.ok().and_then(|s| s.code()).unwrap_or(255),
         stdout: String::from_utf8_lossy(&o).into_owned(),

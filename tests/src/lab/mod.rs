@@ -18,6 +18,7 @@
 //! - `spec.rs`: container spec -> lab-init launch (with `images.rs`, `security.rs`,
 //!   `env.rs`, `quantity.rs`); `launch.rs`: the launch JSON; `init/`: lab-init itself
 //!   (namespaces, mounts, identity, exec).
+//! - `stream/`: exec and attach over the websocket channel protocols.
 //! - `hpa.rs`: the HPA algorithm (pure); `usage.rs`: CPU and memory of containers from
 //!   their cgroups (for the HPA and `kubectl top`).
 //! - `backend/`: the stand-in Lomash Wood services (`lab-service`, `lab-stripe`).
@@ -51,6 +52,7 @@ pub mod quantity;
 pub mod security;
 pub mod services;
 pub mod spec;
+pub mod stream;
 pub mod terminate;
 pub mod testing;
 pub mod usage;
