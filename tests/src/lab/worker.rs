@@ -355,7 +355,7 @@ async fn back_off(pod: &PodShared, name: &str, delay: Duration, stop: &mut Stop)
         pod.namespace,
         pod.uid
     );
-    set_waiting(pod, name, "CrashLoopBackOff", &message);
+    // The Event first: whoever sees the status already finds it.
     pod.event(
         Some(name),
         true,
@@ -365,6 +365,7 @@ async fn back_off(pod: &PodShared, name: &str, delay: Duration, stop: &mut Stop)
             pod.name, pod.namespace, pod.uid
         ),
     );
+    set_waiting(pod, name, "CrashLoopBackOff", &message);
     tokio::select! {
         () = tokio::time::sleep(delay) => true,
         _ = stop.wait_for(Option::is_some) => false,
