@@ -8,7 +8,7 @@
 //! | `lomash-wood/<service>` (api-gateway, auth-service, …, analytics-service) | `lab-service` with `LAB_ROLE=<service>` | the stand-in backend |
 //! | `postgres` | `lab-service` with `LAB_ROLE=postgres` | an HTTP stand-in for the database, port 5432 |
 //! | `redis` | `redis-server` | the real one, from the host; a first argument that is a flag runs `redis-server` with it (as the image's entrypoint script) |
-//! | `chaos-tools` (`…/chaos-tools`, `…/chaos-tools-debug`) | `sh` | the static tools of `dist/` on /usr/local/bin |
+//! | `chaos-tools` (`lomash-wood/chaos-tools:<version>`, docs/debug-image.md) | `net-partition --help` | the static tools of `dist/` on /usr/local/bin (the real image has them there too, with nft and ss, and no shell) |
 //! | `busybox`, `alpine`, `debian`, `ubuntu` | `sh` | the host's tools |
 //!
 //! Anything else fails like a pull from a registry that does not have it
@@ -92,11 +92,14 @@ pub fn resolve(image: &str, dirs: &ImageDirs) -> Result<Image> {
             mounts: vec![],
             flag_program: Some("redis-server".to_owned()),
         },
-        n if n.starts_with("chaos-tools") => shell(vec![BindMount {
-            source: dirs.dist_dir.clone(),
-            target: Path::new("/usr/local/bin").to_path_buf(),
-            read_only: true,
-        }]),
+        n if n.starts_with("chaos-tools") => Image {
+            cmd: vec!["net-partition".to_owned(), "--help".to_owned()],
+            ..shell(vec![BindMount {
+                source: dirs.dist_dir.clone(),
+                target: Path::new("/usr/local/bin").to_path_buf(),
+                read_only: true,
+            }])
+        },
         "busybox" | "alpine" | "debian" | "ubuntu" => shell(vec![]),
         _ => bail!(
             "image {image:?} is not in the lab's image table (lomash-wood/<service>, postgres, redis, chaos-tools, busybox, alpine, debian, ubuntu; see docs/lab.md)"
