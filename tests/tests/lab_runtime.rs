@@ -130,6 +130,14 @@ fn root_lab_pod_sandbox_is_the_platforms_security_context() {
                 .trim(),
             (64u64 << 20).to_string()
         );
+        // What `lab.sh cgroup sandbox` prints, from the state directory.
+        let lines = chaos_tests::lab::inventory::cgroup_lines("lomash-wood/sandbox", None).unwrap();
+        assert_eq!(
+            lines[0],
+            format!("memory {}", host_limit.display()),
+            "{lines:?}"
+        );
+        assert!(chaos_tests::lab::inventory::cgroup_lines("sandbox", Some("nope")).is_err());
         let ps = sh(&pod, "cat /proc/1/cmdline | tr '\\0' ' '").await;
         assert!(ps.stdout.starts_with("sh -c trap"), "{ps:?}");
 

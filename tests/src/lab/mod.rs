@@ -38,6 +38,7 @@ pub mod hosts;
 pub mod hpa;
 pub mod images;
 pub mod init;
+pub mod inventory;
 pub mod launch;
 pub mod logs;
 pub mod mountinfo;

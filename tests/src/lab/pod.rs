@@ -126,6 +126,12 @@ impl PodShared {
             let d = self.dir.join(sub);
             std::fs::create_dir_all(&d).with_context(|| format!("mkdir {}", d.display()))?;
         }
+        let record = super::inventory::PodRecord::of(self);
+        std::fs::write(
+            self.dir.join(super::inventory::POD_FILE),
+            serde_json::to_vec(&record)?,
+        )
+        .context("cannot write the pod record")?;
         self.write_hosts()?;
         hosts::write_in_place(
             &self.etc("resolv.conf"),
