@@ -152,7 +152,7 @@ impl Fault for Scripted {
 fn settings(duration: Duration) -> RunSettings {
     RunSettings {
         tool: "cpu-hog",
-        version: "0.1.0",
+        version: "0.1.0".into(),
         run_id: "test-run".into(),
         duration,
         dry_run: false,
@@ -162,6 +162,7 @@ fn settings(duration: Duration) -> RunSettings {
         safety: SafetyPolicy::default(),
         now: None,
         registry: None,
+        log_plan: true,
     }
 }
 
