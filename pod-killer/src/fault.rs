@@ -1,68 +1,23 @@
-//! `PodKill`, the fault: configuration and the snapshot taken at prepare time. Apply
-//! starts the pod watch and the kill loop; observe reports when the loop is done;
-//! revert stops them and has nothing to undo (the ReplicaSet recreates deleted pods).
+//! `PodKill`, the fault: its settings and, after the resolve step, the snapshot of the
+//! target. Apply starts the pod watch and the kill loop; observe reports when the loop is
+//! done; revert stops them and has nothing to undo (the workload recreates deleted pods).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chaos_common::kube::ClientOptions;
 use chaos_common::kube::client::connect;
-use chaos_common::kube::targets::TargetSpec;
+use chaos_common::kube::retry::ThrottleCount;
 use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::observations;
 use crate::resolve::Snapshot;
-use crate::run::{self, SharedTimeline};
+use crate::run::{self, Loop, SharedTimeline};
+use crate::settings::Settings;
 use crate::timeline::{Outcome, Timeline};
 
 /// How long apply waits for the pod watch's first list.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(15);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Delete,
-    Evict,
-}
-
-impl Method {
-    pub fn verb(self) -> &'static str {
-        match self {
-            Method::Delete => "delete",
-            Method::Evict => "evict",
-        }
-    }
-    pub fn past(self) -> &'static str {
-        match self {
-            Method::Delete => "deleted",
-            Method::Evict => "evicted",
-        }
-    }
-    pub fn action(self) -> &'static str {
-        match self {
-            Method::Delete => "Delete",
-            Method::Evict => "Evict",
-        }
-    }
-}
-
-/// Validated flags.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub namespace: String,
-    pub target: TargetSpec,
-    pub count: u32,
-    pub interval: Duration,
-    pub grace_period: u32,
-    pub delay: Duration,
-    pub method: Method,
-    pub min_ready: u32,
-    pub recovery_timeout: Duration,
-    pub expect_recovery_within: Option<Duration>,
-    pub client: ClientOptions,
-    pub run_id: String,
-}
 
 #[derive(Debug)]
 pub struct PodKill {
@@ -70,6 +25,8 @@ pub struct PodKill {
     /// Taken by `resolve`, after the safety rules passed (so a protected namespace is
     /// never even read).
     pub snapshot: Option<Snapshot>,
+    /// Throttled (429) answers over the whole run, resolve included.
+    throttled: Arc<ThrottleCount>,
 }
 
 /// What apply started.
@@ -81,25 +38,12 @@ pub struct Handle {
 }
 
 impl PodKill {
-    pub fn new(settings: Settings, snapshot: Option<Snapshot>) -> PodKill {
-        PodKill { settings, snapshot }
-    }
-
-    fn what(&self) -> String {
-        match self.snapshot.as_ref() {
-            Some(Snapshot {
-                deployment: Some(d),
-                ..
-            }) => format!("deployment/{d}"),
-            Some(s) => format!("pods matching '{}'", s.selector),
-            None => format!("{:?}", self.settings.target),
+    pub fn new(settings: Settings) -> PodKill {
+        PodKill {
+            settings,
+            snapshot: None,
+            throttled: Arc::default(),
         }
-    }
-
-    fn limit(&self) -> Duration {
-        self.settings
-            .expect_recovery_within
-            .unwrap_or(self.settings.recovery_timeout)
     }
 }
 
@@ -107,11 +51,11 @@ impl Fault for PodKill {
     type Handle = Handle;
 
     fn plan(&self) -> Plan {
-        crate::plan::plan(self)
+        crate::plan::plan(&self.settings, self.snapshot.as_ref())
     }
 
     async fn resolve(&mut self) -> chaos_common::Result<()> {
-        self.snapshot = Some(crate::resolve::resolve(&self.settings).await?);
+        self.snapshot = Some(crate::resolve::resolve(&self.settings, &self.throttled).await?);
         Ok(())
     }
 
@@ -119,13 +63,13 @@ impl Fault for PodKill {
         let Some(snapshot) = &self.snapshot else {
             return Ok(());
         };
-        let ready = snapshot.ready();
+        let ready = snapshot.available();
         if ready <= usize::try_from(self.settings.min_ready).unwrap_or(usize::MAX) {
             return Err(ChaosError::Refused {
                 rule: "min-ready",
                 message: format!(
                     "killing a pod of {} would leave {} Ready pod(s) ({ready} Ready now, {} desired), fewer than --min-ready {}",
-                    self.what(),
+                    snapshot.what(),
                     ready.saturating_sub(1),
                     snapshot.desired,
                     self.settings.min_ready
@@ -136,10 +80,11 @@ impl Fault for PodKill {
     }
 
     async fn baseline(&mut self) -> chaos_common::Result<Value> {
-        Ok(self
-            .snapshot
-            .as_ref()
-            .map_or(Value::Null, Snapshot::to_json))
+        Ok(self.snapshot.as_ref().map_or(Value::Null, |s| {
+            json!({"server": s.server, "kubeconfig": s.kubeconfig, "selector": s.selector,
+                "workload": s.workload.as_ref().map(|w| w.reference()),
+                "desiredReplicas": s.desired, "readyPods": s.available(), "pods": s.pods})
+        }))
     }
 
     #[tracing::instrument(skip(self), fields(run_id = %self.settings.run_id))]
@@ -149,7 +94,7 @@ impl Fault for PodKill {
             .clone()
             .ok_or_else(|| ChaosError::fault("the target was not resolved"))?;
         let conn = connect(&self.settings.client).await?;
-        let timeline: SharedTimeline = Arc::new(Mutex::new(Timeline::new(snapshot.desired)));
+        let timeline: SharedTimeline = Arc::new(tokio::sync::watch::Sender::new(Timeline::new(snapshot.desired)));
         let watch = tokio::spawn(run::watch_pods(
             conn.clone(),
             self.settings.namespace.clone(),
@@ -164,12 +109,13 @@ impl Fault for PodKill {
                 SYNC_TIMEOUT.as_secs()
             )));
         }
-        let kills = tokio::spawn(run::kill_loop(
+        let kills = tokio::spawn(run::kill_loop(Loop {
             conn,
-            self.settings.clone(),
-            snapshot.deployment.clone(),
-            timeline.clone(),
-        ));
+            settings: self.settings.clone(),
+            workload: snapshot.workload.clone(),
+            timeline: timeline.clone(),
+            throttled: self.throttled.clone(),
+        }));
         Ok(Handle {
             timeline,
             watch,
@@ -201,19 +147,16 @@ impl Fault for PodKill {
     }
 
     fn conclude(&mut self, handle: &mut Handle) -> Conclusion {
-        let mut timeline = run::lock(&handle.timeline);
-        for kill in timeline
-            .kills
-            .iter_mut()
-            .filter(|k| k.outcome == Outcome::Pending)
-        {
-            kill.outcome = Outcome::Interrupted;
-        }
-        observations::conclude(
+        handle.timeline.send_modify(|t| {
+            for kill in t.kills.iter_mut().filter(|k| k.outcome == Outcome::Pending) {
+                kill.outcome = Outcome::Interrupted;
+            }
+        });
+        crate::observations::conclude(
             &self.settings,
             self.snapshot.as_ref(),
-            &timeline,
-            self.limit(),
+            &handle.timeline.borrow(),
+            self.throttled.get(),
         )
     }
 
@@ -221,23 +164,22 @@ impl Fault for PodKill {
     async fn revert(&mut self, handle: Handle) -> chaos_common::Result<Value> {
         handle.kills.abort();
         handle.watch.abort();
-        let events: Vec<String> = run::lock(&handle.timeline)
+        let events: Vec<String> = handle
+            .timeline
+            .borrow()
             .kills
             .iter()
             .filter_map(|k| k.event.clone())
             .collect();
         Ok(json!({
             "nothingToUndo": true,
-            "note": "deleted pods are recreated by their ReplicaSet; pod-killer changes nothing else",
+            "note": "deleted pods are recreated by their workload; pod-killer changes nothing else",
             "eventsLeft": events,
         }))
     }
 
     fn manual_revert_steps(&self) -> Vec<String> {
-        let selector = self
-            .snapshot
-            .as_ref()
-            .map_or(String::new(), |s| s.selector.clone());
+        let selector = self.snapshot.as_ref().map_or(String::new(), |s| s.selector.clone());
         vec![format!(
             "nothing to undo; check that the pods came back: kubectl get pods -n {} -l '{selector}'",
             self.settings.namespace
