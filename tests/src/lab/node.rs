@@ -256,13 +256,18 @@ impl Node {
         proxy::apply(&self.ctx.plan, routes)
     }
 
-    /// Deletes every pod at once (grace 0) and removes the node.
-    pub async fn shutdown(self) {
+    /// Deletes every pod at once (grace 0); the node itself goes when dropped.
+    pub async fn stop_all(&self) {
         let uids: Vec<String> = lock(&self.pods).keys().cloned().collect();
         let deletes = uids
             .iter()
             .map(|u| self.delete_pod(u, Some(Duration::ZERO)));
         futures_util::future::join_all(deletes).await;
+    }
+
+    /// Deletes every pod at once (grace 0) and removes the node.
+    pub async fn shutdown(self) {
+        self.stop_all().await;
         // Drop removes the rest.
     }
 }
