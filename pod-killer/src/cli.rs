@@ -98,7 +98,9 @@ pub struct Cli {
 pub fn check_name(flag: &str, value: &str) -> Result<(), ChaosError> {
     let valid = !value.is_empty()
         && value.len() <= 63
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-');
     if valid {
@@ -112,7 +114,9 @@ pub fn check_name(flag: &str, value: &str) -> Result<(), ChaosError> {
 
 fn positive(flag: &str, value: Duration) -> Result<Duration, ChaosError> {
     if value.is_zero() {
-        Err(ChaosError::bad_input(format!("{flag} must be greater than zero")))
+        Err(ChaosError::bad_input(format!(
+            "{flag} must be greater than zero"
+        )))
     } else {
         Ok(value)
     }
@@ -149,16 +153,23 @@ impl Cli {
     /// (the run would give up before the criterion's limit and report a failure it
     /// never measured).
     fn recovery_timeout(&self, expect: Option<Duration>) -> Result<Duration, ChaosError> {
-        match (self.recovery_timeout.map(HumanDuration::as_duration), expect) {
-            (Some(timeout), Some(expect)) if timeout < expect => Err(ChaosError::bad_input(format!(
-                "--recovery-timeout {} is shorter than --expect-recovery-within {}: pod-killer would stop \
+        match (
+            self.recovery_timeout.map(HumanDuration::as_duration),
+            expect,
+        ) {
+            (Some(timeout), Some(expect)) if timeout < expect => {
+                Err(ChaosError::bad_input(format!(
+                    "--recovery-timeout {} is shorter than --expect-recovery-within {}: pod-killer would stop \
                  waiting before the pass criterion's limit; give --recovery-timeout of at least {} or leave it out",
-                HumanDuration(timeout),
-                HumanDuration(expect),
-                HumanDuration(expect)
-            ))),
+                    HumanDuration(timeout),
+                    HumanDuration(expect),
+                    HumanDuration(expect)
+                )))
+            }
             (Some(timeout), _) => positive("--recovery-timeout", timeout),
-            (None, expect) => Ok(expect.map_or(DEFAULT_RECOVERY_TIMEOUT, |e| e.max(DEFAULT_RECOVERY_TIMEOUT))),
+            (None, expect) => Ok(expect.map_or(DEFAULT_RECOVERY_TIMEOUT, |e| {
+                e.max(DEFAULT_RECOVERY_TIMEOUT)
+            })),
         }
     }
 
@@ -188,7 +199,11 @@ impl Cli {
             interval,
             grace_period: self.grace_period,
             delay: self.delay.as_duration(),
-            method: if self.evict { Method::Evict } else { Method::Delete },
+            method: if self.evict {
+                Method::Evict
+            } else {
+                Method::Delete
+            },
             min_ready: self.min_ready,
             recovery_timeout,
             expect_recovery_within: expect,

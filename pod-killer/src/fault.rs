@@ -94,7 +94,9 @@ impl Fault for PodKill {
             .clone()
             .ok_or_else(|| ChaosError::fault("the target was not resolved"))?;
         let conn = connect(&self.settings.client).await?;
-        let timeline: SharedTimeline = Arc::new(tokio::sync::watch::Sender::new(Timeline::new(snapshot.desired)));
+        let timeline: SharedTimeline = Arc::new(tokio::sync::watch::Sender::new(Timeline::new(
+            snapshot.desired,
+        )));
         let watch = tokio::spawn(run::watch_pods(
             conn.clone(),
             self.settings.namespace.clone(),
@@ -179,7 +181,10 @@ impl Fault for PodKill {
     }
 
     fn manual_revert_steps(&self) -> Vec<String> {
-        let selector = self.snapshot.as_ref().map_or(String::new(), |s| s.selector.clone());
+        let selector = self
+            .snapshot
+            .as_ref()
+            .map_or(String::new(), |s| s.selector.clone());
         vec![format!(
             "nothing to undo; check that the pods came back: kubectl get pods -n {} -l '{selector}'",
             self.settings.namespace

@@ -76,7 +76,12 @@ fn at(stamp: Option<Stamp>) -> Option<String> {
 }
 
 fn ms_after(start: Stamp, stamp: Option<Stamp>) -> Option<f64> {
-    stamp.map(|s| round(s.mono.saturating_duration_since(start.mono).as_secs_f64() * 1000.0, 1))
+    stamp.map(|s| {
+        round(
+            s.mono.saturating_duration_since(start.mono).as_secs_f64() * 1000.0,
+            1,
+        )
+    })
 }
 
 fn outcome(kill: &Kill) -> (&'static str, Option<String>) {
@@ -88,7 +93,10 @@ fn outcome(kill: &Kill) -> (&'static str, Option<String>) {
         Outcome::Skipped(why) => ("skipped-min-ready", Some(why.clone())),
         Outcome::Vanished(why) => ("vanished", Some(why.clone())),
         Outcome::Failed(why) => ("failed", Some(why.clone())),
-        Outcome::Interrupted => ("interrupted", Some("the run stopped before the pod recovered".into())),
+        Outcome::Interrupted => (
+            "interrupted",
+            Some("the run stopped before the pod recovered".into()),
+        ),
     }
 }
 
@@ -122,20 +130,27 @@ fn record(kill: &Kill) -> KillRecord {
 }
 
 fn recovery_time(kill: &Kill) -> Option<Duration> {
-    kill.recovered.map(|s| s.mono.saturating_duration_since(kill.requested.mono))
+    kill.recovered
+        .map(|s| s.mono.saturating_duration_since(kill.requested.mono))
 }
 
 fn criterion(kill: &Kill, s: &Settings) -> Criterion {
     let limit = s.limit();
     let (passed, actual) = match (&kill.outcome, recovery_time(kill)) {
-        (Outcome::Recovered, Some(took)) => (took <= limit, format!("recovered in {:.3} s", took.as_secs_f64())),
+        (Outcome::Recovered, Some(took)) => (
+            took <= limit,
+            format!("recovered in {:.3} s", took.as_secs_f64()),
+        ),
         (Outcome::BlockedByPdb(pdb), _) => (true, format!("blocked by PDB {pdb}: nothing deleted")),
         (Outcome::Skipped(why), _) => (true, format!("skipped: {why}")),
         (Outcome::Vanished(why), _) => (true, format!("nothing deleted: {why}")),
         (Outcome::Failed(why), _) => (false, format!("failed: {why}")),
         (Outcome::Interrupted, _) => (false, "interrupted before recovery".into()),
         // Waited the whole --recovery-timeout, which is at least the limit.
-        _ => (false, format!("not recovered within {}", HumanDuration(s.recovery_timeout))),
+        _ => (
+            false,
+            format!("not recovered within {}", HumanDuration(s.recovery_timeout)),
+        ),
     };
     Criterion {
         name: format!("kill {} ({}) recovery", kill.index, kill.pod.name),
@@ -146,9 +161,18 @@ fn criterion(kill: &Kill, s: &Settings) -> Criterion {
 }
 
 /// The observations and criteria of a run that stopped with `timeline`.
-pub fn conclude(s: &Settings, snapshot: Option<&Snapshot>, timeline: &Timeline, throttled: u64) -> Conclusion {
+pub fn conclude(
+    s: &Settings,
+    snapshot: Option<&Snapshot>,
+    timeline: &Timeline,
+    throttled: u64,
+) -> Conclusion {
     let kills: Vec<KillRecord> = timeline.kills.iter().map(record).collect();
-    let recovered = timeline.kills.iter().filter(|k| k.outcome == Outcome::Recovered).count();
+    let recovered = timeline
+        .kills
+        .iter()
+        .filter(|k| k.outcome == Outcome::Recovered)
+        .count();
     let slowest = timeline.kills.iter().filter_map(recovery_time).max();
     let mut criteria: Vec<Criterion> = timeline.kills.iter().map(|k| criterion(k, s)).collect();
     let done = timeline.kills.len();
@@ -160,7 +184,9 @@ pub fn conclude(s: &Settings, snapshot: Option<&Snapshot>, timeline: &Timeline, 
     });
     let observations = Observations {
         namespace: s.namespace.clone(),
-        workload: snapshot.and_then(|x| x.workload.as_ref()).map(|w| w.reference()),
+        workload: snapshot
+            .and_then(|x| x.workload.as_ref())
+            .map(|w| w.reference()),
         selector: snapshot.map(|x| x.selector.clone()),
         desired_replicas: timeline.desired,
         method: s.method.verb(),

@@ -39,12 +39,15 @@ pub fn plan(s: &Settings, snapshot: Option<&Snapshot>) -> Plan {
         Some(w) => (w.kind.resource(), w.name.clone()),
         None => ("selector", snapshot.selector.clone()),
     };
-    let mut targets = vec![Target::new(kind, name).with_details(json!({"namespace": s.namespace,
+    let mut targets = vec![
+        Target::new(kind, name).with_details(json!({"namespace": s.namespace,
         "selector": snapshot.selector, "desiredReplicas": snapshot.desired,
-        "readyPods": snapshot.available(), "server": snapshot.server}))];
+        "readyPods": snapshot.available(), "server": snapshot.server})),
+    ];
     targets.extend(snapshot.pods.iter().map(|p| {
-        Target::new("pod", p.name.clone())
-            .with_details(json!({"namespace": s.namespace, "uid": p.uid, "phase": p.phase, "ready": p.ready}))
+        Target::new("pod", p.name.clone()).with_details(
+            json!({"namespace": s.namespace, "uid": p.uid, "phase": p.phase, "ready": p.ready}),
+        )
     }));
     Plan {
         hypothesis,
@@ -61,11 +64,17 @@ fn steps(s: &Settings, snapshot: &Snapshot, what: &str) -> Vec<String> {
         snapshot.selector, s.namespace
     )];
     if !s.delay.is_zero() {
-        steps.push(format!("wait {} before the first kill", HumanDuration(s.delay)));
+        steps.push(format!(
+            "wait {} before the first kill",
+            HumanDuration(s.delay)
+        ));
     }
     for i in 1..=s.count {
         if i > 1 {
-            steps.push(format!("wait until {} after the previous kill", HumanDuration(s.interval)));
+            steps.push(format!(
+                "wait until {} after the previous kill",
+                HumanDuration(s.interval)
+            ));
         }
         steps.push(format!(
             "{} a random Ready pod matching '{}' in namespace {} (kill {i} of {}, grace period {} s), unless that leaves fewer than {} Ready",

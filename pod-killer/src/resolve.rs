@@ -58,7 +58,11 @@ fn summary(resolved: Resolved, server: String, kubeconfig: String) -> Snapshot {
         .map(|p| PodSummary {
             name: p.metadata.name.clone().unwrap_or_default(),
             uid: p.metadata.uid.clone().unwrap_or_default(),
-            phase: p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default(),
+            phase: p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default(),
             ready: is_ready(p),
             terminating: is_terminating(p),
             available: is_available(p),
@@ -81,7 +85,10 @@ fn summary(resolved: Resolved, server: String, kubeconfig: String) -> Snapshot {
     }
 }
 
-pub async fn resolve(settings: &Settings, throttled: &ThrottleCount) -> chaos_common::Result<Snapshot> {
+pub async fn resolve(
+    settings: &Settings,
+    throttled: &ThrottleCount,
+) -> chaos_common::Result<Snapshot> {
     let conn = connect(&settings.client).await?;
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -30,7 +30,12 @@ const EVENT_BUDGET: Duration = Duration::from_secs(10);
 
 /// Feeds every pod change matching the selector into the timeline until aborted. The
 /// watcher relists after a 410 Gone and backs off on errors (429 included).
-pub async fn watch_pods(conn: Connection, namespace: String, selector: String, timeline: SharedTimeline) {
+pub async fn watch_pods(
+    conn: Connection,
+    namespace: String,
+    selector: String,
+    timeline: SharedTimeline,
+) {
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &namespace);
     let config = watcher::Config::default().labels(&selector);
     let mut events = watcher(api, config).default_backoff().boxed();
@@ -51,7 +56,10 @@ pub async fn watch_pods(conn: Connection, namespace: String, selector: String, t
 /// Waits until the watch has delivered its first list.
 pub async fn wait_synced(timeline: &SharedTimeline, limit: Duration) -> bool {
     let mut changes = timeline.subscribe();
-    matches!(tokio::time::timeout(limit, changes.wait_for(|t| t.synced)).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(limit, changes.wait_for(|t| t.synced)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// What the kill loop works with.
@@ -109,7 +117,9 @@ async fn strike_one(run: &Loop, victim: &PodId) -> chaos_common::Result<()> {
     let mut index = 0;
     run.timeline
         .send_modify(|t| index = t.start_kill(victim.clone(), Stamp::now()));
-    let set = |f: &dyn Fn(&mut crate::timeline::Kill)| run.timeline.send_modify(|t| f(&mut t.kills[index]));
+    let set = |f: &dyn Fn(&mut crate::timeline::Kill)| {
+        run.timeline.send_modify(|t| f(&mut t.kills[index]))
+    };
     info!(run_id = %s.run_id, "{} pod {} in namespace {} (grace period {} s)", s.method.verb(), victim.name, s.namespace, s.grace_period);
     let target = Victim {
         namespace: &s.namespace,
@@ -138,18 +148,36 @@ async fn strike_one(run: &Loop, victim: &PodId) -> chaos_common::Result<()> {
         }
     }
     let event = kill_event(s, run.workload.as_ref(), &victim.name, index + 1);
-    match record(&run.conn, &s.namespace, &event, EVENT_BUDGET, &run.throttled).await {
+    match record(
+        &run.conn,
+        &s.namespace,
+        &event,
+        EVENT_BUDGET,
+        &run.throttled,
+    )
+    .await
+    {
         Ok(name) => set(&|k| k.event = Some(name.clone())),
-        Err(e) => warn!("could not record the Kubernetes Event for the kill of {}: {e}", victim.name),
+        Err(e) => warn!(
+            "could not record the Kubernetes Event for the kill of {}: {e}",
+            victim.name
+        ),
     }
     // Settled once it recovered and its old pod is gone (after the grace period), so the
     // timeline is complete; only recovery counts against the timeout.
     let mut changes = run.timeline.subscribe();
-    let settled = tokio::time::timeout(s.recovery_timeout, changes.wait_for(|t| t.kills[index].settled())).await;
+    let settled = tokio::time::timeout(
+        s.recovery_timeout,
+        changes.wait_for(|t| t.kills[index].settled()),
+    )
+    .await;
     if settled.is_err() {
         run.timeline.send_modify(|t| {
             if t.kills[index].outcome == Outcome::Pending {
-                warn!("pod {}: not recovered within {:?}", victim.name, s.recovery_timeout);
+                warn!(
+                    "pod {}: not recovered within {:?}",
+                    victim.name, s.recovery_timeout
+                );
                 t.kills[index].outcome = Outcome::NotRecovered;
             }
         });

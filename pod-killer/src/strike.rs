@@ -38,12 +38,29 @@ pub struct Victim<'a> {
     pub uid: &'a str,
 }
 
-pub async fn strike(conn: &Connection, victim: Victim<'_>, method: Method, grace: u32, count: &ThrottleCount) -> chaos_common::Result<Struck> {
-    let what = format!("{} pod {} in namespace {}", method.verb(), victim.name, victim.namespace);
+pub async fn strike(
+    conn: &Connection,
+    victim: Victim<'_>,
+    method: Method,
+    grace: u32,
+    count: &ThrottleCount,
+) -> chaos_common::Result<Struck> {
+    let what = format!(
+        "{} pod {} in namespace {}",
+        method.verb(),
+        victim.name,
+        victim.namespace
+    );
     retry::retry(&what, THROTTLE_BUDGET, count, || async {
         let request = request(victim, method, grace).map_err(Failure::Fatal)?;
         let answer = retry::send(conn, request).await.map_err(|e| {
-            Failure::Fatal(api_error(e, method.verb(), resource(method), victim.namespace, conn))
+            Failure::Fatal(api_error(
+                e,
+                method.verb(),
+                resource(method),
+                victim.namespace,
+                conn,
+            ))
         })?;
         classify(answer, victim, method, conn)
     })
@@ -57,7 +74,11 @@ fn resource(method: Method) -> &'static str {
     }
 }
 
-fn request(victim: Victim<'_>, method: Method, grace: u32) -> chaos_common::Result<http::Request<Vec<u8>>> {
+fn request(
+    victim: Victim<'_>,
+    method: Method,
+    grace: u32,
+) -> chaos_common::Result<http::Request<Vec<u8>>> {
     let pods = kube::core::Request::new(format!("/api/v1/namespaces/{}/pods", victim.namespace));
     let preconditions = Preconditions {
         uid: Some(victim.uid.to_owned()),
@@ -78,16 +99,34 @@ fn request(victim: Victim<'_>, method: Method, grace: u32) -> chaos_common::Resu
             let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
                 "metadata": {"name": victim.name, "namespace": victim.namespace},
                 "deleteOptions": {"gracePeriodSeconds": grace, "preconditions": {"uid": victim.uid}}});
-            pods.create_subresource("eviction", victim.name, &PostParams::default(), body.to_string().into_bytes())
+            pods.create_subresource(
+                "eviction",
+                victim.name,
+                &PostParams::default(),
+                body.to_string().into_bytes(),
+            )
         }
     };
-    built.map_err(|e| ChaosError::fault(format!("cannot build the request for pod {}: {e}", victim.name)))
+    built.map_err(|e| {
+        ChaosError::fault(format!(
+            "cannot build the request for pod {}: {e}",
+            victim.name
+        ))
+    })
 }
 
-fn classify(answer: Answer, victim: Victim<'_>, method: Method, conn: &Connection) -> Result<Struck, Failure> {
+fn classify(
+    answer: Answer,
+    victim: Victim<'_>,
+    method: Method,
+    conn: &Connection,
+) -> Result<Struck, Failure> {
     match answer.code {
         200..=299 => Ok(Struck::Accepted),
-        404 => Ok(Struck::Vanished(format!("pod {} was already gone", victim.name))),
+        404 => Ok(Struck::Vanished(format!(
+            "pod {} was already gone",
+            victim.name
+        ))),
         409 => Ok(Struck::Vanished(format!(
             "pod {} was replaced (UID changed) before the request reached it: {}",
             victim.name,
@@ -123,7 +162,8 @@ mod tests {
 
     #[test]
     fn pdb_name_comes_from_the_disruption_budget_cause() {
-        let cause = "The disruption budget product-service-pdb needs 1 healthy pods and has 1 currently";
+        let cause =
+            "The disruption budget product-service-pdb needs 1 healthy pods and has 1 currently";
         assert_eq!(pdb_name(cause).as_deref(), Some("product-service-pdb"));
         assert_eq!(pdb_name("something else"), None);
     }

@@ -119,8 +119,16 @@ fn is_scheduled(pod: &Pod) -> bool {
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"));
-    by_condition || pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+        });
+    by_condition
+        || pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some()
 }
 
 fn uid(pod: &Pod) -> String {
@@ -181,7 +189,12 @@ impl Timeline {
     /// The end of a (re-)list: pods not in it are gone.
     pub fn on_init_done(&mut self, now: Stamp) {
         if let Some(seen) = self.relist.take() {
-            let vanished: Vec<String> = self.pods.keys().filter(|u| !seen.contains(*u)).cloned().collect();
+            let vanished: Vec<String> = self
+                .pods
+                .keys()
+                .filter(|u| !seen.contains(*u))
+                .cloned()
+                .collect();
             for gone in vanished {
                 self.remove(&gone, now);
             }
@@ -200,7 +213,8 @@ impl Timeline {
             seen.insert(id.clone());
         }
         self.pods.insert(id.clone(), pod.clone());
-        let (scheduled, ready, terminating) = (is_scheduled(pod), is_available(pod), is_terminating(pod));
+        let (scheduled, ready, terminating) =
+            (is_scheduled(pod), is_available(pod), is_terminating(pod));
         for kill in self.kills.iter_mut().filter(|k| k.deleted()) {
             if kill.replacement.is_none() && !kill.known.contains(&id) && !terminating {
                 kill.replacement = Some(PodId::of(pod));
@@ -239,7 +253,11 @@ impl Timeline {
     /// count is back to `desired`.
     fn check_recovery(&mut self, now: Stamp) {
         let back = self.available_count() >= self.desired;
-        for kill in self.kills.iter_mut().filter(|k| k.outcome == Outcome::Pending) {
+        for kill in self
+            .kills
+            .iter_mut()
+            .filter(|k| k.outcome == Outcome::Pending)
+        {
             if kill.ready.is_some() && back {
                 kill.recovered = Some(now);
                 kill.outcome = Outcome::Recovered;

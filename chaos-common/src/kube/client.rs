@@ -108,13 +108,18 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection> {
     };
     let count = super::retry::ThrottleCount::default();
     let what = format!("get /version from {}", connection.server);
-    super::retry::retry(&what, std::time::Duration::from_secs(30), &count, || async {
-        connection
-            .client
-            .apiserver_version()
-            .await
-            .map_err(|e| super::retry::classify(e, "get", "version", "", &connection))
-    })
+    super::retry::retry(
+        &what,
+        std::time::Duration::from_secs(30),
+        &count,
+        || async {
+            connection
+                .client
+                .apiserver_version()
+                .await
+                .map_err(|e| super::retry::classify(e, "get", "version", "", &connection))
+        },
+    )
     .await?;
     Ok(connection)
 }

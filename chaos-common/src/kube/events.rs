@@ -60,7 +60,13 @@ pub fn build(event: &ChaosEvent, namespace: &str, now: SystemTime) -> Event {
 }
 
 /// Creates the Event (retrying while throttled, for at most `budget`); returns its name.
-pub async fn record(conn: &Connection, namespace: &str, event: &ChaosEvent, budget: std::time::Duration, count: &ThrottleCount) -> Result<String> {
+pub async fn record(
+    conn: &Connection,
+    namespace: &str,
+    event: &ChaosEvent,
+    budget: std::time::Duration,
+    count: &ThrottleCount,
+) -> Result<String> {
     let api: Api<Event> = Api::namespaced(conn.client.clone(), namespace);
     let object = build(event, namespace, SystemTime::now());
     let what = format!("create Event in namespace {namespace}");

@@ -29,9 +29,18 @@ pub struct Resolved {
     pub pods: Vec<Pod>,
 }
 
-async fn list<K>(conn: &Connection, namespace: &str, resource: &str, selector: &str, count: &ThrottleCount) -> Result<Vec<K>>
+async fn list<K>(
+    conn: &Connection,
+    namespace: &str,
+    resource: &str,
+    selector: &str,
+    count: &ThrottleCount,
+) -> Result<Vec<K>>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(conn.client.clone(), namespace);
@@ -80,23 +89,31 @@ pub async fn resolve(
     let (selector, chosen) = match spec {
         TargetSpec::Deployment(name) => {
             let all = deployments().await?;
-            let found = all.iter().find(|d| d.metadata.name.as_deref() == Some(name.as_str()));
-            let w = found
-                .map(Workload::from_deployment)
-                .ok_or_else(|| missing("--deployment", name, "Deployment", namespace, names(&all)))?;
+            let found = all
+                .iter()
+                .find(|d| d.metadata.name.as_deref() == Some(name.as_str()));
+            let w = found.map(Workload::from_deployment).ok_or_else(|| {
+                missing("--deployment", name, "Deployment", namespace, names(&all))
+            })?;
             (selector_string(&w.selector), Some(w))
         }
         TargetSpec::StatefulSet(name) => {
             let all = stateful_sets().await?;
-            let found = all.iter().find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
-            let w = found
-                .map(Workload::from_stateful_set)
-                .ok_or_else(|| missing("--statefulset", name, "StatefulSet", namespace, names(&all)))?;
+            let found = all
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
+            let w = found.map(Workload::from_stateful_set).ok_or_else(|| {
+                missing("--statefulset", name, "StatefulSet", namespace, names(&all))
+            })?;
             (selector_string(&w.selector), Some(w))
         }
         TargetSpec::RandomDeployment => {
             let all = deployments().await?;
-            let candidates: Vec<Workload> = all.iter().map(Workload::from_deployment).filter(|w| eligible(w)).collect();
+            let candidates: Vec<Workload> = all
+                .iter()
+                .map(Workload::from_deployment)
+                .filter(|w| eligible(w))
+                .collect();
             let Some(w) = pick(&candidates, seed).cloned() else {
                 return Err(ChaosError::Refused {
                     rule: "min-ready",
@@ -129,19 +146,37 @@ pub async fn resolve(
 }
 
 /// The Deployment or StatefulSet that owns the pods of a `--service`/`--selector`.
-async fn owner(conn: &Connection, namespace: &str, pods: &[Pod], count: &ThrottleCount) -> Result<Option<Workload>> {
+async fn owner(
+    conn: &Connection,
+    namespace: &str,
+    pods: &[Pod],
+    count: &ThrottleCount,
+) -> Result<Option<Workload>> {
     let Some(first) = pods.first() else {
         return Ok(None);
     };
     let sets = list::<StatefulSet>(conn, namespace, "statefulsets", "", count).await?;
-    if let Some(w) = sets.iter().map(Workload::from_stateful_set).find(|w| workload_owns(w, first)) {
+    if let Some(w) = sets
+        .iter()
+        .map(Workload::from_stateful_set)
+        .find(|w| workload_owns(w, first))
+    {
         return Ok(Some(w));
     }
     let deployments = list::<Deployment>(conn, namespace, "deployments", "", count).await?;
-    Ok(deployments.iter().map(Workload::from_deployment).find(|w| workload_owns(w, first)))
+    Ok(deployments
+        .iter()
+        .map(Workload::from_deployment)
+        .find(|w| workload_owns(w, first)))
 }
 
-async fn nothing_matches(conn: &Connection, namespace: &str, spec: &TargetSpec, selector: &str, count: &ThrottleCount) -> Result<ChaosError> {
+async fn nothing_matches(
+    conn: &Connection,
+    namespace: &str,
+    spec: &TargetSpec,
+    selector: &str,
+    count: &ThrottleCount,
+) -> Result<ChaosError> {
     let everything = list::<Pod>(conn, namespace, "pods", "", count).await?;
     let apps: BTreeSet<String> = everything
         .iter()

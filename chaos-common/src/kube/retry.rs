@@ -48,7 +48,12 @@ impl ThrottleCount {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or throttling lasts past `budget`.
-pub async fn retry<T, F, Fut>(what: &str, budget: Duration, count: &ThrottleCount, mut attempt: F) -> Result<T>
+pub async fn retry<T, F, Fut>(
+    what: &str,
+    budget: Duration,
+    count: &ThrottleCount,
+    mut attempt: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, Failure>>,
@@ -59,7 +64,10 @@ where
         let (retry_after, message) = match attempt().await {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Throttled { retry_after, message }) => (retry_after, message),
+            Err(Failure::Throttled {
+                retry_after,
+                message,
+            }) => (retry_after, message),
         };
         count.add();
         let wait = retry_after.unwrap_or(backoff).min(MAX_WAIT * 4);
@@ -71,13 +79,22 @@ where
                 budget.as_secs()
             )));
         }
-        warn!("{what}: throttled by the API server ({message}); retrying in {} ms", wait.as_millis());
+        warn!(
+            "{what}: throttled by the API server ({message}); retrying in {} ms",
+            wait.as_millis()
+        );
         tokio::time::sleep(wait).await;
     }
 }
 
 /// A kube-rs error as a [`Failure`]: 429 is throttling, the rest is mapped by [`api_error`].
-pub fn classify(err: kube::Error, verb: &str, resource: &str, namespace: &str, conn: &Connection) -> Failure {
+pub fn classify(
+    err: kube::Error,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+    conn: &Connection,
+) -> Failure {
     match err {
         kube::Error::Api(status) if status.code == 429 => Failure::Throttled {
             retry_after: None,
@@ -135,7 +152,10 @@ impl Answer {
 
 /// Sends `request` and reads the whole answer; kube-rs's typed calls drop the Status
 /// causes and the headers that tell throttling from a disruption budget.
-pub async fn send(conn: &Connection, request: http::Request<Vec<u8>>) -> std::result::Result<Answer, kube::Error> {
+pub async fn send(
+    conn: &Connection,
+    request: http::Request<Vec<u8>>,
+) -> std::result::Result<Answer, kube::Error> {
     let response = conn.client.send(request.map(Body::from)).await?;
     let code = response.status().as_u16();
     let header = response
@@ -155,7 +175,10 @@ pub async fn send(conn: &Connection, request: http::Request<Vec<u8>>) -> std::re
         .and_then(Value::as_u64);
     Ok(Answer {
         code,
-        retry_after: header.or(from_body).filter(|s| *s > 0).map(Duration::from_secs),
+        retry_after: header
+            .or(from_body)
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
         body,
     })
 }
@@ -179,7 +202,10 @@ mod tests {
             "message": "Cannot evict pod as it would violate the pod's disruption budget.",
             "details": {"causes": [{"reason": "DisruptionBudget",
                 "message": "The disruption budget web-pdb needs 2 healthy pods and has 2 currently"}]}}));
-        assert!(pdb.disruption_budget().is_some_and(|m| m.contains("web-pdb")));
+        assert!(
+            pdb.disruption_budget()
+                .is_some_and(|m| m.contains("web-pdb"))
+        );
         let apf = answer(json!({"code": 429, "reason": "TooManyRequests",
             "message": "Too many requests, please try again later.", "details": {"retryAfterSeconds": 1}}));
         assert_eq!(apf.disruption_budget(), None);
@@ -194,7 +220,10 @@ mod tests {
             let n = calls;
             async move {
                 if n < 3 {
-                    Err(Failure::Throttled { retry_after: Some(Duration::from_secs(1)), message: "busy".into() })
+                    Err(Failure::Throttled {
+                        retry_after: Some(Duration::from_secs(1)),
+                        message: "busy".into(),
+                    })
                 } else {
                     Ok(n)
                 }
@@ -204,7 +233,10 @@ mod tests {
         assert_eq!(result.ok(), Some(3));
         assert_eq!(count.get(), 2);
         let never = retry("list pods", Duration::from_secs(3), &count, || async {
-            Err::<(), _>(Failure::Throttled { retry_after: Some(Duration::from_secs(2)), message: "busy".into() })
+            Err::<(), _>(Failure::Throttled {
+                retry_after: Some(Duration::from_secs(2)),
+                message: "busy".into(),
+            })
         })
         .await;
         assert!(never.is_err_and(|e| e.to_string().contains("kept throttling")));

@@ -46,7 +46,8 @@ fn is_name_part(s: &str) -> bool {
     s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -117,14 +118,22 @@ impl Parser {
         }
         let key = match self.next() {
             Some(Token::Word(key)) => key,
-            other => return Err(format!("found {}, expected a label key", shown(other.as_ref()))),
+            other => {
+                return Err(format!(
+                    "found {}, expected a label key",
+                    shown(other.as_ref())
+                ));
+            }
         };
         check_key(&key)?;
         if matches!(self.peek(), None | Some(Token::Op(","))) {
             return Ok(());
         }
         if negated {
-            return Err(format!("found {} after '!{key}', expected ',' or the end", shown(self.peek())));
+            return Err(format!(
+                "found {} after '!{key}', expected ',' or the end",
+                shown(self.peek())
+            ));
         }
         match self.next() {
             Some(Token::Op("=" | "==" | "!=")) => match self.peek().cloned() {
@@ -133,11 +142,17 @@ impl Parser {
                     check_value(&value)
                 }
                 None | Some(Token::Op(",")) => Ok(()),
-                other => Err(format!("found {}, expected a label value", shown(other.as_ref()))),
+                other => Err(format!(
+                    "found {}, expected a label value",
+                    shown(other.as_ref())
+                )),
             },
             Some(Token::Op(">" | "<")) => match self.next() {
                 Some(Token::Word(n)) if n.parse::<i64>().is_ok() => Ok(()),
-                other => Err(format!("found {}, expected an integer after '>' or '<'", shown(other.as_ref()))),
+                other => Err(format!(
+                    "found {}, expected an integer after '>' or '<'",
+                    shown(other.as_ref())
+                )),
             },
             Some(Token::Op("in" | "notin")) => self.value_set(),
             other => Err(format!(
@@ -149,7 +164,10 @@ impl Parser {
 
     fn value_set(&mut self) -> Result<(), String> {
         if self.next() != Some(Token::Op("(")) {
-            return Err("'in' and 'notin' need a parenthesised list of values, e.g. 'tier in (web,api)'".into());
+            return Err(
+                "'in' and 'notin' need a parenthesised list of values, e.g. 'tier in (web,api)'"
+                    .into(),
+            );
         }
         let mut values = 0;
         loop {
@@ -161,10 +179,20 @@ impl Parser {
                     match self.next() {
                         Some(Token::Op(",")) => {}
                         Some(Token::Op(")")) => return Ok(()),
-                        other => return Err(format!("found {}, expected ',' or ')'", shown(other.as_ref()))),
+                        other => {
+                            return Err(format!(
+                                "found {}, expected ',' or ')'",
+                                shown(other.as_ref())
+                            ));
+                        }
                     }
                 }
-                other => return Err(format!("found {}, expected a label value in the list", shown(other.as_ref()))),
+                other => {
+                    return Err(format!(
+                        "found {}, expected a label value in the list",
+                        shown(other.as_ref())
+                    ));
+                }
             }
         }
     }
@@ -184,8 +212,15 @@ pub fn validate(selector: &str) -> Result<(), String> {
         match p.next() {
             None => return Ok(()),
             Some(Token::Op(",")) if p.peek().is_some() => {}
-            Some(Token::Op(",")) => return Err("a ',' must be followed by another requirement".into()),
-            other => return Err(format!("found {}, expected ',' or the end", shown(other.as_ref()))),
+            Some(Token::Op(",")) => {
+                return Err("a ',' must be followed by another requirement".into());
+            }
+            other => {
+                return Err(format!(
+                    "found {}, expected ',' or the end",
+                    shown(other.as_ref())
+                ));
+            }
         }
     }
 }
@@ -213,13 +248,30 @@ mod tests {
     #[test]
     fn malformed_selectors_are_refused_with_a_reason() {
         for bad in [
-            "", "app in a,b", "app=(x)", "app=a,", "=a", "app in ()", "a b", "app=a b", "n>x",
-            "bad key=x", "app=a/b", "Bad_Prefix/app=x", "!app=x", "app=x,,b=y", "app notin",
+            "",
+            "app in a,b",
+            "app=(x)",
+            "app=a,",
+            "=a",
+            "app in ()",
+            "a b",
+            "app=a b",
+            "n>x",
+            "bad key=x",
+            "app=a/b",
+            "Bad_Prefix/app=x",
+            "!app=x",
+            "app=x,,b=y",
+            "app notin",
             &format!("app={}", "x".repeat(64)),
         ] {
             let result = validate(bad);
             assert!(result.is_err(), "{bad:?} accepted");
         }
-        assert!(validate("app in a,b").unwrap_err().contains("parenthesised"));
+        assert!(
+            validate("app in a,b")
+                .unwrap_err()
+                .contains("parenthesised")
+        );
     }
 }

@@ -65,7 +65,11 @@ impl Workload {
             kind: WorkloadKind::Deployment,
             name: d.metadata.name.clone().unwrap_or_default(),
             replicas: spec.and_then(|s| s.replicas),
-            ready_replicas: d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+            ready_replicas: d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
             selector: spec.map(|s| s.selector.clone()).unwrap_or_default(),
         }
     }
@@ -76,7 +80,11 @@ impl Workload {
             kind: WorkloadKind::StatefulSet,
             name: s.metadata.name.clone().unwrap_or_default(),
             replicas: spec.and_then(|s| s.replicas),
-            ready_replicas: s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+            ready_replicas: s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
             selector: spec.map(|s| s.selector.clone()).unwrap_or_default(),
         }
     }

@@ -26,7 +26,10 @@ fn pod(name: &str, generation: u32, scheduled: bool, ready: bool, terminating: b
         }),
         status: Some(PodStatus {
             phase: Some(if scheduled { "Running" } else { "Pending" }.into()),
-            conditions: Some(vec![condition("PodScheduled", scheduled), condition("Ready", ready)]),
+            conditions: Some(vec![
+                condition("PodScheduled", scheduled),
+                condition("Ready", ready),
+            ]),
             ..Default::default()
         }),
     }
@@ -47,7 +50,9 @@ fn synced(pods: &[&str]) -> Timeline {
 }
 
 fn names(pods: &[Pod]) -> Vec<String> {
-    pods.iter().filter_map(|p| p.metadata.name.clone()).collect()
+    pods.iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect()
 }
 
 #[test]
@@ -65,7 +70,10 @@ fn full_recovery_records_every_step_in_order() {
     t.on_pod(&pod("a-3", 1, true, true, false), Stamp::now());
     let kill = &t.kills[i];
     assert_eq!(kill.outcome, Outcome::Recovered);
-    assert_eq!(kill.replacement.as_ref().map(|r| r.name.as_str()), Some("a-3"));
+    assert_eq!(
+        kill.replacement.as_ref().map(|r| r.name.as_str()),
+        Some("a-3")
+    );
     assert!(kill.gone.is_some() && kill.created.is_some() && kill.scheduled.is_some());
     assert!(kill.ready.is_some() && kill.recovered.is_some() && kill.settled());
 }
@@ -80,7 +88,10 @@ fn a_stateful_set_replacement_with_the_same_name_is_told_apart_by_its_uid() {
     t.on_deleted(&pod("redis-0", 1, true, false, true), Stamp::now());
     assert!(t.kills[i].gone.is_some());
     t.on_pod(&pod("redis-0", 2, false, false, false), Stamp::now());
-    assert_eq!(t.kills[i].replacement.as_ref().map(|r| r.uid.as_str()), Some("redis-0#2"));
+    assert_eq!(
+        t.kills[i].replacement.as_ref().map(|r| r.uid.as_str()),
+        Some("redis-0#2")
+    );
     t.on_pod(&pod("redis-0", 2, true, true, false), Stamp::now());
     assert_eq!(t.kills[i].outcome, Outcome::Recovered);
 }
@@ -91,7 +102,11 @@ fn a_late_deleted_event_of_the_old_pod_does_not_remove_its_replacement() {
     let i = t.start_kill(PodId::of(&live("redis-0")), Stamp::now());
     t.on_pod(&pod("redis-0", 2, true, true, false), Stamp::now());
     t.on_deleted(&live("redis-0"), Stamp::now());
-    assert_eq!(t.available_count(), 1, "the replacement (UID #2) is still there");
+    assert_eq!(
+        t.available_count(),
+        1,
+        "the replacement (UID #2) is still there"
+    );
     assert_eq!(t.kills[i].outcome, Outcome::Recovered);
 }
 
@@ -113,7 +128,11 @@ fn recovery_needs_the_desired_available_count_not_only_a_ready_replacement() {
     t.on_deleted(&live("a-1"), Stamp::now());
     t.on_pod(&pod("a-2", 1, true, false, false), Stamp::now());
     t.on_pod(&live("a-3"), Stamp::now());
-    assert_eq!(t.kills[i].outcome, Outcome::Pending, "a-2 is not Ready: 1 of 2");
+    assert_eq!(
+        t.kills[i].outcome,
+        Outcome::Pending,
+        "a-2 is not Ready: 1 of 2"
+    );
     t.on_pod(&live("a-2"), Stamp::now());
     assert_eq!(t.kills[i].outcome, Outcome::Recovered);
 }
@@ -132,7 +151,11 @@ fn a_relist_marks_vanished_pods_gone_and_counts_itself() {
 #[test]
 fn unattempted_kills_are_not_tracked() {
     let mut t = synced(&["a-1"]);
-    t.record_unattempted(PodId::of(&live("a-1")), Outcome::BlockedByPdb("a-pdb".into()), Stamp::now());
+    t.record_unattempted(
+        PodId::of(&live("a-1")),
+        Outcome::BlockedByPdb("a-pdb".into()),
+        Stamp::now(),
+    );
     t.on_deleted(&live("a-1"), Stamp::now());
     assert!(t.kills[0].gone.is_none());
     assert!(t.kills[0].settled());

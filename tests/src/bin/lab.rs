@@ -128,6 +128,7 @@ fn main() -> ExitCode {
             for id in cleanup::sweep_dead_labs() {
                 println!("removed the leftovers of lab {id}");
             }
+            chaos_tests::lab::plan::remove_idle_slots();
             ExitCode::SUCCESS
         }
     }
@@ -135,7 +136,10 @@ fn main() -> ExitCode {
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the lab binary's own path")?;
-    let bin_dir = exe.parent().context("the lab binary has no directory")?.to_path_buf();
+    let bin_dir = exe
+        .parent()
+        .context("the lab binary has no directory")?
+        .to_path_buf();
     // target/debug/lab -> the workspace's dist/.
     let dist = args.dist.unwrap_or_else(|| bin_dir.join("../../dist"));
     let mut config = NodeConfig::new(bin_dir, dist);
@@ -166,7 +170,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         };
-        api::run(node.clone(), settings, &args.listen, &args.kubeconfig_out, ready, shutdown).await
+        api::run(
+            node.clone(),
+            settings,
+            &args.listen,
+            &args.kubeconfig_out,
+            ready,
+            shutdown,
+        )
+        .await
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(node);

@@ -116,7 +116,9 @@ mod tests {
     fn the_share_is_exact_and_masters_are_exempt() {
         let t = Throttle::new(30, 1);
         let user = UserInfo::new("u", &[]);
-        let rejected = (0..100).filter(|_| t.check(&user, "list", "pods").is_some()).count();
+        let rejected = (0..100)
+            .filter(|_| t.check(&user, "list", "pods").is_some())
+            .count();
         assert_eq!(rejected, 30);
         let admin = UserInfo::new("admin", &["system:masters"]);
         assert!((0..10).all(|_| t.check(&admin, "list", "pods").is_none()));

@@ -72,30 +72,42 @@ impl Setup {
 
     /// Waits until the ServiceAccount's `n`-th authorized request to `verb` `resource`.
     pub fn wait_for_access(&self, verb: &str, resource: &str, n: usize) {
-        chaos_tests::kube_lab::wait_until(&format!("{verb} {resource} #{n}"), std::time::Duration::from_secs(30), || {
-            let seen = self
-                .lab
-                .control()
-                .accesses()
-                .iter()
-                .filter(|a| a.user == SA_USER && a.allowed && a.verb == verb && resource_of(a) == resource)
-                .count();
-            (seen >= n).then_some(())
-        });
+        chaos_tests::kube_lab::wait_until(
+            &format!("{verb} {resource} #{n}"),
+            std::time::Duration::from_secs(30),
+            || {
+                let seen = self
+                    .lab
+                    .control()
+                    .accesses()
+                    .iter()
+                    .filter(|a| {
+                        a.user == SA_USER
+                            && a.allowed
+                            && a.verb == verb
+                            && resource_of(a) == resource
+                    })
+                    .count();
+                (seen >= n).then_some(())
+            },
+        );
     }
 
     /// Names of the Ready, not terminating pods of `app` (kubectl's view).
     pub fn ready_pods(&self, app: &str) -> Vec<String> {
-        let list = self.lab.kubectl_json(&["get", "pods", "-l", &format!("app={app}")]);
+        let list = self
+            .lab
+            .kubectl_json(&["get", "pods", "-l", &format!("app={app}")]);
         list["items"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .filter(|p| {
-                p["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
             })
             .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
             .collect()
@@ -112,10 +124,15 @@ pub fn resource_of(a: &chaos_tests::kube_server::auth::Access) -> String {
 }
 
 pub fn kills(report: &Value) -> Vec<Value> {
-    report["observations"]["kills"].as_array().cloned().unwrap_or_default()
+    report["observations"]["kills"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A kill's milliseconds field (`oldPodGoneMs`, ...), which must be present.
 pub fn ms(kill: &Value, field: &str) -> f64 {
-    kill[field].as_f64().unwrap_or_else(|| panic!("{field} missing: {kill:#}"))
+    kill[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} missing: {kill:#}"))
 }

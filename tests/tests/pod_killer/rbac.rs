@@ -22,7 +22,12 @@ fn granted() -> BTreeSet<Grant> {
         let namespace = object["metadata"]["namespace"].as_str().unwrap().to_owned();
         for rule in object["rules"].as_array().unwrap() {
             let strings = |field: &str| -> Vec<String> {
-                rule[field].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+                rule[field]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect()
             };
             for verb in strings("verbs") {
                 for group in strings("apiGroups") {
@@ -49,7 +54,10 @@ fn docs_rbac_yaml_grants_exactly_what_pod_killer_uses() {
     ] {
         let (exit, report, stderr) = s.run(args);
         assert_eq!(exit, 0, "{args:?}: {stderr}\n{report:#}");
-        assert!(kills(&report).iter().all(|k| k["outcome"] == "recovered"), "{args:?}: {report:#}");
+        assert!(
+            kills(&report).iter().all(|k| k["outcome"] == "recovered"),
+            "{args:?}: {report:#}"
+        );
     }
     let accesses: Vec<_> = s
         .lab
@@ -59,14 +67,27 @@ fn docs_rbac_yaml_grants_exactly_what_pod_killer_uses() {
         .filter(|a| a.user == SA_USER && a.path.is_none())
         .collect();
     let denied: Vec<_> = accesses.iter().filter(|a| !a.allowed).collect();
-    assert!(denied.is_empty(), "pod-killer needs more than docs/rbac.yaml grants: {denied:#?}");
+    assert!(
+        denied.is_empty(),
+        "pod-killer needs more than docs/rbac.yaml grants: {denied:#?}"
+    );
     let used: BTreeSet<Grant> = accesses
         .iter()
         .filter(|a| a.resource != "selfsubjectaccessreviews")
-        .map(|a| (a.verb.clone(), a.group.clone(), resource_of(a), a.namespace.clone()))
+        .map(|a| {
+            (
+                a.verb.clone(),
+                a.group.clone(),
+                resource_of(a),
+                a.namespace.clone(),
+            )
+        })
         .collect();
     let granted = granted();
     let unused: Vec<_> = granted.difference(&used).collect();
-    assert!(unused.is_empty(), "docs/rbac.yaml grants what pod-killer never uses: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "docs/rbac.yaml grants what pod-killer never uses: {unused:?}"
+    );
     assert_eq!(used, granted);
 }

@@ -88,8 +88,14 @@ fn workloads_own_their_pods_by_selector_or_controller_reference() {
         ..Default::default()
     };
     let pod_a = pod("a", "Running", true, false);
-    assert!(workload_owns(&Workload::from_deployment(&deployment), &pod_a));
-    assert!(!workload_owns(&Workload::from_deployment(&Deployment::default()), &pod_a));
+    assert!(workload_owns(
+        &Workload::from_deployment(&deployment),
+        &pod_a
+    ));
+    assert!(!workload_owns(
+        &Workload::from_deployment(&Deployment::default()),
+        &pod_a
+    ));
     let set = Workload {
         kind: WorkloadKind::StatefulSet,
         name: "redis".into(),
@@ -116,7 +122,11 @@ fn the_filter_pipeline_keeps_exactly_the_available_pods() {
         pod("c", "Running", false, false),
         pod("d", "Running", true, true),
     ];
-    let available: Vec<String> = pods.iter().filter(|p| is_available(p)).filter_map(|p| p.metadata.name.clone()).collect();
+    let available: Vec<String> = pods
+        .iter()
+        .filter(|p| is_available(p))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     assert_eq!(names(&filter_by_available(pods)), available);
     assert_eq!(available, ["a"]);
 }

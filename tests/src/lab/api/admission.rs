@@ -26,7 +26,10 @@ impl Admission for BindToNode {
     }
 
     fn admit(&self, attrs: &Attributes<'_>, object: &mut Value) -> ApiResult<()> {
-        if attrs.resource.gr != PODS || attrs.operation != Operation::Create || attrs.subresource.is_some() {
+        if attrs.resource.gr != PODS
+            || attrs.operation != Operation::Create
+            || attrs.subresource.is_some()
+        {
             return Ok(());
         }
         let unbound = object
@@ -66,7 +69,12 @@ impl Admission for ServiceIps {
         if spec.get("sessionAffinity").is_none_or(Value::is_null) {
             spec["sessionAffinity"] = "None".into();
         }
-        for port in spec.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+        for port in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if port.get("protocol").is_none_or(Value::is_null) {
                 port["protocol"] = "TCP".into();
             }
@@ -74,7 +82,10 @@ impl Admission for ServiceIps {
                 port["targetPort"] = port["port"].clone();
             }
         }
-        let old_ip = attrs.old.and_then(|o| o.pointer("/spec/clusterIP")).cloned();
+        let old_ip = attrs
+            .old
+            .and_then(|o| o.pointer("/spec/clusterIP"))
+            .cloned();
         let ip = match (attrs.operation, old_ip) {
             (Operation::Update, Some(ip)) => ip,
             _ if spec["clusterIP"] == "None" => json!("None"),
@@ -115,7 +126,9 @@ impl Admission for SecretData {
         };
         for (k, v) in string_data {
             let text = v.as_str().unwrap_or_default();
-            object["data"][k] = base64::engine::general_purpose::STANDARD.encode(text).into();
+            object["data"][k] = base64::engine::general_purpose::STANDARD
+                .encode(text)
+                .into();
         }
         if let Some(o) = object.as_object_mut() {
             o.remove("stringData");

@@ -28,7 +28,12 @@ pub async fn run(cluster: Arc<Cluster>, sampler: SharedSampler, period: Duration
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        let hpas: Vec<Value> = cluster.store().list(HPAS, None).into_iter().cloned().collect();
+        let hpas: Vec<Value> = cluster
+            .store()
+            .list(HPAS, None)
+            .into_iter()
+            .cloned()
+            .collect();
         stabilizers.retain(|uid, _| hpas.iter().any(|h| meta::uid(h) == uid));
         for h in hpas {
             let stab = stabilizers.entry(meta::uid(&h).to_owned()).or_default();
@@ -71,21 +76,45 @@ fn target_percent(h: &Value) -> u32 {
         .find(|m| m["type"] == "Resource" && m.pointer("/resource/name") == Some(&json!("cpu")))
         .and_then(|m| m.pointer("/resource/target/averageUtilization"))
         .and_then(Value::as_u64)
-        .map_or(DEFAULT_TARGET, |v| u32::try_from(v).unwrap_or(DEFAULT_TARGET))
+        .map_or(DEFAULT_TARGET, |v| {
+            u32::try_from(v).unwrap_or(DEFAULT_TARGET)
+        })
 }
 
 fn sync(cluster: &Cluster, sampler: &SharedSampler, h: &Value, stab: &mut Stabilizer) {
     let (ns, name) = (meta::namespace(h).to_owned(), meta::name(h).to_owned());
-    let kind = h.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str).unwrap_or_default();
-    let target_name = h.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str).unwrap_or_default();
-    let target = target_gr(kind).and_then(|gr| Some((gr, cluster.store().get(gr, &ns, target_name).cloned()?)));
+    let kind = h
+        .pointer("/spec/scaleTargetRef/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let target_name = h
+        .pointer("/spec/scaleTargetRef/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let target = target_gr(kind)
+        .and_then(|gr| Some((gr, cluster.store().get(gr, &ns, target_name).cloned()?)));
     let Some((gr, target)) = target else {
-        set_status(cluster, h, None, None, &[("AbleToScale", "False", "FailedGetScale",
-            format!("the HPA controller was unable to get the target's current scale: {kind} {target_name} not found"))]);
+        set_status(
+            cluster,
+            h,
+            None,
+            None,
+            &[(
+                "AbleToScale",
+                "False",
+                "FailedGetScale",
+                format!(
+                    "the HPA controller was unable to get the target's current scale: {kind} {target_name} not found"
+                ),
+            )],
+        );
         return;
     };
     let current = meta::int_at(&target, "/spec/replicas").unwrap_or(1).max(0) as u32;
-    let selector = target.pointer("/spec/selector").cloned().unwrap_or_default();
+    let selector = target
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or_default();
     let pods: Vec<Value> = cluster
         .store()
         .list(PODS, Some(&ns))
@@ -94,13 +123,16 @@ fn sync(cluster: &Cluster, sampler: &SharedSampler, h: &Value, stab: &mut Stabil
         .cloned()
         .collect();
     let samples: Vec<PodSample> = {
-        let s = sampler.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = sampler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         pods.iter()
             .map(|p| {
                 let readings = s.pod(meta::uid(p));
                 PodSample {
                     ready: meta::is_ready(p),
-                    usage_millis: (!readings.is_empty()).then(|| readings.iter().map(|(_, u)| u.cpu_millis).sum()),
+                    usage_millis: (!readings.is_empty())
+                        .then(|| readings.iter().map(|(_, u)| u.cpu_millis).sum()),
                     request_millis: requests(p),
                 }
             })
@@ -120,14 +152,22 @@ fn sync(cluster: &Cluster, sampler: &SharedSampler, h: &Value, stab: &mut Stabil
     );
     let desired = stab.decide(Instant::now(), current, rec.desired, (min, max), window);
     if desired != current {
-        let _ = cluster.modify(gr, &ns, target_name, |t| t["spec"]["replicas"] = desired.into());
+        let _ = cluster.modify(gr, &ns, target_name, |t| {
+            t["spec"]["replicas"] = desired.into()
+        });
         let reason = if desired > current {
             "cpu resource utilization (percentage of request) above target"
         } else {
             "All metrics below target"
         };
-        event(cluster, h, &format!("New size: {desired}; reason: {reason}"));
-        let _ = cluster.modify(HPAS, &ns, &name, |o| o["status"]["lastScaleTime"] = meta::now().into());
+        event(
+            cluster,
+            h,
+            &format!("New size: {desired}; reason: {reason}"),
+        );
+        let _ = cluster.modify(HPAS, &ns, &name, |o| {
+            o["status"]["lastScaleTime"] = meta::now().into()
+        });
     }
     let limited = rec.desired > max || rec.desired < min;
     let conditions = [
@@ -145,7 +185,13 @@ fn sync(cluster: &Cluster, sampler: &SharedSampler, h: &Value, stab: &mut Stabil
     ];
     let metric = json!([{"type": "Resource", "resource": {"name": "cpu",
         "current": {"averageUtilization": rec.utilization, "averageValue": format!("{}m", rec.average_millis.round() as u64)}}}]);
-    set_status(cluster, h, Some(desired), Some((current, metric)), &conditions);
+    set_status(
+        cluster,
+        h,
+        Some(desired),
+        Some((current, metric)),
+        &conditions,
+    );
 }
 
 fn set_status(

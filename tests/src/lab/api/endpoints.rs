@@ -52,15 +52,17 @@ fn slice(svc: &Service, eps: &[Endpoint], pods: &[Pod]) -> Value {
                 "targetRef": {"kind": "Pod", "namespace": svc.metadata.namespace, "name": e.pod}})
         })
         .collect();
-    let first = eps
-        .first()
-        .and_then(|e| pods.iter().find(|p| p.metadata.name.as_deref() == Some(e.pod.as_str())));
+    let first = eps.first().and_then(|e| {
+        pods.iter()
+            .find(|p| p.metadata.name.as_deref() == Some(e.pod.as_str()))
+    });
     let ports: Vec<Value> = svc
         .spec
         .iter()
         .flat_map(|s| s.ports.iter().flatten())
         .map(|p| {
-            let target = services::target_port(p.target_port.as_ref(), p.port, first).map_or(p.port, i32::from);
+            let target = services::target_port(p.target_port.as_ref(), p.port, first)
+                .map_or(p.port, i32::from);
             json!({"name": p.name.clone().unwrap_or_default(), "port": target,
                    "protocol": p.protocol.clone().unwrap_or_else(|| "TCP".into())})
         })
@@ -85,7 +87,11 @@ fn legacy(svc: &Service, eps: &[Endpoint], slice: &Value) -> Value {
     if !not_ready.is_empty() {
         subset["notReadyAddresses"] = Value::Array(not_ready);
     }
-    let subsets = if eps.is_empty() { json!([]) } else { json!([subset]) };
+    let subsets = if eps.is_empty() {
+        json!([])
+    } else {
+        json!([subset])
+    };
     json!({"apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace},
         "subsets": subsets})
@@ -93,7 +99,10 @@ fn legacy(svc: &Service, eps: &[Endpoint], slice: &Value) -> Value {
 
 /// Creates or replaces `object` unless the stored one already has the same `field`s.
 fn upsert(cluster: &Cluster, gr: GroupResource, object: &Value, fields: &[&str]) {
-    let (ns, name) = (meta::namespace(object).to_owned(), meta::name(object).to_owned());
+    let (ns, name) = (
+        meta::namespace(object).to_owned(),
+        meta::name(object).to_owned(),
+    );
     let current = cluster.store().get(gr, &ns, &name).cloned();
     match current {
         Some(c) if fields.iter().all(|f| c.get(*f) == object.get(*f)) => {}
@@ -135,22 +144,41 @@ impl Reconciler for Endpoints {
             let s = cluster.store();
             let typed = |gr| -> Vec<Value> { s.list(gr, None).into_iter().cloned().collect() };
             (
-                typed(SERVICES).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect(),
-                typed(PODS).into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect(),
+                typed(SERVICES)
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok())
+                    .collect(),
+                typed(PODS)
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok())
+                    .collect(),
             )
         };
         for svc in &svcs {
-            if svc.spec.as_ref().and_then(|s| s.selector.as_ref()).is_none() {
+            if svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_none()
+            {
                 continue;
             }
             let eps = services::endpoints(svc, &pods);
             let slice = slice(svc, &eps, &pods);
-            upsert(cluster, ENDPOINT_SLICES, &slice, &["endpoints", "ports", "addressType"]);
+            upsert(
+                cluster,
+                ENDPOINT_SLICES,
+                &slice,
+                &["endpoints", "ports", "addressType"],
+            );
             upsert(cluster, ENDPOINTS, &legacy(svc, &eps, &slice), &["subsets"]);
         }
         self.remove_orphans(cluster, &svcs);
         let routed = services::routes(&svcs, &pods);
-        let mut applied = self.applied.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut applied = self
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if applied.as_ref() != Some(&routed) {
             match self.node.set_services(routed.0.clone(), &routed.1) {
                 Ok(()) => *applied = Some(routed),
@@ -168,23 +196,34 @@ impl Endpoints {
     /// Endpoints and slices whose Service is gone.
     fn remove_orphans(&self, cluster: &Cluster, svcs: &[Service]) {
         let exists = |ns: &str, name: &str| {
-            svcs.iter()
-                .any(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name))
+            svcs.iter().any(|s| {
+                s.metadata.namespace.as_deref() == Some(ns)
+                    && s.metadata.name.as_deref() == Some(name)
+            })
         };
         let orphans: Vec<(GroupResource, String, String)> = {
             let s = cluster.store();
             let mut out = Vec::new();
             for o in s.list(ENDPOINT_SLICES, None) {
                 let owner = meta::label(o, SLICE_LABEL).unwrap_or_default();
-                if meta::label(o, "endpointslice.kubernetes.io/managed-by") == Some("lab.chaos-tools")
+                if meta::label(o, "endpointslice.kubernetes.io/managed-by")
+                    == Some("lab.chaos-tools")
                     && !exists(meta::namespace(o), owner)
                 {
-                    out.push((ENDPOINT_SLICES, meta::namespace(o).to_owned(), meta::name(o).to_owned()));
+                    out.push((
+                        ENDPOINT_SLICES,
+                        meta::namespace(o).to_owned(),
+                        meta::name(o).to_owned(),
+                    ));
                 }
             }
             for o in s.list(ENDPOINTS, None) {
                 if !exists(meta::namespace(o), meta::name(o)) {
-                    out.push((ENDPOINTS, meta::namespace(o).to_owned(), meta::name(o).to_owned()));
+                    out.push((
+                        ENDPOINTS,
+                        meta::namespace(o).to_owned(),
+                        meta::name(o).to_owned(),
+                    ));
                 }
             }
             out

@@ -20,11 +20,18 @@ use crate::lab::context::LabEvent;
 const AGGREGATE: Duration = Duration::from_secs(600);
 
 pub async fn record(cluster: Arc<Cluster>, mut events: UnboundedReceiver<LabEvent>) {
-    let mut seen: HashMap<(String, Option<String>, String, String), (String, Instant)> = HashMap::new();
+    let mut seen: HashMap<(String, Option<String>, String, String), (String, Instant)> =
+        HashMap::new();
     let mut n: u64 = 0;
     while let Some(e) = events.recv().await {
-        let key = (e.uid.clone(), e.field_path.clone(), e.reason.clone(), e.message.clone());
-        let at = e.at.to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
+        let key = (
+            e.uid.clone(),
+            e.field_path.clone(),
+            e.reason.clone(),
+            e.message.clone(),
+        );
+        let at =
+            e.at.to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
         if let Some((name, first)) = seen.get(&key) {
             if first.elapsed() < AGGREGATE {
                 let bumped = cluster.modify(CORE_EVENTS, &e.namespace, name, |ev| {

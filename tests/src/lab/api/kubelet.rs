@@ -161,9 +161,14 @@ impl Reconciler for Kubelet {
 
     fn reconcile(&self, _: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let cluster = self.cluster.get()?.clone();
-        let pod = cluster.store().get(PODS, &key.namespace, &key.name).cloned();
+        let pod = cluster
+            .store()
+            .get(PODS, &key.namespace, &key.name)
+            .cloned();
         let k = (key.namespace.clone(), key.name.clone());
-        let current = lock(&self.running).get(&k).map(|r| (r.uid.clone(), r.stopping));
+        let current = lock(&self.running)
+            .get(&k)
+            .map(|r| (r.uid.clone(), r.stopping));
         match (pod, current) {
             (None, Some((uid, _))) => {
                 // Force-deleted: stop at once.
@@ -192,7 +197,9 @@ impl Reconciler for Kubelet {
                     self.add_ephemeral(&pod, r);
                 }
             }
-            (Some(pod), None) if mine(&pod) && !meta::is_terminating(&pod) => self.start(&cluster, &pod),
+            (Some(pod), None) if mine(&pod) && !meta::is_terminating(&pod) => {
+                self.start(&cluster, &pod)
+            }
             (Some(pod), None) if mine(&pod) => {
                 // Terminating and never started here (a lab restart): remove it.
                 let grace = Some(0);

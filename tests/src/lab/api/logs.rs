@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
+use hyper::Response;
 use hyper::body::{Bytes, Frame};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::Response;
 use k8s_openapi::chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
@@ -37,7 +37,12 @@ fn instance(pod: &PodShared, container: &str, previous: bool) -> ApiResult<(Path
         .containers
         .get(container)
         .map(|s| u32::try_from(s.status.restart_count).unwrap_or(0))
-        .ok_or_else(|| ApiError::bad_request(format!("container {container} is not valid for pod {}", pod.name)))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "container {container} is not valid for pod {}",
+                pod.name
+            ))
+        })?;
     let n = if previous {
         count.checked_sub(1).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -65,7 +70,10 @@ fn ended(pod: &PodShared, container: &str, n: u32) -> bool {
 fn query_of(q: &HashMap<String, String>) -> ApiResult<LogQuery> {
     let number = |k: &str| -> ApiResult<Option<i64>> {
         q.get(k)
-            .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("{k} must be a number"))))
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("{k} must be a number")))
+            })
             .transpose()
     };
     let since = match (number("sinceSeconds")?, q.get("sinceTime")) {
@@ -85,7 +93,11 @@ fn query_of(q: &HashMap<String, String>) -> ApiResult<LogQuery> {
     })
 }
 
-pub fn respond(pod: Arc<PodShared>, container: &str, q: &HashMap<String, String>) -> ApiResult<Response<Body>> {
+pub fn respond(
+    pod: Arc<PodShared>,
+    container: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response<Body>> {
     let query = query_of(q)?;
     let previous = q.get("previous").is_some_and(|v| v == "true");
     let (path, n) = instance(&pod, container, previous)?;
@@ -101,14 +113,25 @@ pub fn respond(pod: Arc<PodShared>, container: &str, q: &HashMap<String, String>
             if tx.send(Bytes::from(head)).await.is_err() {
                 return;
             }
-            tail(path, offset, |r| {
-                let tx = tx.clone();
-                async move { tx.send(Bytes::from(logs::render_one(&r, timestamps))).await.is_ok() }
-            }, || ended(&pod, &container, n))
+            tail(
+                path,
+                offset,
+                |r| {
+                    let tx = tx.clone();
+                    async move {
+                        tx.send(Bytes::from(logs::render_one(&r, timestamps)))
+                            .await
+                            .is_ok()
+                    }
+                },
+                || ended(&pod, &container, n),
+            )
             .await;
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
         });
         BodyExt::boxed(StreamBody::new(stream))
     } else {
@@ -156,8 +179,12 @@ where
 }
 
 /// Streams the container's output from now on over the websocket, until it ends.
-pub async fn attach<S>(ws: WebSocketStream<S>, protocol: Protocol, pod: Arc<PodShared>, container: String)
-where
+pub async fn attach<S>(
+    ws: WebSocketStream<S>,
+    protocol: Protocol,
+    pod: Arc<PodShared>,
+    container: String,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _ = protocol;
@@ -182,20 +209,37 @@ where
     {
         let sink = sink.clone();
         let gone = gone.clone();
-        tail(path, offset, move |r| {
-            let sink = sink.clone();
-            async move {
-                let channel = if r.stream == "stderr" { protocol::STDERR } else { protocol::STDOUT };
-                let data = format!("{}\n", r.text);
-                let frame = protocol::frame(channel, data.as_bytes());
-                sink.lock().await.send(Message::Binary(frame.into())).await.is_ok()
-            }
-        }, || ended(&pod, &container, n) || gone.load(std::sync::atomic::Ordering::Relaxed))
+        tail(
+            path,
+            offset,
+            move |r| {
+                let sink = sink.clone();
+                async move {
+                    let channel = if r.stream == "stderr" {
+                        protocol::STDERR
+                    } else {
+                        protocol::STDOUT
+                    };
+                    let data = format!("{}\n", r.text);
+                    let frame = protocol::frame(channel, data.as_bytes());
+                    sink.lock()
+                        .await
+                        .send(Message::Binary(frame.into()))
+                        .await
+                        .is_ok()
+                }
+            },
+            || ended(&pod, &container, n) || gone.load(std::sync::atomic::Ordering::Relaxed),
+        )
         .await;
     }
     watcher.abort();
     let status = protocol::exit_status(&[], 0).to_string();
     let mut sink = sink.lock().await;
-    let _ = sink.send(Message::Binary(protocol::frame(protocol::ERROR, status.as_bytes()).into())).await;
+    let _ = sink
+        .send(Message::Binary(
+            protocol::frame(protocol::ERROR, status.as_bytes()).into(),
+        ))
+        .await;
     let _ = sink.send(crate::lab::stream::session::normal_close()).await;
 }

@@ -106,7 +106,10 @@ fn publish(cluster: &Cluster, node: &Node, sampler: &SharedSampler) {
 }
 
 fn put(cluster: &Cluster, gr: GroupResource, object: &Value) {
-    let (ns, name) = (meta::namespace(object).to_owned(), meta::name(object).to_owned());
+    let (ns, name) = (
+        meta::namespace(object).to_owned(),
+        meta::name(object).to_owned(),
+    );
     let exists = cluster.store().get(gr, &ns, &name).is_some();
     if exists {
         let _ = cluster.modify(gr, &ns, &name, |o| {

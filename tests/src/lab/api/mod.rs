@@ -77,8 +77,17 @@ impl Controller for Background {
         if let Some(events) = self.node.take_events() {
             tokio::spawn(events::record(cluster.clone(), events));
         }
-        tokio::spawn(autoscaler::run(cluster.clone(), self.sampler.clone(), self.settings.hpa_sync));
-        tokio::spawn(metrics::run(cluster, self.node.clone(), self.sampler, self.settings.metrics_period))
+        tokio::spawn(autoscaler::run(
+            cluster.clone(),
+            self.sampler.clone(),
+            self.settings.hpa_sync,
+        ));
+        tokio::spawn(metrics::run(
+            cluster,
+            self.node.clone(),
+            self.sampler,
+            self.settings.metrics_period,
+        ))
     }
 }
 
@@ -121,7 +130,9 @@ pub fn server(node: Arc<Node>, settings: Settings) -> anyhow::Result<ApiServer> 
 /// The fixture's node goes; the lab's node (Ready, its address) comes.
 fn replace_nodes(cluster: &Cluster, node: &Node) -> anyhow::Result<()> {
     use crate::kube_server::registry::NODES;
-    let rt = *cluster.resource(NODES).map_err(|e| anyhow::anyhow!("{}", e.status_text()))?;
+    let rt = *cluster
+        .resource(NODES)
+        .map_err(|e| anyhow::anyhow!("{}", e.status_text()))?;
     let _ = cluster.delete(&rt, "", UNUSED_NODE, &Default::default());
     let mut object = crate::kube_server::objects::node(NODE_NAME);
     object["status"]["addresses"] = serde_json::json!([
@@ -156,7 +167,10 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    write_private(kubeconfig, &api.control().admin_kubeconfig(addr, "lomash-wood"))?;
+    write_private(
+        kubeconfig,
+        &api.control().admin_kubeconfig(addr, "lomash-wood"),
+    )?;
     ready(addr);
     api.serve(listener, shutdown).await;
     node.stop_all().await;
@@ -165,9 +179,9 @@ pub async fn run(
 
 /// Writes a file readable by its owner only (the kubeconfig holds the admin's key).
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    use anyhow::Context as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -24,7 +24,9 @@ fn strings(object: &Value, field: &str, decode: bool) -> BTreeMap<String, String
                 .filter_map(|(k, v)| {
                     let text = v.as_str()?;
                     let text = if decode {
-                        let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(text)
+                            .ok()?;
                         String::from_utf8(bytes).ok()?
                     } else {
                         text.to_owned()

@@ -21,7 +21,12 @@ const STATUS: Subresource = Subresource {
     verbs: &["get", "patch", "update"],
 };
 
-const fn t(gr: GroupResource, version: &'static str, kind: &'static str, short: &'static [&'static str]) -> ResourceType {
+const fn t(
+    gr: GroupResource,
+    version: &'static str,
+    kind: &'static str,
+    short: &'static [&'static str],
+) -> ResourceType {
     ResourceType {
         gr,
         version,

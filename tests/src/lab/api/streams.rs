@@ -61,15 +61,25 @@ pub fn decode(text: &str) -> String {
 }
 
 fn flag(pairs: &[(String, String)], key: &str) -> bool {
-    pairs.iter().any(|(k, v)| k == key && (v == "true" || v == "1"))
+    pairs
+        .iter()
+        .any(|(k, v)| k == key && (v == "true" || v == "1"))
 }
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The running pod behind a request, and the container it names (or its only one).
-fn target(server: &Server, node: &Node, ctx: &Context, container: Option<&str>) -> ApiResult<(Arc<PodShared>, String)> {
+fn target(
+    server: &Server,
+    node: &Node,
+    ctx: &Context,
+    container: Option<&str>,
+) -> ApiResult<(Arc<PodShared>, String)> {
     let (ns, name) = (ctx.info.namespace.as_str(), ctx.info.name.as_str());
     let pod = server
         .cluster
@@ -77,9 +87,9 @@ fn target(server: &Server, node: &Node, ctx: &Context, container: Option<&str>) 
         .get(PODS, ns, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(PODS, name))?;
-    let shared = node
-        .pod(meta::uid(&pod))
-        .ok_or_else(|| ApiError::bad_request(format!("pod {name} is not running on the lab's node")))?;
+    let shared = node.pod(meta::uid(&pod)).ok_or_else(|| {
+        ApiError::bad_request(format!("pod {name} is not running on the lab's node"))
+    })?;
     let names: Vec<String> = shared.lock().containers.keys().cloned().collect();
     let container = match container.filter(|c| !c.is_empty()) {
         Some(c) => c.to_owned(),
@@ -102,7 +112,9 @@ fn target(server: &Server, node: &Node, ctx: &Context, container: Option<&str>) 
         }
     };
     if !names.contains(&container) {
-        return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")));
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
     }
     Ok((shared, container))
 }
@@ -111,21 +123,33 @@ fn switching(headers: Vec<(hyper::header::HeaderName, String)>) -> ApiResult<Res
     let mut response = Response::new(respond::full(""));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     for (k, v) in headers {
-        let value = v.parse().map_err(|_| ApiError::internal("bad upgrade header"))?;
+        let value = v
+            .parse()
+            .map_err(|_| ApiError::internal("bad upgrade header"))?;
         response.headers_mut().insert(k, value);
     }
     Ok(response)
 }
 
-async fn exec_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
+async fn exec_handler(
+    node: Arc<Node>,
+    server: Arc<Server>,
+    ctx: Context,
+    mut req: Request<Incoming>,
+) -> ApiResult<Response<Body>> {
     let pairs = query_pairs(&req);
-    let argv: Vec<String> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+    let argv: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
     if argv.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
     let (pod, container) = target(&server, &node, &ctx, first(&pairs, "container"))?;
     let (protocol, headers) = session::handshake(req.headers()).map_err(ApiError::bad_request)?;
-    let process = exec::spawn(&pod, &container, argv.clone()).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let process = exec::spawn(&pod, &container, argv.clone())
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let stdin = flag(&pairs, "stdin");
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -137,7 +161,12 @@ async fn exec_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, mut re
     switching(headers)
 }
 
-async fn attach_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
+async fn attach_handler(
+    node: Arc<Node>,
+    server: Arc<Server>,
+    ctx: Context,
+    mut req: Request<Incoming>,
+) -> ApiResult<Response<Body>> {
     let pairs = query_pairs(&req);
     let (pod, container) = target(&server, &node, &ctx, first(&pairs, "container"))?;
     if flag(&pairs, "stdin") {
@@ -156,7 +185,12 @@ async fn attach_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, mut 
     switching(headers)
 }
 
-async fn log_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+async fn log_handler(
+    node: Arc<Node>,
+    server: Arc<Server>,
+    ctx: Context,
+    req: Request<Incoming>,
+) -> ApiResult<Response<Body>> {
     let pairs = query_pairs(&req);
     let query: HashMap<String, String> = pairs.iter().cloned().collect();
     let (pod, container) = target(&server, &node, &ctx, first(&pairs, "container"))?;
@@ -165,7 +199,11 @@ async fn log_handler(node: Arc<Node>, server: Arc<Server>, ctx: Context, req: Re
 
 /// `kubectl debug` (a strategic-merge PATCH), kube-rs (any patch, or PUT): only
 /// `spec.ephemeralContainers` may change, and only by additions.
-async fn ephemeral_handler(server: Arc<Server>, ctx: Context, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+async fn ephemeral_handler(
+    server: Arc<Server>,
+    ctx: Context,
+    req: Request<Incoming>,
+) -> ApiResult<Response<Body>> {
     let (ns, name) = (ctx.info.namespace.clone(), ctx.info.name.clone());
     let cluster = &server.cluster;
     let rt = *cluster.resource(PODS)?;
@@ -173,11 +211,22 @@ async fn ephemeral_handler(server: Arc<Server>, ctx: Context, req: Request<Incom
     let (parts, bytes) = resource::body(req).await?;
     let wanted = match ctx.info.verb.as_str() {
         "get" => return Ok(respond::json(200, &current)),
-        "patch" => patch::apply(resource::patch_type(&parts)?, &current, &respond::parse_body(&bytes)?)?,
+        "patch" => patch::apply(
+            resource::patch_type(&parts)?,
+            &current,
+            &respond::parse_body(&bytes)?,
+        )?,
         "update" => respond::parse_body(&bytes)?,
-        other => return Err(ApiError::method_not_allowed(format!("{other} is not supported on pods/ephemeralcontainers"))),
+        other => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{other} is not supported on pods/ephemeralcontainers"
+            )));
+        }
     };
-    let list = wanted.pointer("/spec/ephemeralContainers").cloned().unwrap_or(Value::Array(vec![]));
+    let list = wanted
+        .pointer("/spec/ephemeralContainers")
+        .cloned()
+        .unwrap_or(Value::Array(vec![]));
     check_additions(&current, &list)?;
     let uid = meta::uid(&current).to_owned();
     let updated = cluster.modify(PODS, &ns, &name, |p| {
@@ -189,13 +238,23 @@ async fn ephemeral_handler(server: Arc<Server>, ctx: Context, req: Request<Incom
 }
 
 fn check_additions(current: &Value, list: &Value) -> ApiResult<()> {
-    let old = current.pointer("/spec/ephemeralContainers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old = current
+        .pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let new = list.as_array().cloned().unwrap_or_default();
     for o in &old {
         if !new.iter().any(|n| n == o) {
-            return Err(ApiError::new(422, "Invalid", format!(
-                "Pod \"{}\" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers \"{}\" may not be changed",
-                meta::name(current), o["name"].as_str().unwrap_or_default())));
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "Pod \"{}\" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers \"{}\" may not be changed",
+                    meta::name(current),
+                    o["name"].as_str().unwrap_or_default()
+                ),
+            ));
         }
     }
     let mut names: Vec<&str> = current
@@ -208,10 +267,18 @@ fn check_additions(current: &Value, list: &Value) -> ApiResult<()> {
     for n in &new {
         let name = n["name"].as_str().unwrap_or_default();
         if name.is_empty() || n["image"].as_str().unwrap_or_default().is_empty() {
-            return Err(ApiError::new(422, "Invalid", "spec.ephemeralContainers: name and image are required"));
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                "spec.ephemeralContainers: name and image are required",
+            ));
         }
         if names.contains(&name) {
-            return Err(ApiError::new(422, "Invalid", format!("spec.ephemeralContainers[{name}]: Duplicate value: \"{name}\"")));
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("spec.ephemeralContainers[{name}]: Duplicate value: \"{name}\""),
+            ));
         }
         names.push(name);
     }
@@ -226,7 +293,12 @@ pub fn handlers(node: Arc<Node>) -> Vec<(&'static str, Handler)> {
     let attach: Handler = Arc::new(move |s, c, r| Box::pin(attach_handler(n2.clone(), s, c, r)));
     let log: Handler = Arc::new(move |s, c, r| Box::pin(log_handler(node.clone(), s, c, r)));
     let ephemeral: Handler = Arc::new(|s, c, r| Box::pin(ephemeral_handler(s, c, r)));
-    vec![("exec", exec), ("attach", attach), ("log", log), ("ephemeralcontainers", ephemeral)]
+    vec![
+        ("exec", exec),
+        ("attach", attach),
+        ("log", log),
+        ("ephemeralcontainers", ephemeral),
+    ]
 }
 
 #[cfg(test)]
