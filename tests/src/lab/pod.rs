@@ -93,7 +93,7 @@ impl PodShared {
         let cgroup = match Cgroup::create(&ctx.layout, &rel, &Limits::default()) {
             Ok(c) => c,
             Err(e) => {
-                net::delete_pod(&net);
+                net::delete_pod(&ctx.plan, &net);
                 return Err(e);
             }
         };
@@ -322,7 +322,7 @@ impl PodShared {
     /// Kills what is left and removes the sandbox. Best effort, idempotent.
     pub fn teardown(&self) {
         let _ = self.cgroup.remove();
-        net::delete_pod(&self.net);
+        net::delete_pod(&self.ctx.plan, &self.net);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -16,12 +16,14 @@ use crate::kube_server::meta;
 use crate::kube_server::registry::CORE_EVENTS;
 use crate::lab::context::LabEvent;
 
+/// (pod uid, field path, reason, message): what makes two Events the same.
+type Key = (String, Option<String>, String, String);
+
 /// Repeats within this window are aggregated into one Event.
 const AGGREGATE: Duration = Duration::from_secs(600);
 
 pub async fn record(cluster: Arc<Cluster>, mut events: UnboundedReceiver<LabEvent>) {
-    let mut seen: HashMap<(String, Option<String>, String, String), (String, Instant)> =
-        HashMap::new();
+    let mut seen: HashMap<Key, (String, Instant)> = HashMap::new();
     let mut n: u64 = 0;
     while let Some(e) = events.recv().await {
         let key = (
