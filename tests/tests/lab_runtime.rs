@@ -343,7 +343,7 @@ fn root_lab_ephemeral_container_shares_the_network_with_net_admin() {
         // override a non-root pod needs for the capability to be effective.
         let ec = serde_json::from_value(json!({
             "name": "debugger", "image": "busybox", "targetContainerName": "app",
-            "command": ["sh", "-c", "id -u; grep CapEff /proc/self/status; nft list tables >/dev/null && echo nft-ok; ps -eo args | grep -c '^sh -c trap'; ip -4 -o addr show eth0"],
+            "command": ["sh", "-c", "id -u; grep CapEff /proc/self/status; nft list tables >/dev/null && echo nft-ok; ps -eo args | grep -c '^sh -c trap'; ip -4 -o addr show eth0; (touch /lab-host-probe 2>/dev/null && echo wrote) || echo read-only; echo x > /tmp/x && echo tmp-ok"],
             "securityContext": {"runAsUser": 0, "runAsNonRoot": false,
                                 "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}
         }))
@@ -366,6 +366,10 @@ fn root_lab_ephemeral_container_shares_the_network_with_net_admin() {
         assert_eq!(lines[2], "nft-ok", "{out}");
         assert_ne!(lines[3], "0", "the target's processes must be visible: {out}");
         assert!(lines[4].contains(&pod.net.ip.to_string()), "{out}");
+        // Root in the container, yet the host's filesystem stays read-only; /tmp is its own.
+        assert_eq!(lines[5], "read-only", "{out}");
+        assert_eq!(lines[6], "tmp-ok", "{out}");
+        assert!(!Path::new("/lab-host-probe").exists());
         // Its own cgroup under the pod's, and the app container is untouched.
         assert_eq!(container(&status, "app").unwrap().restart_count, 0);
         assert!(is_ready(&status));

@@ -25,6 +25,7 @@
 //! - `testing.rs`: helpers for tests that drive a node directly.
 //! - `mountinfo.rs`, `cmd.rs`, `clock.rs`: small helpers.
 
+pub mod api;
 pub mod backend;
 pub mod cgroups;
 pub mod cleanup;

@@ -111,7 +111,7 @@ pub fn create_pod(plan: &Plan, n: u32) -> Result<PodNet> {
     };
     let result = try_create_pod(plan, &net);
     if result.is_err() {
-        delete_pod(&net);
+        delete_pod(plan, &net);
     }
     result.with_context(|| format!("cannot create the pod network {}", net.ns))?;
     Ok(net)
@@ -142,9 +142,14 @@ fn try_create_pod(plan: &Plan, net: &PodNet) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a pod's namespace (its veth pair goes with it). Best effort.
-pub fn delete_pod(net: &PodNet) {
+/// Deletes a pod's namespace (its veth pair goes with it) and the node's neighbour
+/// entry for its address (a later pod with that address has another MAC). Best effort.
+pub fn delete_pod(plan: &Plan, net: &PodNet) {
     let _ = cmd::run(&["ip", "netns", "del", &net.ns], None);
+    let _ = ip_in(
+        &plan.node_ns(),
+        &["neigh", "flush", "to", &net.ip.to_string()],
+    );
 }
 
 /// The network namespaces whose names start with `prefix` (`ip netns list`).

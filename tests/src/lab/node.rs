@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ use super::proxy::{self, Route};
 use super::worker::{self, Job};
 use super::{cleanup, net, terminate};
 
+/// Pod numbers 0..61 (addresses .2 to .62 of the pod range).
+const POD_NUMBERS: u32 = 61;
+
 struct PodEntry {
     shared: Arc<PodShared>,
     stop: watch::Sender<Option<Instant>>,
@@ -38,6 +42,7 @@ pub struct Node {
     root: Cgroup,
     pods: Mutex<BTreeMap<String, PodEntry>>,
     numbers: Mutex<BTreeSet<u32>>,
+    next_number: AtomicU32,
     service_ips: Mutex<BTreeMap<(String, String), Ipv4Addr>>,
     events: Mutex<Option<UnboundedReceiver<LabEvent>>>,
 }
@@ -90,6 +95,7 @@ impl Node {
             root,
             pods: Mutex::new(BTreeMap::new()),
             numbers: Mutex::new(BTreeSet::new()),
+            next_number: AtomicU32::new(0),
             service_ips: Mutex::new(BTreeMap::new()),
             events: Mutex::new(Some(rx)),
         })
@@ -115,9 +121,16 @@ impl Node {
     /// Starts `pod` (which needs a name and a uid). Call inside a tokio runtime.
     pub fn run_pod(&self, pod: Pod, refs: Arc<dyn Refs + Send + Sync>) -> Result<Arc<PodShared>> {
         let number = {
+            // Round robin from the last number given: a new pod does not get the address
+            // of one that just went (peers' neighbour caches and conntrack still know it).
             let mut used = lock(&self.numbers);
-            let n = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+            let start = self.next_number.load(Ordering::Relaxed) % POD_NUMBERS;
+            let n = (start..POD_NUMBERS)
+                .chain(0..start)
+                .find(|n| !used.contains(n))
+                .context("the lab's pod range is full (61 pods)")?;
             used.insert(n);
+            self.next_number.store(n + 1, Ordering::Relaxed);
             n
         };
         let shared = match PodShared::create(self.ctx.clone(), pod, number, refs) {
@@ -256,13 +269,18 @@ impl Node {
         proxy::apply(&self.ctx.plan, routes)
     }
 
-    /// Deletes every pod at once (grace 0) and removes the node.
-    pub async fn shutdown(self) {
+    /// Deletes every pod at once (grace 0); the node itself goes when dropped.
+    pub async fn stop_all(&self) {
         let uids: Vec<String> = lock(&self.pods).keys().cloned().collect();
         let deletes = uids
             .iter()
             .map(|u| self.delete_pod(u, Some(Duration::ZERO)));
         futures_util::future::join_all(deletes).await;
+    }
+
+    /// Deletes every pod at once (grace 0) and removes the node.
+    pub async fn shutdown(self) {
+        self.stop_all().await;
         // Drop removes the rest.
     }
 }

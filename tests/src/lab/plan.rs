@@ -137,7 +137,11 @@ impl SlotLock {
                 let file = File::create(&path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                    return Ok(SlotLock { slot, _lock: lock });
+                    // The file may have been removed (`remove_idle_slots`) between our
+                    // open and our lock: only a lock on the file at the path counts.
+                    if same_file(&lock, &path) {
+                        return Ok(SlotLock { slot, _lock: lock });
+                    }
                 }
             }
             if Instant::now() > deadline {
@@ -148,6 +152,31 @@ impl SlotLock {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+fn same_file(lock: &Flock<File>, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (lock.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Removes the slot lock files no lab holds (each unlinked while we hold its lock), and
+/// the state directory when nothing else is left in it. What `lab.sh down` calls last.
+pub fn remove_idle_slots() {
+    for slot in 0..SLOTS {
+        let path = PathBuf::from(STATE_ROOT).join(format!("slot-{slot}.lock"));
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            if same_file(&lock, &path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(STATE_ROOT);
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ impl PodShared {
         let cgroup = match Cgroup::create(&ctx.layout, &rel, &Limits::default()) {
             Ok(c) => c,
             Err(e) => {
-                net::delete_pod(&net);
+                net::delete_pod(&ctx.plan, &net);
                 return Err(e);
             }
         };
@@ -322,7 +322,7 @@ impl PodShared {
     /// Kills what is left and removes the sandbox. Best effort, idempotent.
     pub fn teardown(&self) {
         let _ = self.cgroup.remove();
-        net::delete_pod(&self.net);
+        net::delete_pod(&self.ctx.plan, &self.net);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -334,9 +334,14 @@ fn compose(pod: &PodShared, state: &mut PodState) -> PodStatus {
         .iter()
         .flat_map(|s| s.containers.iter().map(|c| c.name.clone()))
         .collect();
+    // A terminating pod's containers are no longer ready (the kubelet stops probing).
     let statuses: Vec<ContainerStatus> = spec_order
         .iter()
         .filter_map(|n| state.containers.get(n).map(|s| s.status.clone()))
+        .map(|mut s| {
+            s.ready &= !state.terminating;
+            s
+        })
         .collect();
     let ephemeral: Vec<ContainerStatus> = state
         .containers
@@ -347,7 +352,7 @@ fn compose(pod: &PodShared, state: &mut PodState) -> PodStatus {
     let all_ready = !statuses.is_empty()
         && statuses.len() == spec_order.len()
         && statuses.iter().all(|s| s.ready);
-    let ready = all_ready && !state.terminating;
+    let ready = all_ready;
     let any_started = statuses.iter().any(|s| {
         s.state
             .as_ref()

@@ -13,7 +13,7 @@
 //! | `DATABASE_CONNECTION_LIMIT` | 10 | pool size |
 //! | `DATABASE_POOL_TIMEOUT_MS` | 2000 | wait for a pooled connection (Prisma's default is 10 s; shortened) |
 //! | `LAB_DB_LATENCY_MS` | 20 | postgres role: time per query |
-//! | `STRIPE_API_LATENCY_MS` | 150 | order-payment: the Stripe API call made while the order's transaction is open |
+//! | `STRIPE_API_LATENCY_MS` | 300 | order-payment: the Stripe API call made while the order's transaction is open (with 20 connections per pod, 50 concurrent clients wait well under the pool timeout; with 2, well over it) |
 //! | `AUTH_SERVICE_URL` | `http://auth-service:3000` | order-payment's token check |
 //! | `AUTH_TIMEOUT_MS` | 2000 | order-payment's token check deadline |
 //! | `UPSTREAM_TIMEOUT_MS` | 30000 | api-gateway's deadline per proxied request |
@@ -105,7 +105,7 @@ impl Config {
             db_limit,
             pool_timeout: ms("DATABASE_POOL_TIMEOUT_MS", 2000)?,
             db_latency: ms("LAB_DB_LATENCY_MS", 20)?,
-            stripe_api_latency: ms("STRIPE_API_LATENCY_MS", 150)?,
+            stripe_api_latency: ms("STRIPE_API_LATENCY_MS", 300)?,
             auth_url: text("AUTH_SERVICE_URL", "http://auth-service:3000"),
             auth_timeout: ms("AUTH_TIMEOUT_MS", 2000)?,
             upstream_timeout: ms("UPSTREAM_TIMEOUT_MS", 30_000)?,

@@ -2,7 +2,12 @@
 //! "image" is the host's root filesystem), with the pod's bind mounts (volumes, /etc/hosts,
 //! resolv.conf, hostname, image directories), a private /dev/shm, the container's own view
 //! of the cgroup hierarchies (mounted inside its cgroup namespace, read-only, as runc
-//! does), /sys read-only, and every other mount read-only when `readOnlyRootFilesystem`.
+//! does), and every host mount read-only.
+//!
+//! A container never writes to the host's filesystem: without `readOnlyRootFilesystem`
+//! it gets private tmpfs mounts on /tmp, /var/tmp and /run (where no volume is mounted)
+//! as its "writable layer" (see [`WRITABLE_LAYER`]); writes elsewhere fail with EROFS,
+//! where a container with its own image could write.
 //!
 //! Only per-mount flags are changed (`MS_REMOUNT | MS_BIND`), never a filesystem's own
 //! flags, and the namespace is private: nothing here is visible on the host.
@@ -33,16 +38,28 @@ pub fn kept_flags(options: &str) -> MsFlags {
         })
 }
 
-/// Whether a mount stays writable: /proc and /dev (devices, ptys, shm) always, the
-/// writable volumes, and everything but /sys unless the root is read-only.
-pub fn stays_writable(mount_point: &Path, read_only_root: bool, writable: &[PathBuf]) -> bool {
-    if mount_point.starts_with("/proc") || mount_point.starts_with("/dev") {
-        return true;
+/// Where a container without `readOnlyRootFilesystem` can write (private tmpfs mounts).
+pub const WRITABLE_LAYER: [&str; 3] = ["/tmp", "/var/tmp", "/run"];
+
+/// Whether a mount stays writable: /proc and /dev (devices, ptys, shm), and the
+/// container's writable volumes and layer; every host mount is read-only.
+pub fn stays_writable(mount_point: &Path, writable: &[PathBuf]) -> bool {
+    mount_point.starts_with("/proc")
+        || mount_point.starts_with("/dev")
+        || writable.iter().any(|w| w == mount_point)
+}
+
+/// The writable layer of a container: [`WRITABLE_LAYER`] without the paths a volume
+/// covers, for a container whose root filesystem is not read-only.
+pub fn writable_layer(read_only_root: bool, volumes: &[PathBuf]) -> Vec<PathBuf> {
+    if read_only_root {
+        return Vec::new();
     }
-    if writable.iter().any(|w| w == mount_point) {
-        return true;
-    }
-    !read_only_root && !mount_point.starts_with("/sys")
+    WRITABLE_LAYER
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| !volumes.contains(p))
+        .collect()
 }
 
 pub fn prepare(new: &NewSandbox) -> Result<()> {
@@ -74,18 +91,32 @@ pub fn prepare(new: &NewSandbox) -> Result<()> {
     )
     .context("mount a private /dev/shm")?;
     mount_cgroups(&host)?;
-    let writable: Vec<PathBuf> = new
+    let targets: Vec<PathBuf> = new.mounts.iter().map(|m| m.target.clone()).collect();
+    let mut writable: Vec<PathBuf> = new
         .mounts
         .iter()
         .filter(|m| !m.read_only)
         .map(|m| m.target.clone())
         .collect();
+    for dir in writable_layer(new.read_only_root, &targets) {
+        if dir.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &dir,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("mode=1777"),
+            )
+            .with_context(|| format!("mount the writable {}", dir.display()))?;
+            writable.push(dir);
+        }
+    }
     for m in parse_mountinfo(&read_mountinfo()?) {
         let is_bound_ro = new
             .mounts
             .iter()
             .any(|b| b.read_only && b.target == m.mount_point);
-        if is_bound_ro || !stays_writable(&m.mount_point, new.read_only_root, &writable) {
+        if is_bound_ro || !stays_writable(&m.mount_point, &writable) {
             remount_read_only(&m)?;
         }
     }
@@ -96,11 +127,15 @@ fn read_mountinfo() -> Result<String> {
     std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")
 }
 
+/// A mount hidden under one of ours (`/run/netns` under the /run tmpfs) has no path
+/// any more: nothing to do.
 fn remount_read_only(m: &MountInfo) -> Result<()> {
     let flags =
         MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | kept_flags(&m.options);
-    mount(NONE, &m.mount_point, NONE, flags, NONE)
-        .with_context(|| format!("remount {} read-only", m.mount_point.display()))
+    match mount(NONE, &m.mount_point, NONE, flags, NONE) {
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        other => other.with_context(|| format!("remount {} read-only", m.mount_point.display())),
+    }
 }
 
 /// A tmpfs on /sys/fs/cgroup with the container's view of each memory/cpu/cpuacct/pids
@@ -200,15 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn read_only_root_leaves_volumes_proc_and_dev_writable() {
+    fn only_volumes_layer_proc_and_dev_stay_writable() {
         let tmp = vec![PathBuf::from("/tmp")];
-        assert!(stays_writable(Path::new("/tmp"), true, &tmp));
-        assert!(stays_writable(Path::new("/dev/pts"), true, &tmp));
-        assert!(stays_writable(Path::new("/proc"), true, &tmp));
-        assert!(!stays_writable(Path::new("/"), true, &tmp));
-        assert!(!stays_writable(Path::new("/work"), true, &tmp));
-        assert!(stays_writable(Path::new("/"), false, &tmp));
-        assert!(!stays_writable(Path::new("/sys"), false, &tmp));
+        assert!(stays_writable(Path::new("/tmp"), &tmp));
+        assert!(stays_writable(Path::new("/dev/pts"), &tmp));
+        assert!(stays_writable(Path::new("/proc"), &tmp));
+        assert!(!stays_writable(Path::new("/"), &tmp));
+        assert!(!stays_writable(Path::new("/work"), &tmp));
+        assert!(!stays_writable(Path::new("/sys"), &tmp));
+    }
+
+    #[test]
+    fn the_writable_layer_skips_volumes_and_read_only_roots() {
+        let layer = writable_layer(false, &[PathBuf::from("/tmp")]);
+        assert_eq!(
+            layer,
+            vec![PathBuf::from("/var/tmp"), PathBuf::from("/run")]
+        );
+        assert!(writable_layer(true, &[]).is_empty());
     }
 
     #[test]

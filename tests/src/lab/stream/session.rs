@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::protocol::{self, FromClient, Protocol};
 use crate::lab::exec::ExecProcess;
@@ -51,6 +53,15 @@ pub fn handshake(
             (SEC_WEBSOCKET_PROTOCOL, protocol.name().to_owned()),
         ],
     ))
+}
+
+/// A close frame with status 1000: client-go reads any other (1005 too) as an error
+/// of every stream ("error reading from error stream").
+pub fn normal_close() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
 }
 
 /// The websocket on an upgraded connection.
@@ -141,7 +152,7 @@ pub async fn run_exec<S>(
     drop(tx);
     reader.abort();
     if let Ok(Some(mut sink)) = writer.await {
-        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.send(normal_close()).await;
         let _ = sink.close().await;
     }
 }
