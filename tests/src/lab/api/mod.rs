@@ -37,8 +37,6 @@ use crate::lab::usage::Sampler;
 
 /// The lab's one node.
 pub const NODE_NAME: &str = "lab-node";
-/// The name of the fixture's node, which the lab removes (nothing may run there).
-const UNUSED_NODE: &str = "lab-unused";
 
 /// The lab's clock settings.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +97,8 @@ pub fn server(node: Arc<Node>, settings: Settings) -> anyhow::Result<ApiServer> 
             controller_delay_ms: u64::try_from(settings.controller_delay.as_millis()).unwrap_or(20),
             ..ServerFixture::default()
         },
-        nodes: vec![UNUSED_NODE.to_owned()],
+        // No simulated node: every pod runs on the lab's node.
+        nodes: Vec::new(),
         namespaces: Vec::new(),
     };
     let mut builder = Builder::new(fixture)
@@ -123,17 +122,16 @@ pub fn server(node: Arc<Node>, settings: Settings) -> anyhow::Result<ApiServer> 
         builder = builder.subresource(PODS, name, handler);
     }
     let api = builder.build()?;
-    replace_nodes(&api.control().cluster(), &node)?;
+    register_node(&api.control().cluster(), &node)?;
     Ok(api)
 }
 
-/// The fixture's node goes; the lab's node (Ready, its address) comes.
-fn replace_nodes(cluster: &Cluster, node: &Node) -> anyhow::Result<()> {
+/// The lab's Node object (Ready, its address and capacity).
+fn register_node(cluster: &Cluster, node: &Node) -> anyhow::Result<()> {
     use crate::kube_server::registry::NODES;
     let rt = *cluster
         .resource(NODES)
         .map_err(|e| anyhow::anyhow!("{}", e.status_text()))?;
-    let _ = cluster.delete(&rt, "", UNUSED_NODE, &Default::default());
     let mut object = crate::kube_server::objects::node(NODE_NAME);
     object["status"]["addresses"] = serde_json::json!([
         {"type": "InternalIP", "address": node.ctx.host_ip},
