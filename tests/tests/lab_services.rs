@@ -20,8 +20,8 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A pod answering every HTTP request on port 3000 with its hostname; Ready through
-/// an httpGet probe on `probe_port`.
+/// A stand-in service (its `/health` names the pod that answered) on port 3000; Ready
+/// through an httpGet probe on `probe_port`.
 fn web_pod(name: &str, probe_port: u16) -> serde_json::Value {
     json!({
         "metadata": {"name": name, "namespace": "lomash-wood", "uid": format!("uid-{name}"),
@@ -30,10 +30,8 @@ fn web_pod(name: &str, probe_port: u16) -> serde_json::Value {
             "terminationGracePeriodSeconds": 1,
             "securityContext": {"runAsNonRoot": true, "runAsUser": 1001},
             "containers": [{
-                "name": "app", "image": "busybox",
-                "command": ["socat", "-T2", "TCP-LISTEN:3000,reuseaddr,fork",
-                            "SYSTEM:echo HTTP/1.0 200 OK; echo; hostname"],
-                "readinessProbe": {"httpGet": {"path": "/", "port": probe_port}, "periodSeconds": 1},
+                "name": "app", "image": "lomash-wood/content-service:1.0.0",
+                "readinessProbe": {"httpGet": {"path": "/health", "port": probe_port}, "periodSeconds": 1},
                 "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                                     "capabilities": {"drop": ["ALL"]}}
             }]
@@ -41,19 +39,19 @@ fn web_pod(name: &str, probe_port: u16) -> serde_json::Value {
     })
 }
 
-/// One HTTP GET to `addr`; the body (the answering pod's hostname).
+/// One `GET /health` to `addr`; the pod that answered.
 fn get_host(addr: SocketAddr) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET /health HTTP/1.0\r\n\r\n")?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
-    Ok(text
-        .rsplit("\n\n")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned())
+    Ok(pod_of(text.rsplit("\r\n\r\n").next().unwrap_or_default()))
+}
+
+fn pod_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["pod"].as_str().unwrap_or_default().to_owned()
 }
 
 fn route(ip: Ipv4Addr, endpoints: &[&Arc<PodShared>]) -> Route {
@@ -144,23 +142,20 @@ fn root_lab_service_spreads_across_ready_endpoints_only() {
 
         // From a pod, by short and full name (its own Service too: hairpin).
         let argv = |url: &str| {
-            vec![
-                "curl".to_owned(),
-                "-sS".to_owned(),
-                "--max-time".to_owned(),
-                "3".to_owned(),
-                url.to_owned(),
-            ]
+            ["curl", "-sS", "--max-time", "10", url]
+                .map(str::to_owned)
+                .to_vec()
         };
-        for url in ["http://web/", "http://web.lomash-wood.svc.cluster.local/"] {
-            let out = exec::run(&a, "app", argv(url), Duration::from_secs(10))
+        for url in [
+            "http://web/health",
+            "http://web.lomash-wood.svc.cluster.local/health",
+        ] {
+            let out = exec::run(&a, "app", argv(url), Duration::from_secs(20))
                 .await
                 .unwrap();
             assert_eq!(out.code, 0, "{url}: {out:?}");
-            assert!(
-                out.stdout.trim() == "web-a" || out.stdout.trim() == "web-b",
-                "{url}: {out:?}"
-            );
+            let pod = pod_of(&out.stdout);
+            assert!(pod == "web-a" || pod == "web-b", "{url}: {out:?}");
         }
 
         // Endpoints change: only web-b is left.

@@ -92,6 +92,10 @@ pub fn resolve(image: &str, dirs: &ImageDirs) -> Result<Image> {
             mounts: vec![],
             flag_program: Some("redis-server".to_owned()),
         },
+        n if n.starts_with("chaos-tools") && !dirs.dist_dir.is_dir() => bail!(
+            "image {image:?} maps to the static tools in {}, which are not built: run scripts/build-static.sh",
+            dirs.dist_dir.display()
+        ),
         n if n.starts_with("chaos-tools") => Image {
             cmd: vec!["net-partition".to_owned(), "--help".to_owned()],
             ..shell(vec![BindMount {
@@ -162,10 +166,21 @@ mod tests {
 
     #[test]
     fn chaos_tools_puts_dist_on_the_path_read_only() {
-        let image = resolve("registry.example/lomash-wood/chaos-tools:0.2.0", &dirs()).unwrap();
-        assert_eq!(image.mounts[0].source, PathBuf::from("/d"));
+        let dist = std::env::temp_dir();
+        let dirs = ImageDirs {
+            bin_dir: "/b".into(),
+            dist_dir: dist.clone(),
+        };
+        let image = resolve("registry.example/lomash-wood/chaos-tools:0.2.0", &dirs).unwrap();
+        assert_eq!(image.mounts[0].source, dist);
         assert_eq!(image.mounts[0].target, PathBuf::from("/usr/local/bin"));
         assert!(image.mounts[0].read_only);
+        assert_eq!(image.cmd, vec!["net-partition", "--help"]);
+        // Without dist/, the error says how to build it.
+        let err = resolve("lomash-wood/chaos-tools:0.2.0", &self::dirs())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scripts/build-static.sh"), "{err}");
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct NewSandbox {
     pub read_only_root: bool,
     /// Bind mounts, in order (volumes, /etc/hosts, resolv.conf, image directories).
     pub mounts: Vec<BindMount>,
+    /// Host directories covered by an empty read-only tmpfs after the binds (the lab's
+    /// other pods).
+    #[serde(default)]
+    pub hidden: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

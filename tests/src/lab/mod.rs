@@ -54,6 +54,7 @@ pub mod quantity;
 pub mod security;
 pub mod services;
 pub mod spec;
+pub mod stage;
 pub mod stream;
 pub mod terminate;
 pub mod testing;

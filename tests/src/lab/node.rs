@@ -80,6 +80,14 @@ impl Node {
                 return Err(e);
             }
         };
+        let mut config = config;
+        match super::stage::stage(&config.images, &plan.state_dir().join("bin")) {
+            Ok(staged) => config.images = staged,
+            Err(e) => {
+                cleanup::remove_lab(&plan, &layout);
+                return Err(e);
+            }
+        }
         let (tx, rx) = unbounded_channel();
         let ctx = Arc::new(Context {
             host_ip: plan.host_link().0.to_string(),

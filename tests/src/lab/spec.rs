@@ -102,6 +102,7 @@ pub fn launch(
             hostname: pod.hostname.clone(),
             read_only_root: security::read_only_root(container),
             mounts,
+            hidden: vec![pod.ctx.plan.state_dir().join("pods")],
         }),
     };
     Ok((launch, launch_file))

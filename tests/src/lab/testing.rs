@@ -49,11 +49,19 @@ pub async fn wait_status(
     let result = tokio::time::timeout(timeout, rx.wait_for(|s| check(s))).await;
     match result {
         Ok(Ok(status)) => Ok(status.clone()),
-        _ => bail!(
-            "pod {}: {what} not reached within {timeout:?}; last status: {}",
-            pod.name,
-            serde_json::to_string_pretty(&pod.status()).unwrap_or_default()
-        ),
+        _ => {
+            let events: Vec<String> = pod
+                .lock()
+                .events
+                .iter()
+                .map(|e| format!("{} {}", e.reason, e.message))
+                .collect();
+            bail!(
+                "pod {}: {what} not reached within {timeout:?}; events: {events:#?}; last status: {}",
+                pod.name,
+                serde_json::to_string_pretty(&pod.status()).unwrap_or_default()
+            )
+        }
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     pub jwt_secret: String,
     pub stripe_secret: String,
+    /// `HOSTNAME` (the pod's name in the lab), reported by `/health`.
+    pub pod: String,
     /// Every variable, for the gateway's `<SERVICE>_URL` lookups.
     pub env: BTreeMap<String, String>,
 }
@@ -111,6 +113,7 @@ impl Config {
             upstream_timeout: ms("UPSTREAM_TIMEOUT_MS", 30_000)?,
             jwt_secret: text("JWT_SECRET", "lab-jwt-secret"),
             stripe_secret: text("STRIPE_WEBHOOK_SECRET", "whsec_lab"),
+            pod: text("HOSTNAME", ""),
             role,
             env,
         })

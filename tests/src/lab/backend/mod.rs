@@ -2,8 +2,8 @@
 //! by role (`LAB_ROLE`, set by the lab's image table), so that the experiments' hypotheses
 //! can be tested against behaviour that is known and documented (docs/lab.md).
 //!
-//! Every role serves `GET /health` (`{"status":"ok","redis":"ok"|"degraded",…}`, always
-//! 200 while the process runs) and `GET /metrics` (Prometheus text), logs JSON lines on
+//! Every role serves `GET /health` (`{"status":"ok","service","pod","redis":"ok"|"degraded"}`,
+//! always 200 while the process runs; `pod` is `HOSTNAME`, which replica answered) and `GET /metrics` (Prometheus text), logs JSON lines on
 //! stdout (`level`, `time`, `service`, `msg`), and spends `LAB_WORK_MS` in every API
 //! request. `LAB_MODE=fragile` makes a service behave badly in the documented way:
 //! product-service and auth-service have no cache fallback (500 when Redis fails),
@@ -156,7 +156,7 @@ async fn dispatch(svc: Arc<Service>, req: Req) -> Reply {
 
 async fn health(svc: &Service) -> Reply {
     let uses_redis = matches!(svc.cfg.role.as_str(), "product-service" | "auth-service");
-    let mut body = json!({"status": "ok", "service": svc.cfg.role});
+    let mut body = json!({"status": "ok", "service": svc.cfg.role, "pod": svc.cfg.pod});
     if uses_redis {
         body["redis"] = json!(svc.redis_health().await);
     }

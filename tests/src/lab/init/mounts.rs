@@ -5,9 +5,10 @@
 //! does), and every host mount read-only.
 //!
 //! A container never writes to the host's filesystem: without `readOnlyRootFilesystem`
-//! it gets private tmpfs mounts on /tmp, /var/tmp and /run (where no volume is mounted)
-//! as its "writable layer" (see [`WRITABLE_LAYER`]); writes elsewhere fail with EROFS,
-//! where a container with its own image could write.
+//! it gets private tmpfs mounts on /tmp and /var/tmp (where no volume is mounted) as its
+//! "writable layer" (see [`WRITABLE_LAYER`]); writes elsewhere fail with EROFS, where a
+//! container with its own image could write. The lab's pod directories are hidden under
+//! an empty read-only tmpfs (`hidden`), so a pod cannot read another pod's volumes.
 //!
 //! Only per-mount flags are changed (`MS_REMOUNT | MS_BIND`), never a filesystem's own
 //! flags, and the namespace is private: nothing here is visible on the host.
@@ -39,7 +40,7 @@ pub fn kept_flags(options: &str) -> MsFlags {
 }
 
 /// Where a container without `readOnlyRootFilesystem` can write (private tmpfs mounts).
-pub const WRITABLE_LAYER: [&str; 3] = ["/tmp", "/var/tmp", "/run"];
+pub const WRITABLE_LAYER: [&str; 2] = ["/tmp", "/var/tmp"];
 
 /// Whether a mount stays writable: /proc and /dev (devices, ptys, shm), and the
 /// container's writable volumes and layer; every host mount is read-only.
@@ -81,6 +82,16 @@ pub fn prepare(new: &NewSandbox) -> Result<()> {
                 bind.target.display()
             )
         })?;
+    }
+    for dir in &new.hidden {
+        mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            Some("mode=0755,size=4k"),
+        )
+        .with_context(|| format!("hide {}", dir.display()))?;
     }
     mount(
         Some("shm"),
@@ -248,10 +259,7 @@ mod tests {
     #[test]
     fn the_writable_layer_skips_volumes_and_read_only_roots() {
         let layer = writable_layer(false, &[PathBuf::from("/tmp")]);
-        assert_eq!(
-            layer,
-            vec![PathBuf::from("/var/tmp"), PathBuf::from("/run")]
-        );
+        assert_eq!(layer, vec![PathBuf::from("/var/tmp")]);
         assert!(writable_layer(true, &[]).is_empty());
     }
 
