@@ -109,8 +109,8 @@ fn root_lab_a_killed_lab_takes_its_containers_and_the_sweep_removes_the_rest() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let removed = cleanup::sweep_dead_labs();
-    assert!(removed.contains(&id), "{removed:?}");
+    // Any lab starting meanwhile sweeps too; what counts is that it is all gone.
+    cleanup::sweep_dead_labs();
     assert!(!Path::new("/run/netns").join(plan.node_ns()).exists());
     assert!(
         !Path::new("/sys/fs/cgroup/memory")
