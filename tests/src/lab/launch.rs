@@ -1,6 +1,6 @@
 //! What `lab-init` is asked to do: the JSON the kubelet writes for one container process
 //! (a new sandbox) or for one exec (joining a running container). Built by
-//! [`crate::lab::container_spec`] from the pod spec; read by [`crate::lab::init`].
+//! [`crate::lab::spec`] from the pod spec; read by [`crate::lab::init`].
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Launch {
-    /// The command and its arguments (argv[0] is searched in the env's PATH).
+    /// The command and its arguments (`argv[0]` is searched in the env's PATH).
     pub argv: Vec<String>,
     /// The process environment, exactly (nothing is inherited).
     pub env: Vec<(String, String)>,
