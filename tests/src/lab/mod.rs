@@ -11,7 +11,7 @@
 //! - `cgroups.rs`: container cgroups (v1 and v2), limits, OOM counter, CPU and memory.
 //! - `node.rs`: the kubelet side: pods, ephemeral containers, deletion, Services.
 //!   `context.rs`: what a node's pods share (settings, events).
-//! - `pod.rs`: one pod's sandbox and status; `worker.rs`: one container's life
+//! - `pod.rs`: one pod's sandbox and state; `status.rs`: its PodStatus; `worker.rs`: one container's life
 //!   (start, OOM watch, restart back-off); `probes.rs` + `probe.rs`: probes;
 //!   `terminate.rs`: preStop, SIGTERM, SIGKILL; `exec.rs`: exec in a container;
 //!   `logs.rs`: container log files.
@@ -55,6 +55,7 @@ pub mod security;
 pub mod services;
 pub mod spec;
 pub mod stage;
+pub mod status;
 pub mod stream;
 pub mod terminate;
 pub mod testing;
