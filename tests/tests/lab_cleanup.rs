@@ -102,7 +102,16 @@ fn root_lab_a_killed_lab_takes_its_containers_and_the_sweep_removes_the_rest() {
     kid.kill().unwrap();
     kid.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&format!("/proc/{container_pid}")).exists() {
+    // Dead: gone, or a zombie waiting for whoever adopted it (a subreaper up the tree).
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    while alive(container_pid) {
         assert!(
             Instant::now() < deadline,
             "the container outlived its kubelet"
