@@ -4,3 +4,4 @@
 
 pub mod kube_lab;
 pub mod kube_server;
+pub mod lab;

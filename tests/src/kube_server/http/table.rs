@@ -1,6 +1,7 @@
 //! Server-side printing (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`), which
 //! is what plain `kubectl get` asks for: the columns a real API server prints for pods,
-//! Deployments, StatefulSets, ReplicaSets and events; other kinds get NAME and AGE.
+//! Deployments, StatefulSets, ReplicaSets, events, Services and HorizontalPodAutoscalers;
+//! other kinds get NAME and AGE.
 
 use std::time::SystemTime;
 
@@ -124,8 +125,63 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             json!(age(o)),
         ],
         registry::CORE_EVENTS => event_cells(o),
+        _ if rt.kind == "Service" => service_cells(o),
+        _ if rt.kind == "HorizontalPodAutoscaler" => hpa_cells(o),
         _ => vec![name, json!(age(o))],
     }
+}
+
+/// NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE, as the API server prints Services.
+fn service_cells(o: &Value) -> Vec<Value> {
+    let text = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("<none>")
+            .to_owned()
+    };
+    let ports: Vec<String> = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+        .collect();
+    vec![
+        json!(meta::name(o)),
+        json!(text("/spec/type")),
+        json!(text("/spec/clusterIP")),
+        json!("<none>"),
+        json!(ports.join(",")),
+        json!(age(o)),
+    ]
+}
+
+/// NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE (TARGETS: `cpu: 45%/70%`).
+fn hpa_cells(o: &Value) -> Vec<Value> {
+    let target = o.pointer("/spec/metrics/0/resource/target/averageUtilization");
+    let current = o.pointer("/status/currentMetrics/0/resource/current/averageUtilization");
+    let shown = |v: Option<&Value>| v.map_or("<unknown>".to_owned(), |v| format!("{v}%"));
+    let targets = match target {
+        Some(t) => format!("cpu: {}/{}%", shown(current), t),
+        None => "<none>".to_owned(),
+    };
+    vec![
+        json!(meta::name(o)),
+        json!(format!(
+            "{}/{}",
+            o.pointer("/spec/scaleTargetRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            o.pointer("/spec/scaleTargetRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+        json!(targets),
+        json!(meta::int_at(o, "/spec/minReplicas").unwrap_or(1)),
+        json!(meta::int_at(o, "/spec/maxReplicas").unwrap_or(0)),
+        json!(meta::int_at(o, "/status/currentReplicas").unwrap_or(0)),
+        json!(age(o)),
+    ]
 }
 
 fn names(rt: &ResourceType) -> &'static [&'static str] {
@@ -135,6 +191,23 @@ fn names(rt: &ResourceType) -> &'static [&'static str] {
         registry::STATEFUL_SETS => &["Name", "Ready", "Age"],
         registry::REPLICA_SETS => &["Name", "Desired", "Current", "Ready", "Age"],
         registry::CORE_EVENTS => &["Last Seen", "Type", "Reason", "Object", "Message"],
+        _ if rt.kind == "Service" => &[
+            "Name",
+            "Type",
+            "Cluster-IP",
+            "External-IP",
+            "Port(s)",
+            "Age",
+        ],
+        _ if rt.kind == "HorizontalPodAutoscaler" => &[
+            "Name",
+            "Reference",
+            "Targets",
+            "MinPods",
+            "MaxPods",
+            "Replicas",
+            "Age",
+        ],
         _ => &["Name", "Age"],
     }
 }
