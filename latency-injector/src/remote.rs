@@ -4,7 +4,7 @@
 //! | command line | pods | in the pod |
 //! |---|---|---|
 //! | `--service A --endpoint /v1/webhooks/stripe --latency-ms 10000` | A's | transparent HTTP ingress on the app port (the flags as given) |
-//! | `-n NS --target redis` (no pod selection) | the pods behind Service `redis` | transparent TCP ingress on its target port: every client is delayed |
+//! | `-n NS --target redis` (no pod selection) | the pods behind Service `redis` | transparent TCP ingress on its target port, `--reset-existing`: every client is delayed, the connections they already hold too |
 //! | `-s A --target redis` | A's | egress to `redis`, resolved in the pod as the application resolves it |
 //! | `-s A -l 200 -j 50 [-p PORT]` | A's | every outgoing TCP connection leaving the pod (only to PORT), loopback excluded |
 
@@ -56,6 +56,13 @@ pub fn request(cli: &Cli) -> Result<Option<Request>> {
             selection: Selection::Backends(service.clone()),
             delivery: Delivery::Ephemeral,
             skip: vec!["target", "target_port"],
+            // Every client: the connections they already hold (a Redis client keeps
+            // one) are closed so that they reconnect through the delay.
+            extra: if cli.reset_existing {
+                Vec::new()
+            } else {
+                vec!["--reset-existing".into()]
+            },
             peer: Some(PeerUse {
                 service,
                 flag: "--target",

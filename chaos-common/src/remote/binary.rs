@@ -106,7 +106,10 @@ fn header(path: &Path) -> Result<ElfInfo> {
         .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
         .map_err(|e| ChaosError::io("cannot read", path, e))?;
     inspect(&head).map_err(|e| {
-        ChaosError::Precondition(format!("{}: {e}; cannot copy it into a pod", path.display()))
+        ChaosError::Precondition(format!(
+            "{}: {e}; cannot copy it into a pod",
+            path.display()
+        ))
     })
 }
 
@@ -145,6 +148,7 @@ pub fn locate(tool: &str) -> Result<Binary> {
         });
     }
     let path = dist_dir().join(tool);
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
     let build =
         "scripts/build-static.sh (or set CHAOS_DIST to a directory holding the static tools)";
     if !path.is_file() {

@@ -93,7 +93,11 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
         return fail(&shared, Outcome::NotStarted, e);
     }
     if ctx.is_stopping() {
-        return fail(&shared, Outcome::NotStarted, format!("pod {pod}: stopped before its run started"));
+        return fail(
+            &shared,
+            Outcome::NotStarted,
+            format!("pod {pod}: stopped before its run started"),
+        );
     }
     let mut process = match exec::start(place(&ctx, pod, container), &ctx.command(), false).await {
         Ok(p) => p,

@@ -307,7 +307,8 @@ impl Fault for RemoteRun {
 
     async fn revert(&mut self, handle: Handle) -> Result<Value> {
         let ctx = handle.ctx.clone();
-        ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        ctx.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let stops = handle.runs.iter().map(|run| stop_one(&ctx, run));
         futures_util::future::join_all(stops).await;
         if !wait_all(&handle.runs, PodRun::ended, STOP_WAIT).await {

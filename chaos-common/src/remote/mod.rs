@@ -89,6 +89,8 @@ pub struct Request {
     /// `peer` arguments, or remote-only).
     pub skip: Vec<&'static str>,
     pub peer: Option<PeerUse>,
+    /// Arguments the tool adds to every in-pod command line (before the fixed tail).
+    pub extra: Vec<String>,
     /// Watch the pods for OOM kills and restarts (memory-leak `--watch-oom`).
     pub watch_oom: bool,
     /// Whether the fault is destructive (the approval rule in production).
@@ -109,6 +111,7 @@ impl Request {
             delivery,
             skip: Vec::new(),
             peer: None,
+            extra: Vec::new(),
             watch_oom: false,
             destructive: false,
         }))

@@ -56,7 +56,7 @@ pub fn layout(request: &Request, inv: Invocation<'_>, run_id: &str) -> Result<(S
         inv.command,
         inv.matches,
         &request.skip,
-        &[],
+        &request.extra,
         run_id,
     ))?;
     let layout = Layout {

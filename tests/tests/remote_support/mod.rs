@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use super::common;
 
+pub mod lab;
+
 const fn namespaced(gr: GroupResource, kind: &'static str) -> ResourceType {
     ResourceType {
         gr,
