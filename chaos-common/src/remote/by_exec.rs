@@ -69,18 +69,44 @@ async fn lines(shared: &Shared, pod: &str, stream: Option<impl AsyncRead + Unpin
     }
 }
 
-/// Whether the container restarted since the run started (it was killed with the run).
-async fn restarted(ctx: &Ctx, pod: &str, container: &str, before: i32) -> bool {
+/// How long a run that ended without a report waits for the kubelet to show that its
+/// container was killed (it restarts the container, then reports it).
+const KILL_EVIDENCE: Duration = Duration::from_secs(30);
+
+/// Whether the container was killed with the run in it: its restart count goes up, or
+/// it is seen not running, within `window` (checked at least once).
+async fn restarted(ctx: &Ctx, pod: &str, container: &str, before: i32, window: Duration) -> bool {
     let api: kube::Api<Pod> = kube::Api::namespaced(ctx.conn.client.clone(), &ctx.namespace);
-    let Ok(p) = api.get(pod).await else {
-        return false;
-    };
-    p.status
-        .and_then(|s| s.container_statuses)
-        .into_iter()
-        .flatten()
-        .find(|c| c.name == container)
-        .is_some_and(|c| c.restart_count > before)
+    let deadline = Instant::now() + window;
+    loop {
+        if let Ok(p) = api.get(pod).await {
+            let status = p
+                .status
+                .and_then(|s| s.container_statuses)
+                .into_iter()
+                .flatten()
+                .find(|c| c.name == container);
+            let killed = status.as_ref().is_some_and(|c| {
+                c.restart_count > before || c.state.as_ref().is_some_and(|s| s.running.is_none())
+            });
+            if killed {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How long to look for a killed container: a SIGKILL's exit code (137) or a broken
+/// stream may be the container's end; any other exit code is the run's own.
+fn kill_window(code: &std::result::Result<i32, String>) -> Duration {
+    match code {
+        Ok(137) | Err(_) => KILL_EVIDENCE,
+        Ok(_) => Duration::ZERO,
+    }
 }
 
 /// Delivers, runs and follows the tool in one pod until its run ends.
@@ -118,7 +144,7 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
     let has_report = shared.borrow().report.is_some();
     let (outcome, error) = if has_report {
         (Outcome::Completed, None)
-    } else if restarted(&ctx, pod, container, target.restarts).await {
+    } else if restarted(&ctx, pod, container, target.restarts, kill_window(&code)).await {
         (
             Outcome::ContainerKilled,
             Some(format!(
