@@ -154,12 +154,12 @@ fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
         (195.0..215.0).contains(&peak),
         "peak cgroup usage {peak:.1} MiB, expected ~200"
     );
-    let reported = number(&report, "achievedRateMbPerSecond");
+    let reported = number(&report, "achievedRateMibPerSecond");
     assert!(
         (reported - 50.0).abs() <= 50.0 * RATE_TOLERANCE,
         "reported rate {reported}"
     );
-    let peak_rss = number(&report, "peakResidentMb");
+    let peak_rss = number(&report, "peakResidentMib");
     assert!(
         (195.0..215.0).contains(&peak_rss),
         "peakResidentMb {peak_rss}"
@@ -212,14 +212,14 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
         );
         assert_eq!(o["oomKilled"], true, "{report:#}");
         assert!(o["oomKilledAt"].is_string());
-        assert_eq!(o["cgroupLimitMb"], 128.0);
+        assert_eq!(o["cgroupLimitMib"], 128.0);
         let (kills_before, kills_after) =
             (o["oomKillsBefore"].as_u64(), o["oomKillsAfter"].as_u64());
         assert!(
             matches!((kills_before, kills_after), (Some(b), Some(a)) if a > b),
             "counter {kills_before:?} -> {kills_after:?}"
         );
-        let peak = number(&report, "peakResidentMb");
+        let peak = number(&report, "peakResidentMib");
         assert!(
             (100.0..150.0).contains(&peak),
             "peakResidentMb {peak}, expected ~128"
