@@ -3,7 +3,10 @@
 //! Each live run writes `<dir>/<tool>-<run id>.json` holding its pid and the process
 //! start time (field 22 of /proc/PID/stat), and removes it when it ends. The start time
 //! guards against pid reuse: a file whose process is gone or whose start time differs is
-//! stale and is removed, never acted on. The directory is `$CHAOS_STATE_DIR`, else
+//! stale and is removed, never acted on. Pids and start times only mean something in the
+//! pid namespace that wrote them: the file also names that namespace, and a file written
+//! in another one (a container sharing the directory) is neither acted on nor removed.
+//! The directory is `$CHAOS_STATE_DIR`, else
 //! `/run/chaos-tools`, else `/tmp/chaos-tools` (writable in pods whose root filesystem is
 //! read-only, where /tmp is an emptyDir).
 
@@ -25,6 +28,17 @@ pub struct Instance {
     pub run_id: String,
     pub pid: i32,
     pub start_time: u64,
+    /// The pid namespace `pid` and `start_time` belong to (`pid:[INODE]`, the link
+    /// /proc/self/ns/pid); None in files of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
+}
+
+/// The caller's pid namespace, as the link /proc/self/ns/pid names it.
+pub fn own_pid_namespace() -> Option<String> {
+    fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| link.to_string_lossy().into_owned())
 }
 
 /// Removes the instance file when the run ends.
@@ -79,6 +93,7 @@ pub fn register(tool: &str, run_id: &str) -> Result<Registration> {
         pid,
         start_time: process_start_time(pid)
             .ok_or_else(|| ChaosError::Precondition("cannot read /proc/self/stat".into()))?,
+        pid_namespace: own_pid_namespace(),
     };
     let body = serde_json::to_vec(&instance).map_err(|e| ChaosError::fault(e.to_string()))?;
     let mut last_error = None;
@@ -116,6 +131,10 @@ fn read_live(path: &Path, tool: &str, run_id: Option<&str>) -> Option<Instance> 
     }
     let instance: Instance = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
     if instance.tool != tool || run_id.is_some_and(|id| id != instance.run_id) {
+        return None;
+    }
+    if instance.pid_namespace.is_some() && instance.pid_namespace != own_pid_namespace() {
+        // Written in another pid namespace: its pid means another process here.
         return None;
     }
     if process_start_time(instance.pid) != Some(instance.start_time) {
