@@ -1,7 +1,8 @@
 //! Flag groups shared by every tool, flattened into each tool's clap struct.
 //!
-//! Validation that does not depend on the tool (duration against the cap, run id shape,
-//! safety flags) happens in [`CommonArgs::validate`], before anything is touched.
+//! Validation that does not depend on the tool (duration against the cap in
+//! [`CommonArgs::duration_or`], run id shape in [`CommonArgs::run_id`], safety flags in
+//! [`CommonArgs::safety_policy`]) happens before anything is touched.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use clap::{Args, ValueEnum};
 use crate::duration::HumanDuration;
 use crate::error::{ChaosError, Result};
 use crate::runid;
-use crate::safety::{Environment, SafetyPolicy};
+use crate::safety::{Environment, SafetyPolicy, validate_namespace};
 
 /// What stdout carries at the end of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,11 +132,24 @@ impl CommonArgs {
                 )));
             }
         }
+        let mut protected = Vec::new();
+        for name in &s.protected_namespace {
+            // "a,b," and "a, b" are common ways to write a list: skip empty items, trim.
+            if name.trim().is_empty() {
+                continue;
+            }
+            let name = validate_namespace(name).map_err(|e| {
+                ChaosError::bad_input(format!(
+                    "--protected-namespace / CHAOS_PROTECTED_NAMESPACES: {e}"
+                ))
+            })?;
+            protected.push(name);
+        }
         Ok(SafetyPolicy {
             environment: s.environment.unwrap_or(Environment::Unspecified),
             approved_by: s.approved_by.clone(),
             peak_hours_override: s.allow_peak_hours.clone(),
-            extra_protected_namespaces: s.protected_namespace.clone(),
+            extra_protected_namespaces: protected,
         })
     }
 }
@@ -197,6 +211,22 @@ mod tests {
     fn unknown_units_are_a_parse_error() {
         assert!(parse(&["--duration", "10days"]).is_err());
         assert!(parse(&["--output", "yaml"]).is_err());
+    }
+
+    #[test]
+    fn protected_namespaces_are_trimmed_and_bad_ones_rejected()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let cli = parse(&["--protected-namespace", "payments, lomash-wood ,,"])?;
+        assert_eq!(
+            cli.common.safety_policy()?.extra_protected_namespaces,
+            ["payments", "lomash-wood"]
+        );
+        let cli = parse(&["--protected-namespace", "LOMASH-WOOD"])?;
+        assert!(matches!(
+            cli.common.safety_policy(),
+            Err(ChaosError::BadInput(_))
+        ));
+        Ok(())
     }
 
     #[test]

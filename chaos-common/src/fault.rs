@@ -55,9 +55,26 @@ pub trait Fault: Send {
     /// Pure: the plan printed by `--dry-run` and recorded in every report.
     fn plan(&self) -> Plan;
 
-    /// Fault-specific safety rules, checked with the common ones before anything is
-    /// touched. Return `ChaosError::Refused` to refuse.
+    /// Turns names into concrete targets (pods through the Kubernetes API, host names
+    /// through DNS, Service endpoints), after the common safety rules passed and before
+    /// the plan is printed. Runs in dry runs too; touches nothing. An error ends the run
+    /// with a report: `ChaosError::BadInput` (no such target) exits 2,
+    /// `ChaosError::Refused` exits 3, anything else 1.
+    fn resolve(&mut self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Fault-specific safety rules (memory headroom, minimum ready replicas), checked
+    /// after [`Fault::resolve`], in dry runs too. Return `ChaosError::Refused` to refuse.
+    /// Privileges belong in [`Fault::check_access`].
     fn preflight(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The privileges and programs a live run needs (root, CAP_NET_ADMIN, `nft`, write
+    /// access to a cgroup): live runs only, before the countdown, so that a dry run works
+    /// anywhere and a live run fails before anything is touched.
+    fn check_access(&self) -> Result<()> {
         Ok(())
     }
 

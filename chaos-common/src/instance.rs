@@ -6,20 +6,43 @@
 //! stale and is removed, never acted on. Pids and start times only mean something in the
 //! pid namespace that wrote them: the file also names that namespace, and a file written
 //! in another one (a container sharing the directory) is neither acted on nor removed.
-//! The directory is `$CHAOS_STATE_DIR`, else
-//! `/run/chaos-tools`, else `/tmp/chaos-tools` (writable in pods whose root filesystem is
-//! read-only, where /tmp is an emptyDir).
+//!
+//! # Trust
+//! A file in the registry makes this tool send SIGTERM to the process it names, so the
+//! registry is only read from, and written to, a directory that nobody else can write:
+//! - the directory is `$CHAOS_STATE_DIR` when set, else `/run/chaos-tools` and
+//!   `$TMPDIR/chaos-tools-<uid>` (per user: one user's directory can never be another's;
+//!   `/tmp` is an emptyDir in pods whose root filesystem is read-only);
+//! - it is trusted only if it is a real directory (not a symlink), owned by the effective
+//!   user or root, and not writable by group or others; the tool creates it with mode 0700;
+//! - files are opened relative to the directory's descriptor with `O_NOFOLLOW`, and a file
+//!   is read only if it is a regular file owned by the effective user or root, not writable
+//!   by group or others, and small; files are created with `O_CREAT|O_EXCL` and mode 0600,
+//!   so a planted file or symlink is never followed or overwritten.
+//!
+//! An untrusted directory is skipped with a warning naming it and the reason; a run that
+//! finds no trusted writable directory is refused (see [`register`]), because a run that
+//! `--stop` cannot find must not start.
 
+use std::ffi::OsString;
 use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
+use nix::unistd::{Pid, Uid, UnlinkatFlags, unlinkat};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::{ChaosError, Result};
+
+/// An instance file is a few dozen bytes; anything larger is not ours.
+const MAX_FILE_BYTES: u64 = 4096;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -44,22 +67,167 @@ pub fn own_pid_namespace() -> Option<String> {
 /// Removes the instance file when the run ends.
 #[derive(Debug)]
 pub struct Registration {
-    path: PathBuf,
+    dir: StateDir,
+    name: String,
+}
+
+impl Registration {
+    /// Where the instance file is.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path.join(&self.name)
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        self.dir.remove(&self.name);
     }
 }
 
-fn state_dirs() -> Vec<PathBuf> {
+/// The directories the registry may live in, in order of preference.
+pub fn candidate_dirs() -> Vec<PathBuf> {
     match std::env::var_os("CHAOS_STATE_DIR") {
-        Some(dir) => vec![PathBuf::from(dir)],
-        None => vec![
-            "/run/chaos-tools".into(),
-            std::env::temp_dir().join("chaos-tools"),
-        ],
+        Some(dir) if !dir.is_empty() => vec![PathBuf::from(dir)],
+        _ => {
+            let mut per_user = OsString::from("chaos-tools-");
+            per_user.push(Uid::effective().to_string());
+            vec![
+                "/run/chaos-tools".into(),
+                std::env::temp_dir().join(per_user),
+            ]
+        }
+    }
+}
+
+/// A state directory that passed the trust checks, held open by descriptor so that a
+/// rename or symlink swap of its path after the check changes nothing.
+#[derive(Debug)]
+struct StateDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+/// Why a directory is not used.
+#[derive(Debug)]
+enum Unusable {
+    /// It does not exist (normal; not worth a warning when reading).
+    Missing,
+    /// It exists but must not be trusted, or cannot be opened: the reason.
+    Refused(String),
+}
+
+/// True when `stat` is owned by the effective user or root and nobody else can write it.
+fn trusted_owner_and_mode(stat: &FileStat) -> std::result::Result<(), String> {
+    let me = Uid::effective().as_raw();
+    if stat.st_uid != me && stat.st_uid != 0 {
+        return Err(format!(
+            "owned by uid {} (only uid {me} or root are trusted)",
+            stat.st_uid
+        ));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Err(format!(
+            "writable by group or others (mode {:o})",
+            stat.st_mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
+}
+
+impl StateDir {
+    /// Opens `path` if it is a trusted directory; with `create`, makes it (mode 0700) when
+    /// it is missing.
+    fn open(path: &Path, create: bool) -> std::result::Result<StateDir, Unusable> {
+        if create {
+            if let Some(parent) = path.parent() {
+                let _ = fs::create_dir_all(parent);
+            }
+            match nix::unistd::mkdir(path, Mode::from_bits_truncate(0o700)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Unusable::Refused(format!("cannot create it: {e}"))),
+            }
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match open(path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(Unusable::Missing),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(Unusable::Refused(
+                    "not a directory (a symlink or a file)".into(),
+                ));
+            }
+            Err(e) => return Err(Unusable::Refused(format!("cannot open it: {e}"))),
+        };
+        let stat = fstat(&fd).map_err(|e| Unusable::Refused(format!("cannot stat it: {e}")))?;
+        trusted_owner_and_mode(&stat).map_err(Unusable::Refused)?;
+        Ok(StateDir {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// The names in the directory.
+    fn names(&self) -> Vec<String> {
+        let Ok(dup) = self.fd.try_clone() else {
+            return Vec::new();
+        };
+        let Ok(mut dir) = nix::dir::Dir::from_fd(dup) else {
+            return Vec::new();
+        };
+        dir.iter()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str().ok().map(str::to_owned))
+            .filter(|name| name != "." && name != "..")
+            .collect()
+    }
+
+    /// The content of a trusted regular file in the directory; None for anything else.
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = openat(self.fd.as_fd(), name, flags, Mode::empty()).ok()?;
+        let stat = fstat(&fd).ok()?;
+        if !is_kind(&stat, SFlag::S_IFREG) {
+            return None;
+        }
+        if let Err(why) = trusted_owner_and_mode(&stat) {
+            warn!("ignoring {}: {why}", self.path.join(name).display());
+            return None;
+        }
+        if u64::try_from(stat.st_size).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
+            return None;
+        }
+        let mut body = Vec::new();
+        fs::File::from(fd)
+            .take(MAX_FILE_BYTES)
+            .read_to_end(&mut body)
+            .ok()?;
+        Some(body)
+    }
+
+    /// Creates `name` (mode 0600) with `body`; fails if anything of that name exists.
+    fn create(&self, name: &str, body: &[u8]) -> std::io::Result<()> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(
+            self.fd.as_fd(),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        let mut file = fs::File::from(fd);
+        let written = file.write_all(body).and_then(|()| file.sync_data());
+        if written.is_err() {
+            self.remove(name);
+        }
+        written
+    }
+
+    fn remove(&self, name: &str) {
+        let _ = unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir);
     }
 }
 
@@ -85,52 +253,178 @@ fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     Some((state, fields.nth(18)?.parse().ok()?))
 }
 
+/// Registers this process as the run `run_id` of `tool`, so that `--stop` finds it.
+///
+/// A live run of `tool` with this run id already is bad input (`ChaosError::BadInput`,
+/// exit 2: choose another `--run-id`); no trusted writable directory is a refusal
+/// (`ChaosError::Refused`, exit 3): a run that `--stop` cannot find must not start.
 pub fn register(tool: &str, run_id: &str) -> Result<Registration> {
-    let pid = std::process::id() as i32;
-    let instance = Instance {
-        tool: tool.into(),
-        run_id: run_id.into(),
-        pid,
-        start_time: process_start_time(pid)
-            .ok_or_else(|| ChaosError::Precondition("cannot read /proc/self/stat".into()))?,
-        pid_namespace: own_pid_namespace(),
-    };
-    let body = serde_json::to_vec(&instance).map_err(|e| ChaosError::fault(e.to_string()))?;
-    let mut last_error = None;
-    for dir in state_dirs() {
-        let path = dir.join(file_name(tool, run_id));
-        match fs::create_dir_all(&dir).and_then(|()| fs::write(&path, &body)) {
-            Ok(()) => return Ok(Registration { path }),
-            Err(e) => last_error = Some(ChaosError::io("write instance file", path, e)),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| ChaosError::Precondition("no state directory".into())))
+    Registry::from_env().register(tool, run_id)
+}
+
+/// Refuses when a live run of `tool` already has `run_id` (read-only: dry runs check
+/// this too).
+pub fn ensure_not_running(tool: &str, run_id: &str) -> Result<()> {
+    Registry::from_env().ensure_not_running(tool, run_id)
 }
 
 /// Live instances of `tool` (all of them with `run_id` None); stale files are removed.
-pub fn list(tool: &str, run_id: Option<&str>) -> Vec<Instance> {
-    let mut found = Vec::new();
-    for dir in state_dirs() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if let Some(instance) = read_live(&path, tool, run_id) {
-                found.push(instance);
-            }
-        }
-    }
-    found
+pub fn list(tool: &str, run_id: Option<&str>) -> Listing {
+    Registry::from_env().list(tool, run_id)
 }
 
-fn read_live(path: &Path, tool: &str, run_id: Option<&str>) -> Option<Instance> {
-    let name = path.file_name()?.to_str()?;
+/// The registry: its candidate directories, in order of preference.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Registry {
+    /// `$CHAOS_STATE_DIR`, else `/run/chaos-tools` and `$TMPDIR/chaos-tools-<uid>`.
+    pub fn from_env() -> Registry {
+        Registry {
+            dirs: candidate_dirs(),
+        }
+    }
+
+    /// See [`register`].
+    pub fn register(&self, tool: &str, run_id: &str) -> Result<Registration> {
+        self.ensure_not_running(tool, run_id)?;
+        let pid = std::process::id() as i32;
+        let instance = Instance {
+            tool: tool.into(),
+            run_id: run_id.into(),
+            pid,
+            start_time: process_start_time(pid)
+                .ok_or_else(|| ChaosError::Precondition("cannot read /proc/self/stat".into()))?,
+            pid_namespace: own_pid_namespace(),
+        };
+        let body = serde_json::to_vec(&instance).map_err(|e| ChaosError::fault(e.to_string()))?;
+        let name = file_name(tool, run_id);
+        let mut tried = Vec::new();
+        for path in &self.dirs {
+            let dir = match StateDir::open(path, true) {
+                Ok(dir) => dir,
+                Err(Unusable::Missing) => {
+                    tried.push(format!("{}: missing", path.display()));
+                    continue;
+                }
+                Err(Unusable::Refused(why)) => {
+                    tried.push(format!("{}: {why}", path.display()));
+                    continue;
+                }
+            };
+            match create_once(&dir, &name, &body, tool, run_id) {
+                Ok(()) => return Ok(Registration { dir, name }),
+                Err(CreateError::Running(e)) => return Err(e),
+                Err(CreateError::Io(e)) => tried.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(ChaosError::Refused {
+            rule: "stoppable",
+            message: format!(
+                "cannot register run {run_id} for --stop ({}); set CHAOS_STATE_DIR to a directory \
+             owned by you (or root) that nobody else can write",
+                tried.join("; ")
+            ),
+        })
+    }
+}
+
+enum CreateError {
+    Running(ChaosError),
+    Io(std::io::Error),
+}
+
+/// Creates the instance file; a stale file of the same name (its process gone) is
+/// replaced, a live one refuses the run.
+fn create_once(
+    dir: &StateDir,
+    name: &str,
+    body: &[u8],
+    tool: &str,
+    run_id: &str,
+) -> std::result::Result<(), CreateError> {
+    for _ in 0..2 {
+        match dir.create(name, body) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Some(live) = read_live(dir, name, tool, Some(run_id)) {
+                    return Err(CreateError::Running(already_running(&live)));
+                }
+                // Stale (removed by read_live) or not a trusted file: remove it if it is
+                // still there, then try once more. unlinkat never follows a symlink.
+                dir.remove(name);
+            }
+            Err(e) => return Err(CreateError::Io(e)),
+        }
+    }
+    Err(CreateError::Io(std::io::Error::other(format!(
+        "{name} keeps appearing"
+    ))))
+}
+
+fn already_running(live: &Instance) -> ChaosError {
+    ChaosError::bad_input(format!(
+        "--run-id {}: a {} run with this run id is already running (pid {}); choose another \
+         --run-id, or stop that run with `{} --stop {}`",
+        live.run_id, live.tool, live.pid, live.tool, live.run_id
+    ))
+}
+
+/// What a look through the registry found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Live instances.
+    pub instances: Vec<Instance>,
+    /// Directories that exist but were not read, each with the reason.
+    pub skipped: Vec<String>,
+    /// How many directories were read.
+    pub read: usize,
+}
+
+impl Registry {
+    /// See [`ensure_not_running`].
+    pub fn ensure_not_running(&self, tool: &str, run_id: &str) -> Result<()> {
+        match self.list(tool, Some(run_id)).instances.first() {
+            Some(live) => Err(already_running(live)),
+            None => Ok(()),
+        }
+    }
+
+    /// See [`list`].
+    pub fn list(&self, tool: &str, run_id: Option<&str>) -> Listing {
+        let mut listing = Listing::default();
+        for path in &self.dirs {
+            let dir = match StateDir::open(path, false) {
+                Ok(dir) => dir,
+                Err(Unusable::Missing) => continue,
+                Err(Unusable::Refused(why)) => {
+                    warn!("not reading state directory {}: {why}", path.display());
+                    listing.skipped.push(format!("{}: {why}", path.display()));
+                    continue;
+                }
+            };
+            listing.read += 1;
+            for name in dir.names() {
+                if let Some(instance) = read_live(&dir, &name, tool, run_id) {
+                    listing.instances.push(instance);
+                }
+            }
+        }
+        listing
+    }
+}
+
+fn read_live(dir: &StateDir, name: &str, tool: &str, run_id: Option<&str>) -> Option<Instance> {
     if !name.starts_with(&format!("{tool}-")) || !name.ends_with(".json") {
         return None;
     }
-    let instance: Instance = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
-    if instance.tool != tool || run_id.is_some_and(|id| id != instance.run_id) {
+    let instance: Instance = serde_json::from_slice(&dir.read(name)?).ok()?;
+    if instance.tool != tool
+        || run_id.is_some_and(|id| id != instance.run_id)
+        || name != file_name(tool, &instance.run_id)
+    {
         return None;
     }
     if instance.pid_namespace.is_some() && instance.pid_namespace != own_pid_namespace() {
@@ -138,8 +432,11 @@ fn read_live(path: &Path, tool: &str, run_id: Option<&str>) -> Option<Instance> 
         return None;
     }
     if process_start_time(instance.pid) != Some(instance.start_time) {
-        info!("removing stale instance file {}", path.display());
-        let _ = fs::remove_file(path);
+        info!(
+            "removing stale instance file {}",
+            dir.path.join(name).display()
+        );
+        dir.remove(name);
         return None;
     }
     Some(instance)
@@ -158,7 +455,7 @@ pub fn in_own_network_namespace(pid: i32) -> bool {
 pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
     info!(run_id = %instance.run_id, pid = instance.pid, "stopping {}", instance.tool);
     match kill(Pid::from_raw(instance.pid), Signal::SIGTERM) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Ok(()) | Err(Errno::ESRCH) => {}
         Err(e) => {
             return Err(ChaosError::fault(format!(
                 "cannot signal {} run {} (pid {}): {e}",
@@ -169,16 +466,14 @@ pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while process_start_time(instance.pid) == Some(instance.start_time) {
         if Instant::now() > deadline {
-            warn!(
-                "run {} is still reverting after {timeout:?}",
-                instance.run_id
-            );
             return Err(ChaosError::fault(format!(
-                "{} run {} (pid {}) did not exit within {}s of SIGTERM",
+                "{} run {} (pid {}) did not exit within {}s of SIGTERM; it may be stopped \
+                 (SIGSTOP) or hung: check `ps -o stat,cmd -p {}`",
                 instance.tool,
                 instance.run_id,
                 instance.pid,
-                timeout.as_secs()
+                timeout.as_secs(),
+                instance.pid
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -187,25 +482,4 @@ pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_survives_odd_command_names() {
-        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 50";
-        assert_eq!(parse_stat(stat), Some(("S", 987654)));
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn own_process_shares_its_own_network_namespace() {
-        assert!(in_own_network_namespace(std::process::id() as i32));
-        assert!(!in_own_network_namespace(i32::MAX));
-    }
-
-    #[test]
-    fn own_process_has_a_start_time() {
-        assert!(process_start_time(std::process::id() as i32).is_some());
-        assert!(process_start_time(i32::MAX).is_none());
-    }
-}
+mod tests;

@@ -132,22 +132,31 @@ pub async fn apply(document: &Value) -> Result<()> {
         .map(drop)
 }
 
-fn already_gone(result: Result<String>) -> Result<()> {
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The table was there and is gone now.
+    Now,
+    /// There was no such table (success: deletes are idempotent).
+    AlreadyGone,
+}
+
+fn already_gone(result: Result<String>) -> Result<Deleted> {
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Deleted::Now),
         Err(ChaosError::Command { stderr, .. }) if stderr.contains("No such file or directory") => {
-            Ok(())
+            Ok(Deleted::AlreadyGone)
         }
         Err(e) => Err(e),
     }
 }
 
 /// `nft delete table inet NAME`; a table already gone is success.
-pub async fn delete_table(table: &str) -> Result<()> {
+pub async fn delete_table(table: &str) -> Result<Deleted> {
     already_gone(run(&delete_argv(table), None).await)
 }
 
-pub fn delete_table_blocking(table: &str) -> Result<()> {
+pub fn delete_table_blocking(table: &str) -> Result<Deleted> {
     already_gone(run_blocking(&delete_argv(table), None))
 }
 
@@ -214,12 +223,15 @@ pub fn counters_blocking(table: &str) -> Result<Vec<(String, Count)>> {
     parse_json(&run_blocking(&counters_argv(table), None)?).map(|v| parse_counters(&v))
 }
 
-/// Deletes every `inet chaos-<tool>-*` table of this network namespace, and nothing else.
-pub fn cleanup_leftovers(tool: &str) -> Result<Vec<String>> {
+/// Deletes every `inet chaos-<tool>-*` table of this network namespace, and nothing else
+/// (with `dry_run`, only lists them).
+pub fn cleanup_leftovers(tool: &str, dry_run: bool) -> Result<Vec<String>> {
     let listing = parse_json(&run_blocking(&owned(&[NFT, "-j", "list", "tables"]), None)?)?;
     let mut removed = Vec::new();
     for table in owned_tables(&listing, tool) {
-        delete_table_blocking(&table)?;
+        if !dry_run {
+            delete_table_blocking(&table)?;
+        }
         removed.push(format!("nftables table {FAMILY} {table}"));
     }
     Ok(removed)
@@ -286,7 +298,7 @@ mod tests {
             status: "exit status: 1".into(),
             stderr: "Error: Could not process rule: No such file or directory".into(),
         });
-        assert!(already_gone(gone).is_ok());
+        assert_eq!(already_gone(gone).ok(), Some(Deleted::AlreadyGone));
         let other = Err(ChaosError::Command {
             argv: vec![],
             status: "1".into(),

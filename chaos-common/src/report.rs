@@ -10,7 +10,15 @@ use serde_json::Value;
 
 use crate::error::{ChaosError, Exit};
 
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
+
+/// Rounds `value` to `decimals` places for reports (figures stay readable; the raw
+/// precision is never meaningful past a microsecond or a hundredth of a point).
+pub fn round(value: f64, decimals: u32) -> f64 {
+    let scale = 10f64.powi(i32::try_from(decimals).unwrap_or(i32::MAX));
+    let rounded = (value * scale).round() / scale;
+    if rounded.is_finite() { rounded } else { value }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -20,6 +28,18 @@ pub enum RunResult {
     Aborted,
     Refused,
     DryRun,
+    /// Input the tool could only judge after parsing (a target that does not exist, a
+    /// run id already in use): nothing was touched, exit 2.
+    BadInput,
+}
+
+/// What the invocation did: a fault run, `--stop RUN_ID`, or `--cleanup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Run,
+    Stop,
+    Cleanup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,6 +129,7 @@ impl From<&ChaosError> for ReportError {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub schema_version: &'static str,
+    pub action: Action,
     pub tool: String,
     pub version: String,
     pub run_id: String,
@@ -143,6 +164,48 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty report of `action`, started now: `result` ok, nothing applied.
+    pub fn new(tool: &str, version: &str, run_id: &str, action: Action) -> Report {
+        let now = SystemTime::now();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            action,
+            tool: tool.into(),
+            version: version.into(),
+            run_id: run_id.into(),
+            started_at: now,
+            ended_at: now,
+            hypothesis: String::new(),
+            parameters: Value::Object(serde_json::Map::new()),
+            targets: Vec::new(),
+            plan: Vec::new(),
+            warnings: Vec::new(),
+            safety: Value::Null,
+            phases: Vec::new(),
+            baseline: Value::Null,
+            observations: Value::Null,
+            criteria: Vec::new(),
+            stop_reason: None,
+            result: RunResult::Ok,
+            revert: Revert {
+                status: RevertStatus::NotApplied,
+                duration_ms: None,
+                manual_steps: Vec::new(),
+                details: Value::Null,
+            },
+            errors: Vec::new(),
+            exit_code: 0,
+        }
+    }
+
+    /// Sets the result and end time, and the exit code they stand for.
+    pub fn finish(mut self, result: RunResult) -> Report {
+        self.result = result;
+        self.ended_at = SystemTime::now();
+        self.exit_code = self.exit().code();
+        self
+    }
+
     /// The exit code this report stands for (DESIGN.md's table).
     pub fn exit(&self) -> Exit {
         if self.revert.status == RevertStatus::Failed {
@@ -152,6 +215,7 @@ impl Report {
             RunResult::Ok | RunResult::DryRun | RunResult::Aborted => Exit::Ok,
             RunResult::Failed => Exit::Failed,
             RunResult::Refused => Exit::Refused,
+            RunResult::BadInput => Exit::BadInput,
         }
     }
 

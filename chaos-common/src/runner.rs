@@ -1,5 +1,7 @@
-//! The lifecycle runner: safety, dry-run plan, countdown, baseline, apply, observe until
-//! the duration ends or a stop condition fires, revert, report.
+//! The lifecycle runner: safety rules, resolve, the fault's own rules, dry-run plan,
+//! registration and access checks, countdown, baseline, apply, observe until the duration
+//! ends or a stop condition fires, revert, report. Everything before apply touches
+//! nothing; every invocation ends with one report.
 //!
 //! Revert is guaranteed once apply has succeeded: on normal end, duration expiry, any
 //! signal the `shutdown` future reports, a failed observation, and a panic inside the
@@ -16,10 +18,15 @@ use tracing::{error, info, warn};
 
 use crate::error::ChaosError;
 use crate::fault::{Conclusion, Fault, Plan, Progress};
-use crate::instance;
+use crate::instance::{Registration, Registry};
 use crate::progress::{self, ProgressMode};
-use crate::report::{Phase, Report, ReportError, Revert, RevertStatus, RunResult, SCHEMA_VERSION};
+use crate::report::{Action, Phase, Report, ReportError, Revert, RevertStatus, RunResult, Target};
 use crate::safety::SafetyPolicy;
+
+/// How late the end of the observe phase may come before the run counts as overrun
+/// (the process was stopped with SIGSTOP, or starved): the report says so and the result
+/// is `failed`, since the fault stayed in place longer than asked.
+pub const OVERRUN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the runner needs besides the fault itself.
 #[derive(Debug, Clone)]
@@ -35,8 +42,12 @@ pub struct RunSettings {
     /// The validated parameters, recorded as the report's `parameters`.
     pub parameters: Value,
     pub safety: SafetyPolicy,
-    /// Register the run in the instance directory so `--stop RUN_ID` finds it.
-    pub register_instance: bool,
+    /// The clock the safety rules read (peak hours); None is the system clock. Tests
+    /// inject it.
+    pub now: Option<SystemTime>,
+    /// Where the run registers itself so that `--stop RUN_ID` finds it; None: not at all
+    /// (tests of the runner alone).
+    pub registry: Option<Registry>,
 }
 
 /// Runs `fault` through its whole lifecycle. `shutdown` resolves with a reason
@@ -46,36 +57,19 @@ pub async fn run<F: Fault>(
     settings: RunSettings,
     shutdown: impl Future<Output = String>,
 ) -> Report {
-    let plan = fault.plan();
-    let mut run = RunRecord::new(&settings, &plan);
+    let mut run = RunRecord::new(&settings, &fault.plan());
     tokio::pin!(shutdown);
 
-    let phase = run.phase_start();
-    let checks = settings
-        .safety
-        .check(&plan.safety, SystemTime::now())
-        .and_then(|()| fault.preflight());
-    if let Err(e) = checks {
-        run.phase_end("safety", phase, "refused");
-        error!(tool = settings.tool, run_id = %settings.run_id, "{e}");
-        let result = match e {
-            ChaosError::Refused { .. } => RunResult::Refused,
-            _ => RunResult::Failed,
-        };
-        run.errors.push(ReportError::from(&e));
-        return run.finish(result, None, Conclusion::default());
-    }
-    run.phase_end("safety", phase, "passed");
-
-    for step in &plan.steps {
-        info!(run_id = %settings.run_id, dry_run = settings.dry_run, "{step}");
-    }
-    for warning in &plan.warnings {
-        warn!(run_id = %settings.run_id, "{warning}");
+    if let Err((e, phase)) = check_before_touching(&mut fault, &settings, &mut run).await {
+        return run.refuse(e, phase);
     }
     if settings.dry_run {
         return run.finish(RunResult::DryRun, None, Conclusion::default());
     }
+    let _registration = match register(&fault, &settings, &mut run) {
+        Ok(registration) => registration,
+        Err((e, phase)) => return run.refuse(e, phase),
+    };
 
     if let Some(wait) = settings.countdown {
         let phase = run.phase_start();
@@ -83,7 +77,7 @@ pub async fn run<F: Fault>(
             "starting {} in {} s against {}; press Ctrl-C to abort",
             settings.tool,
             wait.as_secs(),
-            describe_targets(&plan)
+            describe_targets(&run.targets)
         );
         tokio::select! {
             reason = &mut shutdown => {
@@ -108,14 +102,6 @@ pub async fn run<F: Fault>(
         }
     }
 
-    let _registration = settings
-        .register_instance
-        .then(|| instance::register(settings.tool, &settings.run_id))
-        .and_then(|r| {
-            r.map_err(|e| warn!("--stop will not find this run: {e}"))
-                .ok()
-        });
-
     let phase = run.phase_start();
     let applied = AssertUnwindSafe(fault.apply()).catch_unwind().await;
     let mut handle = match applied {
@@ -125,7 +111,7 @@ pub async fn run<F: Fault>(
         }
         Ok(Err(e)) => {
             run.phase_end("apply", phase, "failed");
-            error!(run_id = %settings.run_id, "apply failed: {e}");
+            error!("apply failed: {e}");
             run.errors.push(ReportError::from(&e));
             return run.finish(
                 RunResult::Failed,
@@ -161,7 +147,7 @@ pub async fn run<F: Fault>(
         _ => "completed",
     };
     run.phase_end("observe", phase, observe_status);
-    info!(run_id = %settings.run_id, "stopping: {stop_reason}");
+    info!("stopping: {stop_reason}");
 
     let conclusion =
         match std::panic::catch_unwind(AssertUnwindSafe(|| fault.conclude(&mut handle))) {
@@ -173,6 +159,87 @@ pub async fn run<F: Fault>(
             }
         };
 
+    revert(&mut fault, handle, settings.tool, &mut run).await;
+    if conclusion.criteria.iter().any(|c| !c.passed) && result == RunResult::Ok {
+        result = RunResult::Failed;
+    }
+    run.finish(result, Some(stop_reason), conclusion)
+}
+
+/// The checks before anything is touched, in dry runs too: the common safety rules on
+/// the plan as configured, then resolve, then the fault's own rules on the resolved plan.
+/// The error comes with the name of the phase it ended.
+async fn check_before_touching<F: Fault>(
+    fault: &mut F,
+    settings: &RunSettings,
+    run: &mut RunRecord,
+) -> Result<(), (ChaosError, &'static str)> {
+    let phase = run.phase_start();
+    let now = settings.now.unwrap_or_else(SystemTime::now);
+    if let Err(e) = settings.safety.check(&fault.plan().safety, now) {
+        run.phase_end("safety", phase, "refused");
+        return Err((e, "safety"));
+    }
+    run.phase_end("safety", phase, "passed");
+
+    let phase = run.phase_start();
+    if let Err(e) = fault.resolve().await {
+        run.phase_end("resolve", phase, "failed");
+        return Err((e, "resolve"));
+    }
+    let plan = fault.plan();
+    run.set_plan(&plan);
+    let checks = settings
+        .safety
+        .check(&plan.safety, now)
+        .and_then(|()| fault.preflight())
+        .and_then(|()| match &settings.registry {
+            Some(registry) => registry.ensure_not_running(settings.tool, &settings.run_id),
+            None => Ok(()),
+        });
+    if let Err(e) = checks {
+        run.phase_end("resolve", phase, "refused");
+        return Err((e, "resolve"));
+    }
+    run.phase_end("resolve", phase, "completed");
+
+    for step in &plan.steps {
+        info!(dry_run = settings.dry_run, "{step}");
+    }
+    for warning in &plan.warnings {
+        warn!("{warning}");
+    }
+    Ok(())
+}
+
+/// Live runs only: refuses a run id already running, registers the run for `--stop`
+/// (refused when it cannot be), then checks the privileges apply needs.
+fn register<F: Fault>(
+    fault: &F,
+    settings: &RunSettings,
+    run: &mut RunRecord,
+) -> Result<Option<Registration>, (ChaosError, &'static str)> {
+    let phase = run.phase_start();
+    let registration = match &settings.registry {
+        Some(registry) => match registry.register(settings.tool, &settings.run_id) {
+            Ok(registration) => Some(registration),
+            Err(e) => {
+                run.phase_end("access", phase, "refused");
+                return Err((e, "access"));
+            }
+        },
+        None => None,
+    };
+    if let Err(e) = fault.check_access() {
+        run.phase_end("access", phase, "failed");
+        return Err((e, "access"));
+    }
+    run.phase_end("access", phase, "passed");
+    Ok(registration)
+}
+
+/// Reverts, catching panics; records the outcome in the report.
+async fn revert<F: Fault>(fault: &mut F, handle: F::Handle, tool: &str, run: &mut RunRecord) {
     let phase = run.phase_start();
     let started = Instant::now();
     let reverted = AssertUnwindSafe(fault.revert(handle)).catch_unwind().await;
@@ -186,24 +253,20 @@ pub async fn run<F: Fault>(
                 manual_steps: Vec::new(),
                 details,
             };
-            info!(run_id = %settings.run_id, "reverted");
+            info!("reverted");
         }
         Ok(Err(e)) => {
             run.phase_end("revert", phase, "failed");
-            error!(run_id = %settings.run_id, "revert failed: {e}");
+            error!("revert failed: {e}");
             run.errors.push(ReportError::from(&e));
-            run.revert_failed(took, manual_steps(&fault, settings.tool));
+            run.revert_failed(took, manual_steps(fault, tool));
         }
         Err(panic) => {
             run.phase_end("revert", phase, "panicked");
             run.errors.push(panic_error("revert", &panic));
-            run.revert_failed(took, manual_steps(&fault, settings.tool));
+            run.revert_failed(took, manual_steps(fault, tool));
         }
     }
-    if conclusion.criteria.iter().any(|c| !c.passed) && result == RunResult::Ok {
-        result = RunResult::Failed;
-    }
-    run.finish(result, Some(stop_reason), conclusion)
 }
 
 async fn observe_until_stop<F: Fault>(
@@ -224,7 +287,7 @@ async fn observe_until_stop<F: Fault>(
         tokio::select! {
             biased;
             reason = shutdown.as_mut() => return (reason, RunResult::Aborted),
-            () = tokio::time::sleep_until(deadline) => return ("duration".into(), RunResult::Ok),
+            () = tokio::time::sleep_until(deadline) => return end_of_duration(deadline, duration, run),
             progress = observed => match progress {
                 Ok(Ok(Progress::Running)) => {}
                 Ok(Ok(Progress::Finished(reason))) => return (reason, RunResult::Ok),
@@ -245,6 +308,31 @@ async fn observe_until_stop<F: Fault>(
     }
 }
 
+/// The normal end, unless the end came so late that the fault overstayed: the process
+/// was suspended (SIGSTOP) or starved past the deadline plus [`OVERRUN_GRACE`].
+fn end_of_duration(
+    deadline: tokio::time::Instant,
+    duration: Duration,
+    run: &mut RunRecord,
+) -> (String, RunResult) {
+    let late = tokio::time::Instant::now().saturating_duration_since(deadline);
+    if late <= OVERRUN_GRACE {
+        return ("duration".into(), RunResult::Ok);
+    }
+    let message = format!(
+        "the fault stayed {:.1} s past its {:.1} s duration (this process was suspended or \
+         starved); a network tool's watchdog may already have removed its rules",
+        late.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    error!("{message}");
+    run.errors.push(ReportError {
+        kind: "overran".into(),
+        message: message.clone(),
+    });
+    (format!("overran: {message}"), RunResult::Failed)
+}
+
 /// The fault's own manual steps, or at least the tool's idempotent sweep.
 fn manual_steps<F: Fault>(fault: &F, tool: &str) -> Vec<String> {
     let steps = fault.manual_revert_steps();
@@ -255,9 +343,8 @@ fn manual_steps<F: Fault>(fault: &F, tool: &str) -> Vec<String> {
     }
 }
 
-fn describe_targets(plan: &Plan) -> String {
-    let names: Vec<String> = plan
-        .targets
+fn describe_targets(targets: &[Target]) -> String {
+    let names: Vec<String> = targets
         .iter()
         .map(|t| format!("{} {}", t.kind, t.name))
         .collect();
@@ -284,37 +371,41 @@ struct RunRecord {
 
 impl RunRecord {
     fn new(settings: &RunSettings, plan: &Plan) -> Self {
-        let now = SystemTime::now();
-        RunRecord {
-            report: Report {
-                schema_version: SCHEMA_VERSION,
-                tool: settings.tool.into(),
-                version: settings.version.into(),
-                run_id: settings.run_id.clone(),
-                started_at: now,
-                ended_at: now,
-                hypothesis: plan.hypothesis.clone(),
-                parameters: settings.parameters.clone(),
-                targets: plan.targets.clone(),
-                plan: plan.steps.clone(),
-                warnings: plan.warnings.clone(),
-                safety: serde_json::to_value(&settings.safety).unwrap_or(Value::Null),
-                phases: Vec::new(),
-                baseline: Value::Null,
-                observations: Value::Null,
-                criteria: Vec::new(),
-                stop_reason: None,
-                result: RunResult::Ok,
-                revert: Revert {
-                    status: RevertStatus::NotApplied,
-                    duration_ms: None,
-                    manual_steps: Vec::new(),
-                    details: Value::Null,
-                },
-                errors: Vec::new(),
-                exit_code: 0,
-            },
-        }
+        let mut report = Report::new(
+            settings.tool,
+            settings.version,
+            &settings.run_id,
+            Action::Run,
+        );
+        report.parameters = settings.parameters.clone();
+        report.safety = serde_json::to_value(&settings.safety).unwrap_or(Value::Null);
+        let mut run = RunRecord { report };
+        run.set_plan(plan);
+        run
+    }
+
+    /// Records the plan (again after resolve, when targets are concrete).
+    fn set_plan(&mut self, plan: &Plan) {
+        self.report.hypothesis = plan.hypothesis.clone();
+        self.report.targets = plan.targets.clone();
+        self.report.plan = plan.steps.clone();
+        self.report.warnings = plan.warnings.clone();
+    }
+
+    /// Ends a run that was stopped before anything was touched.
+    fn refuse(mut self, e: ChaosError, phase: &str) -> Report {
+        error!("{e}");
+        let result = match e {
+            ChaosError::Refused { .. } => RunResult::Refused,
+            ChaosError::BadInput(_) => RunResult::BadInput,
+            _ => RunResult::Failed,
+        };
+        self.errors.push(ReportError::from(&e));
+        self.finish(
+            result,
+            Some(format!("{phase}-failed")),
+            Conclusion::default(),
+        )
     }
 
     fn phase_start(&self) -> (SystemTime, Instant) {
@@ -352,13 +443,10 @@ impl RunRecord {
         conclusion: Conclusion,
     ) -> Report {
         let report = &mut self.report;
-        report.result = result;
         report.stop_reason = stop_reason;
         report.observations = conclusion.observations;
         report.criteria = conclusion.criteria;
-        report.ended_at = SystemTime::now();
-        report.exit_code = report.exit().code();
-        self.report
+        self.report.finish(result)
     }
 }
 

@@ -106,6 +106,29 @@ impl SafetyPolicy {
     }
 }
 
+/// Trims `name` and checks it is a valid Kubernetes namespace name (an RFC 1123 DNS
+/// label: at most 63 lowercase letters, digits and '-', starting and ending with a letter
+/// or digit), as the API server does. Names are compared exactly, so a name that is not
+/// valid could never match a namespace: it is rejected instead of protecting nothing.
+pub fn validate_namespace(name: &str) -> Result<String> {
+    let trimmed = name.trim();
+    let valid = !trimmed.is_empty()
+        && trimmed.len() <= 63
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !trimmed.starts_with('-')
+        && !trimmed.ends_with('-');
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ChaosError::bad_input(format!(
+            "'{name}' is not a valid namespace name (lowercase letters, digits and '-', at \
+             most 63, starting and ending with a letter or digit)"
+        )))
+    }
+}
+
 /// True from 08:00:00 up to 19:59:59 UTC.
 pub fn is_peak_hour(now: SystemTime) -> bool {
     let secs = now
@@ -210,5 +233,32 @@ mod tests {
             ..SafetyRequest::default()
         };
         assert!(policy.check(&req, at_utc_hour(2)).is_ok());
+    }
+
+    #[test]
+    fn namespace_names_are_trimmed_and_validated_as_kubernetes_does() {
+        assert_eq!(
+            validate_namespace(" lomash-wood ").ok().as_deref(),
+            Some("lomash-wood")
+        );
+        assert_eq!(validate_namespace("a").ok().as_deref(), Some("a"));
+        assert_eq!(validate_namespace("0-9").ok().as_deref(), Some("0-9"));
+        let long = "a".repeat(64);
+        for bad in [
+            "",
+            " ",
+            "LOMASH-WOOD",
+            "-a",
+            "a-",
+            "a.b",
+            "a_b",
+            "lomash wood",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(validate_namespace(bad), Err(ChaosError::BadInput(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -1,20 +1,28 @@
-//! The `main` every tool binary calls: parse, init logs, handle `--stop` / `--cleanup`,
-//! build the fault, run it, print the report, return the exit code.
+//! The `main` every tool binary calls: dispatch hidden sub-commands, parse, init logs,
+//! handle `--stop` / `--cleanup`, build the fault, run it, print the report, return the
+//! exit code.
+//!
+//! Every invocation that gets past argument parsing prints exactly one report (with
+//! `--output json`, one JSON document), whatever its exit code: a run, `--stop RUN_ID`
+//! and `--cleanup` alike (`action` tells them apart). Bad command lines are one line on
+//! stderr and exit 2.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tracing::{error, info};
 
 use crate::cli::{CommonArgs, OutputFormat};
 use crate::error::{ChaosError, Exit, Result};
 use crate::fault::Fault;
-use crate::instance;
+use crate::instance::{self, Instance, Registry};
 use crate::progress::ProgressMode;
+use crate::report::{Action, Report, ReportError, RevertStatus, RunResult, Target};
 use crate::runner::{self, RunSettings};
 use crate::signals;
 
@@ -30,18 +38,31 @@ pub struct Prepared<F> {
     pub parameters: Value,
 }
 
+/// A hidden sub-command: the same binary started by itself with `name` as its first
+/// argument (the network tools' `__watchdog`, memory-leak's `__allocate`). `run` gets the
+/// arguments after the name, unparsed and possibly not UTF-8.
+#[derive(Debug, Clone, Copy)]
+pub struct Hidden {
+    pub name: &'static str,
+    pub run: fn(&[OsString]) -> ExitCode,
+}
+
 pub trait Tool: Parser {
     const NAME: &'static str;
     type Fault: Fault;
+    /// Sub-commands dispatched before clap sees the command line.
+    const HIDDEN: &'static [Hidden] = &[];
 
     fn common(&self) -> &CommonArgs;
 
     /// Validates every flag (bad input is `ChaosError::BadInput`) and builds the fault.
+    /// No network and no API calls: those belong in [`Fault::resolve`].
     fn prepare(self, run_id: &str) -> Result<Prepared<Self::Fault>>;
 
     /// Removes leftovers of this tool's kind that outlive processes (tables, files);
-    /// returns one line per thing removed. Must be idempotent.
-    fn cleanup_leftovers() -> Result<Vec<String>> {
+    /// returns one line per thing removed. With `dry_run`, removes nothing and returns
+    /// what it would remove. Must be idempotent.
+    fn cleanup_leftovers(_dry_run: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 }
@@ -65,6 +86,13 @@ pub fn parse_or_exit<T: Parser>(name: &str) -> std::result::Result<T, ExitCode> 
 }
 
 pub fn main<T: Tool>(version: &'static str) -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let hidden = args
+        .first()
+        .and_then(|first| T::HIDDEN.iter().find(|h| *first == h.name));
+    if let Some(hidden) = hidden {
+        return (hidden.run)(&args[1..]);
+    }
     let cli = match parse_or_exit::<T>(T::NAME) {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -80,19 +108,41 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
             return Exit::Failed.into();
         }
     };
-    let exit = runtime.block_on(run_tool(cli, version));
+    let output = cli.common().output;
+    let report = runtime.block_on(run_tool(cli, version));
     // Workers spawned for progress or signals must not delay exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    exit.into()
+    match report {
+        Some(report) => {
+            print_report(&report, output);
+            report.exit().into()
+        }
+        None => Exit::BadInput.into(),
+    }
 }
 
-async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Exit {
+fn print_report(report: &Report, output: OutputFormat) {
+    let text = match output {
+        OutputFormat::Json => format!("{}\n", report.to_json()),
+        OutputFormat::Text => report.to_text(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// The report of the invocation, or None for bad input (already said on stderr).
+async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Option<Report> {
     let common = cli.common().clone();
     if let Some(run_id) = &common.stop {
-        return stop_one(T::NAME, run_id);
+        if let Err(e) = crate::runid::validate(run_id) {
+            return bad_input(T::NAME, &e);
+        }
+        return Some(stop_one(T::NAME, version, run_id));
     }
     if common.cleanup {
-        return cleanup::<T>();
+        return Some(cleanup::<T>(version, common.dry_run));
     }
     let settings = match settings_for(&common, T::NAME, version) {
         Ok(s) => s,
@@ -100,7 +150,18 @@ async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Exit {
     };
     let prepared = match cli.prepare(&settings.run_id) {
         Ok(p) => p,
-        Err(e) => return bad_input(T::NAME, &e),
+        Err(e @ ChaosError::BadInput(_)) => return bad_input(T::NAME, &e),
+        Err(e) => {
+            error!("{e}");
+            let mut report = Report::new(T::NAME, version, &settings.run_id, Action::Run);
+            report.errors.push(ReportError::from(&e));
+            report.stop_reason = Some("prepare-failed".into());
+            let result = match e {
+                ChaosError::Refused { .. } => RunResult::Refused,
+                _ => RunResult::Failed,
+            };
+            return Some(report.finish(result));
+        }
     };
     let settings = RunSettings {
         duration: prepared.duration,
@@ -110,20 +171,14 @@ async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Exit {
     let shutdown = match signals::shutdown_signal() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}: error: cannot install signal handlers: {e}", T::NAME);
-            return Exit::Failed;
+            let e = ChaosError::Precondition(format!("cannot install signal handlers: {e}"));
+            error!("{e}");
+            let mut report = Report::new(T::NAME, version, &settings.run_id, Action::Run);
+            report.errors.push(ReportError::from(&e));
+            return Some(report.finish(RunResult::Failed));
         }
     };
-    let report = runner::run(prepared.fault, settings, shutdown).await;
-    let text = match common.output {
-        OutputFormat::Json => format!("{}\n", report.to_json()),
-        OutputFormat::Text => report.to_text(),
-    };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-    report.exit()
+    Some(runner::run(prepared.fault, settings, shutdown).await)
 }
 
 fn settings_for(
@@ -142,58 +197,162 @@ fn settings_for(
         progress: ProgressMode::detect(common.log_format == crate::cli::LogFormat::Json),
         parameters: Value::Null,
         safety: common.safety_policy()?,
-        register_instance: true,
+        now: test_clock()?,
+        registry: Some(Registry::from_env()),
     })
 }
 
-fn bad_input(tool: &str, e: &ChaosError) -> Exit {
-    eprintln!("{tool}: error: {e}");
-    e.exit()
+/// Debug builds only (the test suite's binaries): `CHAOS_TEST_NOW` (seconds since the
+/// Unix epoch) replaces the clock the safety rules read, so that the peak-hours rule is
+/// tested on both sides of the clock. Release builds (every binary an operator runs)
+/// ignore it.
+fn test_clock() -> Result<Option<SystemTime>> {
+    if !cfg!(debug_assertions) {
+        return Ok(None);
+    }
+    let Some(value) = std::env::var_os("CHAOS_TEST_NOW") else {
+        return Ok(None);
+    };
+    let secs: u64 = value
+        .to_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ChaosError::bad_input("CHAOS_TEST_NOW must be seconds since the epoch"))?;
+    Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
 }
 
-fn stop_one(tool: &str, run_id: &str) -> Exit {
-    if let Err(e) = crate::runid::validate(run_id) {
-        return bad_input(tool, &e);
-    }
-    let found = instance::list(tool, Some(run_id));
-    if found.is_empty() {
-        info!("no running {tool} with run id {run_id}: nothing to stop");
-        return Exit::Ok;
-    }
-    let mut exit = Exit::Ok;
-    for running in &found {
-        if let Err(e) = instance::stop(running, STOP_TIMEOUT) {
+fn bad_input(tool: &str, e: &ChaosError) -> Option<Report> {
+    eprintln!("{tool}: error: {e}");
+    None
+}
+
+fn instance_target(i: &Instance) -> Target {
+    Target::new(
+        "process",
+        format!("pid {} ({} run {})", i.pid, i.tool, i.run_id),
+    )
+}
+
+/// `--stop RUN_ID`: SIGTERM to the run and wait for its revert. "Nothing to stop" is
+/// success only when the registry could be read: a directory that exists but is not
+/// trusted makes the answer unknowable, which is a failure.
+fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
+    let mut report = Report::new(tool, version, run_id, Action::Stop);
+    report.hypothesis = format!("the {tool} run {run_id} stops and reverts its fault");
+    let listing = instance::list(tool, Some(run_id));
+    report.targets = listing.instances.iter().map(instance_target).collect();
+    report.plan = listing
+        .instances
+        .iter()
+        .map(|i| format!("send SIGTERM to pid {} and wait for its revert", i.pid))
+        .collect();
+    if listing.instances.is_empty() {
+        if !listing.skipped.is_empty() {
+            let e = ChaosError::Precondition(format!(
+                "cannot tell whether {tool} run {run_id} is running: {}",
+                listing.skipped.join("; ")
+            ));
             error!("{e}");
-            exit = Exit::Failed;
+            report.errors.push(ReportError::from(&e));
+            return report.finish(RunResult::Failed);
+        }
+        info!("no running {tool} with run id {run_id}: nothing to stop");
+        report.observations = json!({ "stopped": [], "running": false });
+        return report.finish(RunResult::Ok);
+    }
+    let mut stopped = Vec::new();
+    for running in &listing.instances {
+        match instance::stop(running, STOP_TIMEOUT) {
+            Ok(()) => stopped.push(running.pid),
+            Err(e) => {
+                error!("{e}");
+                report.errors.push(ReportError::from(&e));
+            }
         }
     }
-    exit
+    report.observations = json!({ "stopped": stopped, "running": true });
+    let result = if report.errors.is_empty() {
+        RunResult::Ok
+    } else {
+        RunResult::Failed
+    };
+    report.finish(result)
 }
 
-fn cleanup<T: Tool>() -> Exit {
-    let mut exit = Exit::Ok;
+/// `--cleanup`: stop this tool's runs in this network namespace, then remove what runs
+/// left behind. With `--dry-run`, only say what would be stopped and removed.
+fn cleanup<T: Tool>(version: &str, dry_run: bool) -> Report {
+    let mut report = Report::new(T::NAME, version, &crate::runid::generate(), Action::Cleanup);
+    report.hypothesis = format!(
+        "no {} run and nothing a run created is left in this network namespace",
+        T::NAME
+    );
     // Only runs in this network namespace: sweeping one pod (or test namespace) must not
     // stop experiments running elsewhere on the same host.
-    let here = instance::list(T::NAME, None)
+    let listing = instance::list(T::NAME, None);
+    let here: Vec<Instance> = listing
+        .instances
         .into_iter()
-        .filter(|i| instance::in_own_network_namespace(i.pid));
-    for running in here {
-        if let Err(e) = instance::stop(&running, STOP_TIMEOUT) {
-            error!("{e}");
-            exit = Exit::RevertFailed;
+        .filter(|i| instance::in_own_network_namespace(i.pid))
+        .collect();
+    report.targets = here.iter().map(instance_target).collect();
+    report.warnings = listing
+        .skipped
+        .iter()
+        .map(|s| format!("not read: {s}"))
+        .collect();
+    let unknowable = !listing.skipped.is_empty();
+    let mut failed = false;
+    let mut stopped = Vec::new();
+    for running in &here {
+        report.plan.push(format!(
+            "stop run {} (pid {}) and wait for its revert",
+            running.run_id, running.pid
+        ));
+        if dry_run {
+            continue;
+        }
+        match instance::stop(running, STOP_TIMEOUT) {
+            Ok(()) => stopped.push(running.run_id.clone()),
+            Err(e) => {
+                error!("{e}");
+                report.errors.push(ReportError::from(&e));
+                failed = true;
+            }
         }
     }
-    match T::cleanup_leftovers() {
-        Ok(removed) => {
-            for line in &removed {
-                info!("removed {line}");
-            }
-            info!("cleanup done: {} leftover(s) removed", removed.len());
-        }
+    let removed = match T::cleanup_leftovers(dry_run) {
+        Ok(removed) => removed,
         Err(e) => {
             error!("cleanup failed: {e}");
-            exit = Exit::RevertFailed;
+            report.errors.push(ReportError::from(&e));
+            failed = true;
+            Vec::new()
+        }
+    };
+    for line in &removed {
+        if dry_run {
+            report.plan.push(format!("remove {line}"));
+        } else {
+            info!("removed {line}");
         }
     }
-    exit
+    if dry_run {
+        return report.finish(RunResult::DryRun);
+    }
+    info!(
+        "cleanup done: {} run(s) stopped, {} leftover(s) removed",
+        stopped.len(),
+        removed.len()
+    );
+    report.observations = json!({ "stopped": stopped, "removed": removed });
+    if failed {
+        // Something a run created may still be in place: exit 4, as a failed revert.
+        report.revert.status = RevertStatus::Failed;
+        report.revert.manual_steps = vec![format!("{} --cleanup", T::NAME)];
+    }
+    report.finish(if failed || unknowable {
+        RunResult::Failed
+    } else {
+        RunResult::Ok
+    })
 }

@@ -1,17 +1,34 @@
 //! The watchdog: a second process that deletes a tool's nftables table if the tool dies
-//! without reverting (SIGKILL, OOM kill, a crash), because nftables rules outlive the
-//! process that made them. Shared by net-partition and latency-injector.
+//! without reverting (SIGKILL, OOM kill, a crash) or hangs past the end of its run (SIGSTOP,
+//! a deadlock), because nftables rules outlive the process that made them. Shared by
+//! net-partition and latency-injector.
 //!
-//! After apply, the tool starts itself again as `<tool> __watchdog TABLE`
-//! with a pipe on its stdin. The watchdog leaves the session (so Ctrl-C or a hang-up sent
-//! to the terminal's process group does not reach it), blocks SIGINT, SIGTERM and SIGHUP,
-//! says `ready`, and waits on the pipe. A normal revert deletes the table, writes
-//! `reverted`, and waits for the watchdog to exit. If the pipe closes without that line,
-//! the parent is gone: the watchdog deletes the table (already gone is fine) and exits.
+//! Before apply creates the table, the tool starts itself again as
+//! `<tool> __watchdog TABLE RUN_FOR_MS` with a pipe on its stdin, so no moment exists in
+//! which the table stands unguarded. The watchdog leaves the session (so Ctrl-C or a
+//! hang-up sent to the terminal's process group does not reach it), blocks SIGINT, SIGTERM
+//! and SIGHUP, says `ready`, and waits on the pipe:
+//! - a normal revert deletes the table, writes `reverted`, and waits for the watchdog to
+//!   exit;
+//! - if the pipe closes without that line, the parent is gone: the watchdog deletes the
+//!   table if it exists, and deletes it again 0.25 s, 1 s, 3 s and 10 s later, because an
+//!   `nft` transaction the parent had started may still be committing after its death (one
+//!   slower than that is not caught: `--cleanup` removes it);
+//! - if `RUN_FOR_MS` plus [`GRACE`] pass without either, the parent is alive but hung:
+//!   the watchdog deletes the table (the run's report, if it ever resumes, says it
+//!   overran) and keeps waiting for the pipe to close.
+//!
+//! What it cannot survive: a kill of every process in the tool's cgroup (what a container
+//! runtime does when it stops a container) kills the watchdog too. Inside a pod that
+//! takes the network namespace with it only when the whole pod goes; for an ephemeral
+//! container that is stopped alone, `<tool> --cleanup` in the pod's network namespace
+//! removes the table (see docs/operator-guide.md).
 
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::process::{ExitCode, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -22,10 +39,21 @@ use crate::nft;
 
 /// The hidden first argument `main` dispatches on before clap sees the command line.
 pub const WATCHDOG_ARG: &str = "__watchdog";
+/// How long past the planned end of the run the watchdog waits before it treats the
+/// injector as hung: room for apply, a slow revert and the report.
+pub const GRACE: Duration = Duration::from_secs(10);
 const READY: &str = "ready";
 const REVERTED: &str = "reverted";
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// When the watchdog deletes the table again after the parent's death (from that death).
+const SETTLE: [Duration; 5] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
 
 /// The parent's side: the running watchdog and the pipe that keeps it waiting.
 #[derive(Debug)]
@@ -39,12 +67,15 @@ fn fault(what: &str, e: impl std::fmt::Display) -> ChaosError {
 }
 
 impl Watchdog {
-    /// Starts the watchdog for `table` and waits until it is guarding it.
-    pub async fn start(table: &str) -> Result<Watchdog> {
+    /// Starts the watchdog for `table`, before the table exists, and waits until it is
+    /// guarding it. `run_for` is how long the run will keep the table: past it and
+    /// [`GRACE`], the watchdog removes the table of a hung injector.
+    pub async fn start(table: &str, run_for: Duration) -> Result<Watchdog> {
         let exe = std::env::current_exe().map_err(|e| fault("cannot find own executable", e))?;
         let mut child = tokio::process::Command::new(exe)
             .arg(WATCHDOG_ARG)
             .arg(table)
+            .arg(run_for.as_millis().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -87,14 +118,22 @@ fn say(tool: &str, line: &str) {
     let _ = writeln!(std::io::stderr(), "{tool} watchdog: {line}");
 }
 
-/// The watchdog process: `<tool> __watchdog TABLE`; the tool's `main` calls this before
-/// clap sees the command line.
-pub fn main(tool: &str, args: &[String]) -> ExitCode {
-    let Some(table) = args.first().filter(|t| is_our_table(tool, t)) else {
+/// The watchdog process: `<tool> __watchdog TABLE RUN_FOR_MS`; the tool's `main`
+/// dispatches it (see [`crate::tool::Hidden`]) before clap sees the command line.
+pub fn main(tool: &str, args: &[OsString]) -> ExitCode {
+    let table = args.first().and_then(|t| t.to_str());
+    let run_for = args
+        .get(1)
+        .and_then(|ms| ms.to_str())
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(Duration::from_millis);
+    let (Some(table), Some(run_for), 2) =
+        (table.filter(|t| is_our_table(tool, t)), run_for, args.len())
+    else {
         say(
             tool,
             &format!(
-                "refusing to guard {args:?}: not a {}* table name",
+                "refusing to guard {args:?}: expected a {}* table name and a duration in ms",
                 nft::table_prefix(tool)
             ),
         );
@@ -110,28 +149,73 @@ pub fn main(tool: &str, args: &[String]) -> ExitCode {
     if let Err(e) = signals.thread_block() {
         say(tool, &format!("cannot block signals: {e}"));
     }
+    let deadline = Instant::now() + run_for + GRACE;
     let mut stdout = std::io::stdout();
-    if writeln!(stdout, "{READY}")
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        // The parent is already gone.
+    // A failed write means the parent is already gone; the pipe read below says so.
+    let _ = writeln!(stdout, "{READY}").and_then(|()| stdout.flush());
+    let lines = read_parent_lines();
+    match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(line) if line == REVERTED => ExitCode::SUCCESS,
+        Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            say(
+                tool,
+                &format!("{tool} exited without reverting; deleting table inet {table}"),
+            );
+            settle(tool, table)
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            say(
+                tool,
+                &format!(
+                    "{tool} is still running {} s past the end of its run (stopped or hung); \
+                     deleting table inet {table}",
+                    GRACE.as_secs()
+                ),
+            );
+            let code = delete_with_retries(tool, table);
+            // Stay until the parent goes, so its revert finds a live watchdog to stop.
+            let _ = lines.recv();
+            code
+        }
     }
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    if line.trim_end() == REVERTED {
-        return ExitCode::SUCCESS;
+}
+
+/// The parent's lines on stdin, read on a thread so the main thread can wait with a
+/// deadline; the channel disconnects when the pipe closes.
+fn read_parent_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0 {
+            if tx.send(line.trim_end().to_owned()).is_err() {
+                return;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+/// After the parent's death: delete now and again on the [`SETTLE`] schedule, so a
+/// transaction that was still committing when the parent died is removed too.
+fn settle(tool: &str, table: &str) -> ExitCode {
+    let died = Instant::now();
+    let mut code = ExitCode::SUCCESS;
+    for at in SETTLE {
+        std::thread::sleep(at.saturating_sub(died.elapsed()));
+        code = delete_with_retries(tool, table);
     }
-    say(
-        tool,
-        &format!("{tool} exited without reverting; deleting table inet {table}"),
-    );
+    code
+}
+
+fn delete_with_retries(tool: &str, table: &str) -> ExitCode {
     for attempt in 1..=3 {
         match nft::delete_table_blocking(table) {
-            Ok(()) => {
+            Ok(nft::Deleted::Now) => {
                 say(tool, &format!("table inet {table} removed"));
                 return ExitCode::SUCCESS;
             }
+            Ok(nft::Deleted::AlreadyGone) => return ExitCode::SUCCESS,
             Err(e) => say(tool, &format!("attempt {attempt}: {e}")),
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use chaos_common::error::{ChaosError, Exit};
 use chaos_common::fault::{Conclusion, Fault, Plan, Progress};
+use chaos_common::instance::Registry;
 use chaos_common::progress::ProgressMode;
-use chaos_common::report::{Criterion, Report, RevertStatus, RunResult};
+use chaos_common::report::{Action, Criterion, Report, RevertStatus, RunResult, Target};
 use chaos_common::runner::{RunSettings, run};
 use chaos_common::safety::{Environment, SafetyPolicy, SafetyRequest};
 use serde_json::{Value, json};
@@ -24,10 +25,16 @@ enum Script {
     CriterionFails,
     Refuses,
     Destructive,
+    ResolveFails,
+    AccessFails,
+    Hangs,
 }
 
 #[derive(Default)]
 struct Counters {
+    resolved: AtomicUsize,
+    preflighted: AtomicUsize,
+    accessed: AtomicUsize,
     applied: AtomicUsize,
     observed: AtomicUsize,
     reverted: AtomicUsize,
@@ -42,8 +49,14 @@ impl Fault for Scripted {
     type Handle = u32;
 
     fn plan(&self) -> Plan {
+        let resolved = self.counters.resolved.load(Ordering::SeqCst) > 0;
         Plan {
             hypothesis: "nothing breaks".into(),
+            targets: if resolved {
+                vec![Target::new("pod", "product-service-abc")]
+            } else {
+                Vec::new()
+            },
             steps: vec!["do the scripted thing".into()],
             safety: SafetyRequest {
                 destructive: self.script == Script::Destructive,
@@ -53,7 +66,29 @@ impl Fault for Scripted {
         }
     }
 
+    async fn resolve(&mut self) -> chaos_common::Result<()> {
+        if self.script == Script::ResolveFails {
+            return Err(ChaosError::bad_input("no such deployment"));
+        }
+        self.counters.resolved.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn check_access(&self) -> chaos_common::Result<()> {
+        self.counters.accessed.fetch_add(1, Ordering::SeqCst);
+        if self.script == Script::AccessFails {
+            return Err(ChaosError::Precondition("needs root".into()));
+        }
+        Ok(())
+    }
+
     fn preflight(&self) -> chaos_common::Result<()> {
+        assert_eq!(
+            self.counters.resolved.load(Ordering::SeqCst),
+            1,
+            "preflight runs after resolve"
+        );
+        self.counters.preflighted.fetch_add(1, Ordering::SeqCst);
         if self.script == Script::Refuses {
             return Err(ChaosError::Refused {
                 rule: "scripted",
@@ -82,6 +117,12 @@ impl Fault for Scripted {
             Script::ObserveFails if n == 2 => Ok(Progress::Failed("broke".into())),
             Script::ObservePanics if n == 2 => panic!("observe blew up"),
             Script::FinishesEarly if n == 2 => Ok(Progress::Finished("done early".into())),
+            Script::Hangs if n == 1 => {
+                // As if the process had been stopped (SIGSTOP) for a minute: the clock
+                // jumps past the deadline while observe is in progress.
+                tokio::time::advance(Duration::from_secs(60)).await;
+                Ok(Progress::Running)
+            }
             _ => Ok(Progress::Running),
         }
     }
@@ -121,7 +162,8 @@ fn settings(duration: Duration) -> RunSettings {
         progress: ProgressMode::Off,
         parameters: json!({}),
         safety: SafetyPolicy::default(),
-        register_instance: false,
+        now: None,
+        registry: None,
     }
 }
 
@@ -177,7 +219,98 @@ async fn normal_end_reverts_once_and_exits_zero() {
     assert_eq!(report.revert.status, RevertStatus::Reverted);
     assert_eq!(report.exit(), Exit::Ok);
     let names: Vec<&str> = report.phases.iter().map(|p| p.name).collect();
-    assert_eq!(names, ["safety", "baseline", "apply", "observe", "revert"]);
+    assert_eq!(
+        names,
+        [
+            "safety", "resolve", "access", "baseline", "apply", "observe", "revert"
+        ]
+    );
+    assert_eq!(report.action, Action::Run);
+    assert_eq!(counters.accessed.load(Ordering::SeqCst), 1);
+    assert_eq!(report.targets, [Target::new("pod", "product-service-abc")]);
+}
+
+#[tokio::test]
+async fn dry_run_resolves_and_checks_rules_but_not_access() {
+    let mut s = settings(Duration::from_secs(60));
+    s.dry_run = true;
+    let (report, counters) = run_script(Script::Normal, s, None).await;
+    assert_eq!(counters.resolved.load(Ordering::SeqCst), 1);
+    assert_eq!(counters.preflighted.load(Ordering::SeqCst), 1);
+    assert_eq!(counters.accessed.load(Ordering::SeqCst), 0);
+    assert_eq!(report.targets, [Target::new("pod", "product-service-abc")]);
+}
+
+#[tokio::test]
+async fn a_target_that_does_not_resolve_is_bad_input_with_a_report() {
+    let (report, counters) =
+        run_script(Script::ResolveFails, settings(Duration::from_secs(1)), None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(counters.preflighted.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::BadInput);
+    assert_eq!(report.exit(), Exit::BadInput);
+    assert_eq!(report.errors[0].message, "no such deployment");
+    assert_eq!(report.revert.status, RevertStatus::NotApplied);
+}
+
+#[tokio::test]
+async fn missing_access_fails_before_anything_is_applied() {
+    let (report, counters) =
+        run_script(Script::AccessFails, settings(Duration::from_secs(1)), None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Failed);
+    assert_eq!(report.exit(), Exit::Failed);
+    assert_eq!(report.errors[0].kind, "precondition");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_suspended_past_its_end_is_reported_as_overrun() {
+    let (report, counters) =
+        run_script(Script::Hangs, settings(Duration::from_secs(10)), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Failed);
+    let reason = report.stop_reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("overran: "), "{reason}");
+    assert!(report.errors.iter().any(|e| e.kind == "overran"));
+    assert_eq!(report.exit(), Exit::Failed);
+}
+
+#[tokio::test]
+async fn a_run_id_already_running_is_bad_input_and_a_registry_nobody_can_trust_refuses() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("state");
+    let mut s = settings(Duration::from_millis(50));
+    s.registry = Some(Registry {
+        dirs: vec![dir.clone()],
+    });
+    let first = Registry {
+        dirs: vec![dir.clone()],
+    }
+    .register(s.tool, "test-run")
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (report, counters) = run_script(Script::Normal, s.clone(), None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::BadInput);
+    assert!(report.errors[0].message.contains("already running"));
+    // A dry run with that id says so too: it would name the same tables.
+    let mut dry = s.clone();
+    dry.dry_run = true;
+    let (report, _) = run_script(Script::Normal, dry, None).await;
+    assert_eq!(report.result, RunResult::BadInput);
+    drop(first);
+
+    let (report, counters) = run_script(Script::Normal, s.clone(), None).await;
+    assert!(reverted_once(&counters));
+    assert_eq!(report.result, RunResult::Ok);
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (report, counters) = run_script(Script::Normal, s, None).await;
+    assert_eq!(counters.applied.load(Ordering::SeqCst), 0);
+    assert_eq!(report.result, RunResult::Refused);
+    assert_eq!(report.exit(), Exit::Refused);
+    assert!(report.errors[0].message.contains("CHAOS_STATE_DIR"));
 }
 
 #[tokio::test]

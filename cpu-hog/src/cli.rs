@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
+use chaos_common::report::round;
 use chaos_common::tool::{Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -12,7 +13,6 @@ use serde_json::json;
 
 use crate::fault::CpuBurn;
 use crate::load::{self, Cores, parse_cores, parse_percent};
-use crate::watch::round;
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 
@@ -117,7 +117,7 @@ impl Tool for Cli {
     /// The workers are threads: nothing of a run outlives its process, so there is no
     /// leftover to remove. `--cleanup` still stops every running instance (tool::main
     /// does that before calling this).
-    fn cleanup_leftovers() -> Result<Vec<String>> {
+    fn cleanup_leftovers(_dry_run: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chaos_common::cgroup::{Cgroup, Snapshot};
 use chaos_common::duration::HumanDuration;
 use chaos_common::fault::{Conclusion, Fault, Plan, Progress};
-use chaos_common::report::Target;
+use chaos_common::report::{Target, round};
 use chaos_common::safety::SafetyRequest;
 use chaos_common::{ChaosError, Result};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use tracing::{debug, info, instrument};
 
 use crate::load::Load;
 use crate::observations::{Baseline, Observations, Seen};
-use crate::watch::{Sampler, round};
+use crate::watch::Sampler;
 use crate::worker::Workers;
 
 /// How long revert waits for the workers before giving up.

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use chaos_common::cgroup::Snapshot;
+use chaos_common::report::round;
 use serde::Serialize;
 
 use crate::load::Load;
-use crate::watch::{Sample, delta, round, utilisation_percent};
+use crate::watch::{Sample, delta, utilisation_percent};
 
 const MIB: f64 = 1_048_576.0;
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chaos_common::report::round;
 use serde::Serialize;
 
 /// One sample of the report: utilisation over the interval that ended `tMs` after apply.
@@ -86,13 +87,6 @@ fn percent(cpu_ns: u64, wall: Duration) -> f64 {
     } else {
         cpu_ns as f64 / wall * 100.0
     }
-}
-
-/// Rounds to `decimals` decimal places for the report (the signature of
-/// `chaos_common::report::round`, which replaces it when the contract lands).
-pub fn round(value: f64, decimals: u32) -> f64 {
-    let scale = 10f64.powi(decimals as i32);
-    (value * scale).round() / scale
 }
 
 /// The difference of a counter between two snapshots, when both were readable.

@@ -8,7 +8,7 @@ use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
-use chaos_common::tool::{Prepared, Tool};
+use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 use serde_json::json;
 
@@ -347,14 +347,20 @@ impl Tool for Cli {
             http,
         };
         Ok(Prepared {
-            fault: LatencyProxy::new(run_id, config, placement, label, drain),
+            fault: LatencyProxy::new(run_id, config, placement, label, drain).running_for(duration),
             duration,
             parameters,
         })
     }
 
-    fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers(crate::TOOL)
+    /// The watchdog that removes this run's table if the tool dies or hangs.
+    const HIDDEN: &'static [Hidden] = &[Hidden {
+        name: crate::watchdog::WATCHDOG_ARG,
+        run: |args| crate::watchdog::main(crate::TOOL, args),
+    }];
+
+    fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
+        crate::nft::cleanup_leftovers(crate::TOOL, dry_run)
     }
 }
 

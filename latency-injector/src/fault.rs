@@ -41,6 +41,9 @@ pub struct LatencyProxy {
     /// What the hypothesis and targets call the upstream (`redis:6379`, `:3000`).
     label: String,
     drain: Duration,
+    /// How long the run lasts: the watchdog removes the table this long (plus a grace)
+    /// after apply even if this process hangs.
+    run_for: Duration,
 }
 
 /// What apply started.
@@ -72,7 +75,14 @@ impl LatencyProxy {
             placement,
             label,
             drain,
+            run_for: Duration::ZERO,
         }
+    }
+
+    /// Sets how long the run lasts (see `run_for`).
+    pub fn running_for(mut self, duration: Duration) -> Self {
+        self.run_for = duration;
+        self
     }
 
     fn delay_text(&self) -> String {
@@ -179,8 +189,13 @@ impl LatencyProxy {
         else {
             return Ok((None, Value::Null));
         };
-        let (applied, before) =
-            redirect::apply(&self.run_id, redirect, proxy.local_addr.port()).await?;
+        let (applied, before) = redirect::apply(
+            &self.run_id,
+            redirect,
+            proxy.local_addr.port(),
+            self.run_for,
+        )
+        .await?;
         let bypass = redirect::handle_bypassing(redirect, &before, *reset_existing);
         Ok((Some(applied), bypass))
     }
@@ -188,6 +203,14 @@ impl LatencyProxy {
 
 impl Fault for LatencyProxy {
     type Handle = Handle;
+
+    /// The transparent modes need `nft` and NET_ADMIN; the explicit proxy needs nothing.
+    fn check_access(&self) -> Result<()> {
+        if matches!(self.placement, Placement::Transparent { .. }) {
+            nft::check_access()?;
+        }
+        Ok(())
+    }
 
     fn plan(&self) -> Plan {
         let mut steps = self.placement_steps();
@@ -245,9 +268,6 @@ impl Fault for LatencyProxy {
     async fn apply(&mut self) -> Result<Handle> {
         if let Some((addrs, flag)) = self.fixed_upstream() {
             connect_ms(addrs, flag).await?;
-        }
-        if matches!(self.placement, Placement::Transparent { .. }) {
-            nft::check_access()?;
         }
         let stats = Arc::new(Stats::default());
         let proxy = Proxy::start(self.config.clone(), Arc::clone(&stats))?;

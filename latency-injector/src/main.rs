@@ -1,15 +1,5 @@
 //! latency-injector: see the library's documentation (`src/lib.rs`).
 
-use std::process::ExitCode;
-
-use latency_injector::watchdog;
-
-fn main() -> ExitCode {
-    // The watchdog is this same binary started with a hidden first argument; it must be
-    // dispatched before clap, which would reject it.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(watchdog::WATCHDOG_ARG) {
-        return watchdog::main("latency-injector", &args[1..]);
-    }
+fn main() -> std::process::ExitCode {
     chaos_common::tool::main::<latency_injector::cli::Cli>(env!("CARGO_PKG_VERSION"))
 }

@@ -17,34 +17,34 @@ pub struct Applied {
     watchdog: Option<Watchdog>,
 }
 
-/// Creates the table redirecting `redirect` into `proxy_port`, then arms the watchdog;
-/// removes the table again if the watchdog cannot start. Returns the table and the
-/// matching connections established before it existed.
+/// Arms the watchdog, then creates the table redirecting `redirect` into `proxy_port`
+/// (so that no moment exists in which a kill of this process leaves the table behind).
+/// Returns the table and the matching connections established before it existed.
 pub async fn apply(
     run_id: &str,
     redirect: &Redirect,
     proxy_port: u16,
+    run_for: std::time::Duration,
 ) -> Result<(Applied, Vec<Socket>)> {
     let before = conns::matching(redirect).unwrap_or_else(|e| {
         warn!("cannot list established connections: {e}");
         Vec::new()
     });
     let table = rules::table_name(run_id);
-    nft::apply(&rules::apply_document(&table, redirect, proxy_port)).await?;
-    info!("table inet {table} in place: redirecting into port {proxy_port}");
-    match Watchdog::start(&table).await {
-        Ok(watchdog) => Ok((
-            Applied {
-                table,
-                watchdog: Some(watchdog),
-            },
-            before,
-        )),
-        Err(e) => {
-            let _ = nft::delete_table(&table).await;
-            Err(e)
-        }
+    let watchdog = Watchdog::start(&table, run_for).await?;
+    if let Err(e) = nft::apply(&rules::apply_document(&table, redirect, proxy_port)).await {
+        // The transaction is atomic: nothing to undo but the watchdog.
+        watchdog.stop().await;
+        return Err(e);
     }
+    info!("table inet {table} in place: redirecting into port {proxy_port}");
+    Ok((
+        Applied {
+            table,
+            watchdog: Some(watchdog),
+        },
+        before,
+    ))
 }
 
 /// Counts (and with `reset`, closes) the connections established before the table that

@@ -103,9 +103,14 @@ pub fn target_bytes(rate_bytes_per_second: f64, limit_bytes: u64, elapsed: Durat
     (want as u64).min(limit_bytes)
 }
 
-pub fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let params = match Params::from_args(&args) {
+/// `memory-leak __allocate ...`, dispatched by `chaos_common::tool::main`; `args` are
+/// the arguments after `__allocate`.
+pub fn main(args: &[OsString]) -> ExitCode {
+    // Params reads the argv as `ps` shows it (sweep.rs does too): `__allocate` first.
+    let argv: Vec<OsString> = std::iter::once(OsString::from(ARG))
+        .chain(args.iter().cloned())
+        .collect();
+    let params = match Params::from_args(&argv) {
         Ok(p) => p,
         Err(e) => return fail(EXIT_BAD_ARGS, &format!("bad arguments: {e}")),
     };

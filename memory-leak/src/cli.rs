@@ -9,7 +9,7 @@ use std::time::Duration;
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
-use chaos_common::tool::{Prepared, Tool};
+use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
 use serde_json::json;
@@ -130,8 +130,14 @@ impl Tool for Cli {
         &self.common
     }
 
-    fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::sweep::kill_orphans()
+    /// The allocator child: `memory-leak __allocate ...`.
+    const HIDDEN: &'static [Hidden] = &[Hidden {
+        name: crate::allocator::ARG,
+        run: crate::allocator::main,
+    }];
+
+    fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
+        crate::sweep::kill_orphans(dry_run)
     }
 
     fn prepare(self, _run_id: &str) -> Result<Prepared<MemoryLeak>> {

@@ -138,7 +138,10 @@ impl Fault for MemoryLeak {
             self.config.sizing.target_bytes,
             self.config.cgroup.limit_bytes,
             cgroup::mem_available()?,
-        )?;
+        )
+    }
+
+    fn check_access(&self) -> Result<()> {
         if let Some(dir) = &self.config.join {
             let procs = dir.join("cgroup.procs");
             nix::unistd::access(&procs, nix::unistd::AccessFlags::W_OK).map_err(|e| {

@@ -119,8 +119,9 @@ fn candidate(pid: i32) -> Option<Candidate> {
     })
 }
 
-/// SIGKILLs every allocator that [`judge`] calls an orphan; one line each.
-pub fn kill_orphans() -> Result<Vec<String>> {
+/// SIGKILLs every allocator that [`judge`] calls an orphan (with `dry_run`, only lists
+/// them); one line each.
+pub fn kill_orphans(dry_run: bool) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let own_proc = fs::read_to_string("/proc/self/status")
         .ok()
@@ -144,7 +145,7 @@ pub fn kill_orphans() -> Result<Vec<String>> {
         match judge(&c) {
             Verdict::Spare(why) => info!(pid = c.pid, "sparing allocator pid {}: {why}", c.pid),
             Verdict::Orphan => {
-                if kill(Pid::from_raw(c.pid), Signal::SIGKILL).is_ok() {
+                if dry_run || kill(Pid::from_raw(c.pid), Signal::SIGKILL).is_ok() {
                     removed.push(format!(
                         "orphaned allocator pid {} (its supervisor {supervisor} is gone)",
                         c.pid

@@ -1,5 +1,5 @@
 //! Units of the flags and the report: every "MB" of this tool is a MiB, and figures are
-//! rounded for the report.
+//! rounded for the report (with `chaos_common::report::round`).
 
 /// One mebibyte: every "MB" of this tool's flags is a MiB, every `*Mib` field too.
 pub const MIB: u64 = 1 << 20;
@@ -9,12 +9,8 @@ pub fn mib(bytes: u64) -> f64 {
     round(bytes as f64 / MIB as f64, 1)
 }
 
-/// Rounds to `decimals` decimal places for the report (the signature of
-/// `chaos_common::report::round`, which replaces it when the contract lands).
-pub fn round(value: f64, decimals: u32) -> f64 {
-    let scale = 10f64.powi(decimals as i32);
-    (value * scale).round() / scale
-}
+/// The report's rounding, shared by every tool.
+pub use chaos_common::report::round;
 
 #[cfg(test)]
 mod tests {

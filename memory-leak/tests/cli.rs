@@ -192,7 +192,11 @@ fn dry_run_prints_the_plan_and_starts_no_child() {
         .as_array()
         .map(|p| p.iter().filter_map(|x| x["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(phases, ["safety"], "a dry run has no apply phase");
+    assert_eq!(
+        phases,
+        ["safety", "resolve"],
+        "a dry run has no apply phase"
+    );
     assert!(report["observations"].is_null());
 }
 

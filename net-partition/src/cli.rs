@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chaos_common::cli::CommonArgs;
-use chaos_common::tool::{Prepared, Tool};
+use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
 use serde_json::json;
@@ -143,7 +143,7 @@ impl Tool for Cli {
             elements,
             spec,
             probe,
-            check_access: !self.common.dry_run,
+            run_for: duration,
             before: None,
         };
         Ok(Prepared {
@@ -153,8 +153,14 @@ impl Tool for Cli {
         })
     }
 
-    fn cleanup_leftovers() -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers(crate::TOOL)
+    /// The watchdog that removes this run's table if the tool dies or hangs.
+    const HIDDEN: &'static [Hidden] = &[Hidden {
+        name: crate::watchdog::WATCHDOG_ARG,
+        run: |args| crate::watchdog::main(crate::TOOL, args),
+    }];
+
+    fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
+        crate::nft::cleanup_leftovers(crate::TOOL, dry_run)
     }
 }
 

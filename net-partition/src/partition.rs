@@ -27,8 +27,9 @@ pub struct Partition {
     pub spec: RuleSpec,
     /// `--probe`: as given, and resolved.
     pub probe: Option<(String, SocketAddr)>,
-    /// False for `--dry-run`: the plan needs no `nft` and no privileges.
-    pub check_access: bool,
+    /// How long the table stays: the watchdog removes it this long (plus a grace) after
+    /// apply even if this process hangs.
+    pub run_for: std::time::Duration,
     /// The baseline probe, carried to the handle by apply (a measurement, not config).
     pub before: Option<ProbeSample>,
 }
@@ -182,12 +183,8 @@ impl Fault for Partition {
         }
     }
 
-    fn preflight(&self) -> Result<()> {
-        if self.check_access {
-            nft::check_access()
-        } else {
-            Ok(())
-        }
+    fn check_access(&self) -> Result<()> {
+        nft::check_access()
     }
 
     async fn baseline(&mut self) -> Result<Value> {
@@ -202,21 +199,18 @@ impl Fault for Partition {
     #[instrument(skip(self), fields(table = %self.table))]
     async fn apply(&mut self) -> Result<Handle> {
         let document = rules::apply_document(&self.table, &self.spec, &self.elements);
+        // The watchdog first: from the moment the transaction starts, a kill of this
+        // process cannot leave the table behind.
+        let watchdog = Watchdog::start(&self.table, self.run_for).await?;
         let started = Instant::now();
-        nft::apply(&document).await?;
+        if let Err(e) = nft::apply(&document).await {
+            // The transaction is atomic: nothing to undo but the watchdog.
+            watchdog.stop().await;
+            return Err(e);
+        }
         let apply_ms = started.elapsed().as_secs_f64() * 1000.0;
         let applied_at = Instant::now();
         info!(apply_ms, "partition applied: {}", self.describe_match());
-        let watchdog = match Watchdog::start(&self.table).await {
-            Ok(w) => w,
-            Err(e) => {
-                // Undo our own partial work: a table nobody watches must not stay.
-                if let Err(undo) = nft::delete_table(&self.table).await {
-                    warn!("could not delete table after watchdog failure: {undo}");
-                }
-                return Err(e);
-            }
-        };
         Ok(Handle {
             table: self.table.clone(),
             watchdog: Some(watchdog),

@@ -14,7 +14,6 @@ use clap::Parser;
 use serde_json::json;
 
 use crate::kill::{Method, PodKill, Settings};
-use crate::resolve;
 
 /// Deletes (or evicts) pods of a Deployment one at a time through the Kubernetes API and
 /// times each recovery with watches: old pod gone, replacement created, scheduled,
@@ -198,17 +197,6 @@ impl Tool for Cli {
     fn prepare(self, run_id: &str) -> chaos_common::Result<Prepared<PodKill>> {
         let settings = self.settings(run_id)?;
         let duration = self.common.duration_or(default_duration(&settings))?;
-        let protected = self
-            .common
-            .safety_policy()?
-            .is_protected(&settings.namespace);
-        // A protected namespace is refused by the runner's safety check, with a report;
-        // do not even read it.
-        let snapshot = if protected {
-            None
-        } else {
-            Some(resolve::snapshot(&settings)?)
-        };
         let parameters = json!({
             "namespace": settings.namespace,
             "service": self.service,
@@ -226,7 +214,7 @@ impl Tool for Cli {
             "context": settings.client.context,
         });
         Ok(Prepared {
-            fault: PodKill::new(settings, snapshot),
+            fault: PodKill::new(settings, None),
             duration,
             parameters,
         })

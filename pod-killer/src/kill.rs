@@ -67,7 +67,8 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct PodKill {
     pub settings: Settings,
-    /// None when the namespace is protected (the safety rules refuse the run).
+    /// Taken by `resolve`, after the safety rules passed (so a protected namespace is
+    /// never even read).
     pub snapshot: Option<Snapshot>,
 }
 
@@ -107,6 +108,11 @@ impl Fault for PodKill {
 
     fn plan(&self) -> Plan {
         crate::plan::plan(self)
+    }
+
+    async fn resolve(&mut self) -> chaos_common::Result<()> {
+        self.snapshot = Some(crate::resolve::resolve(&self.settings).await?);
+        Ok(())
     }
 
     fn preflight(&self) -> chaos_common::Result<()> {

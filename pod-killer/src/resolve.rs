@@ -4,7 +4,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chaos_common::ChaosError;
 use chaos_common::kube::client::connect;
 use chaos_common::kube::targets::{self, Resolved, is_ready, is_terminating};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -96,7 +95,9 @@ fn summary(resolved: &Resolved, server: String, kubeconfig: String) -> Snapshot 
     }
 }
 
-async fn resolve(settings: &Settings) -> chaos_common::Result<Snapshot> {
+/// Connects, finds the Deployment (or the pods of the selector) and takes the snapshot
+/// the plan and the min-ready rule read: `Fault::resolve`, after the safety rules.
+pub async fn resolve(settings: &Settings) -> chaos_common::Result<Snapshot> {
     let conn = connect(&settings.client).await?;
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -113,23 +114,4 @@ async fn resolve(settings: &Settings) -> chaos_common::Result<Snapshot> {
     )
     .await?;
     Ok(summary(&resolved, conn.server.clone(), conn.source.clone()))
-}
-
-/// Resolves on a runtime of its own: `Tool::prepare` is synchronous and runs inside the
-/// tool's current-thread runtime, which cannot be blocked on from within.
-pub fn snapshot(settings: &Settings) -> chaos_common::Result<Snapshot> {
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    ChaosError::fault(format!("cannot start a runtime to resolve the target: {e}"))
-                })?;
-            runtime.block_on(resolve(settings))
-        });
-        worker
-            .join()
-            .unwrap_or_else(|_| Err(ChaosError::fault("target resolution panicked")))
-    })
 }

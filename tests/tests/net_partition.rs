@@ -445,7 +445,7 @@ fn root_cleanup_removes_only_our_tables_and_is_idempotent() {
         let out = common::run(
             w.lab
                 .command(&w.client, common::bin("net-partition"))
-                .args(["--cleanup"])
+                .args(["--cleanup", "--output", "json"])
                 .env("CHAOS_STATE_DIR", &state),
         );
         assert_eq!(
@@ -454,7 +454,15 @@ fn root_cleanup_removes_only_our_tables_and_is_idempotent() {
             "round {round}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stdout.is_empty(), "--cleanup prints nothing on stdout");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        common::assert_valid_report(&report);
+        assert_eq!(report["action"], "cleanup");
+        let removed = report["observations"]["removed"].as_array().unwrap().len();
+        assert_eq!(
+            removed,
+            if round == 0 { 2 } else { 0 },
+            "round {round}: {report:#}"
+        );
     }
     let mut tables = w.tables(&w.client);
     tables.sort();
@@ -464,4 +472,109 @@ fn root_cleanup_removes_only_our_tables_and_is_idempotent() {
         ruleset.contains("chain out"),
         "the foreign chain survives:\n{ruleset}"
     );
+}
+
+/// A kill while the `nft` transaction is still running (here slowed down by a wrapper
+/// that waits 1.5 s before running the real `nft`) must not leave the table: the watchdog
+/// is armed before the transaction and deletes the table again after the parent's death.
+#[test]
+fn root_sigkill_during_the_nft_transaction_leaves_no_table() {
+    common::require_root("network namespaces and nftables");
+    let w = world();
+    let real_nft = common::run(std::process::Command::new("sh").args(["-c", "command -v nft"]));
+    let real_nft = String::from_utf8_lossy(&real_nft.stdout).trim().to_owned();
+    assert!(!real_nft.is_empty(), "nft is not installed");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("transaction-started");
+    let wrapper = dir.path().join("nft");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = -f ]; then touch '{}'; sleep 1.5; fi; done\nexec '{real_nft}' \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let a = w.a_ip.to_string();
+    let mut child = w
+        .lab
+        .command(&w.client, common::bin("net-partition"))
+        .args([
+            "-H", &a, "-d", "60", "-y", "--output", "json", "--run-id", "slow1",
+        ])
+        .env("PATH", &path)
+        .env("CHAOS_STATE_DIR", dir.path().join("state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !marker.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the transaction never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed = Instant::now();
+    // The orphaned transaction still lands about a second later...
+    let mut seen = false;
+    while killed.elapsed() < Duration::from_secs(6) {
+        seen |= w
+            .tables(&w.client)
+            .contains(&format!("inet {TABLE_PREFIX}slow1"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        seen,
+        "the slowed transaction never created the table: the test proves nothing"
+    );
+    // ...and the watchdog removes it.
+    w.wait_table("slow1", false, Duration::from_millis(100));
+    w.assert_clean();
+}
+
+/// A stopped (SIGSTOP) injector cannot revert; its watchdog removes the table at the
+/// run's deadline plus the grace, and the run, once resumed, reports that it overran.
+#[test]
+fn root_a_stopped_injector_loses_its_table_at_the_deadline() {
+    common::require_root("network namespaces and nftables");
+    let w = world();
+    let a = w.a_ip.to_string();
+    let child = w.start("stopped1", &["-H", &a, "-d", "1"]);
+    w.wait_table("stopped1", true, Duration::from_secs(5));
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let gone_after = w.wait_table(
+        "stopped1",
+        false,
+        Duration::from_secs(1) + chaos_common::watchdog::GRACE + Duration::from_secs(5),
+    );
+    assert!(
+        gone_after >= chaos_common::watchdog::GRACE,
+        "the table went too early ({gone_after:?}): the watchdog must wait for the deadline"
+    );
+    w.assert_passes(&w.client, SocketAddr::new(w.a_ip, PORT));
+    kill(pid, Signal::SIGCONT).unwrap();
+    let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["result"], "failed");
+    assert!(
+        report["stopReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("overran: "),
+        "{report:#}"
+    );
+    assert_eq!(report["revert"]["status"], "reverted");
+    w.assert_clean();
 }
