@@ -162,7 +162,7 @@ fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
     let peak_rss = number(&report, "peakResidentMib");
     assert!(
         (195.0..215.0).contains(&peak_rss),
-        "peakResidentMb {peak_rss}"
+        "peakResidentMib {peak_rss}"
     );
     assert_eq!(report["observations"]["oomKilled"], false);
     assert!(
@@ -222,7 +222,7 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
         let peak = number(&report, "peakResidentMib");
         assert!(
             (100.0..150.0).contains(&peak),
-            "peakResidentMb {peak}, expected ~128"
+            "peakResidentMib {peak}, expected ~128"
         );
         assert!(
             report["warnings"]
