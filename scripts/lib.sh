@@ -66,3 +66,52 @@ remove_cgroup() {
   done
   log "could not remove $dir"
 }
+
+# --- Shared by the benchmarks (scripts/bench/*.sh) ----------------------------------
+
+# require_count FLAG VALUE : dies unless VALUE is a positive whole number.
+require_count() {
+  [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive whole number (got '$2')"
+}
+
+# release_bin PACKAGE BINARY [GIVEN] : prints the path of BINARY, built in release mode
+# from PACKAGE when GIVEN (a --flag value) is empty; dies if the result is not executable.
+release_bin() {
+  local package=$1 binary=$2 given=${3:-} root path
+  root=$(chaos_root)
+  if [ -n "$given" ]; then
+    path=$given
+  else
+    log "building the release binary of $package"
+    cargo build --release --quiet -p "$package" --bins --manifest-path "$root/Cargo.toml" >&2
+    path="$root/target/release/$binary"
+  fi
+  [ -x "$path" ] || die "$path is not an executable"
+  printf '%s\n' "$path"
+}
+
+# Background processes a benchmark started: track_pid PID after each `cmd &`;
+# stop_tracked (from the EXIT trap) stops them all, untrack_pid PID forgets one the script
+# already reaped (so the trap never signals a reused pid).
+tracked_pids=()
+track_pid() { tracked_pids+=("$1"); }
+untrack_pid() {
+  local pid kept=()
+  for pid in "${tracked_pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+  tracked_pids=("${kept[@]}")
+}
+stop_tracked() {
+  local pid
+  for pid in "${tracked_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${tracked_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  tracked_pids=()
+}
+
+# on_exit FUNCTION : runs FUNCTION when the script ends, however it ends; Ctrl-C, SIGTERM
+# and SIGHUP end the script at once (exit 130) instead of letting it go on with its work
+# half torn down.
+on_exit() {
+  # shellcheck disable=SC2064
+  trap "$1" EXIT
+  trap 'exit 130' INT TERM HUP
+}

@@ -74,7 +74,7 @@ pub struct CommonArgs {
     pub safety: SafetyArgs,
 }
 
-/// The safety flags of DESIGN.md.
+/// The safety flags (docs/operator-guide.md, "Safety rules").
 #[derive(Debug, Clone, Args)]
 pub struct SafetyArgs {
     /// Environment this run targets; production enables the peak-hours and approval rules.

@@ -41,8 +41,21 @@ fn owned(argv: &[&str]) -> Vec<String> {
     argv.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// True when `program` is an executable file in one of `$PATH`'s directories.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 fn spawn_error(argv: &[String], e: &std::io::Error) -> ChaosError {
-    if e.kind() == std::io::ErrorKind::NotFound {
+    // NotFound also comes from a missing /dev/null (an empty /dev in a bare chroot):
+    // only call nft missing when it is.
+    if e.kind() == std::io::ErrorKind::NotFound && !on_path(&argv[0]) {
         ChaosError::Precondition(format!(
             "`{NFT}` not found on PATH: install nftables (Debian package `nftables`) where \
              this tool runs (the debug image must ship it)"

@@ -206,7 +206,7 @@ impl Report {
         self
     }
 
-    /// The exit code this report stands for (DESIGN.md's table).
+    /// The exit code this report stands for (docs/report.md's table).
     pub fn exit(&self) -> Exit {
         if self.revert.status == RevertStatus::Failed {
             return Exit::RevertFailed;

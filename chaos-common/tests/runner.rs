@@ -1,5 +1,5 @@
 //! The lifecycle runner with a scripted fault: revert happens exactly once on every exit
-//! path, and the result and exit code match DESIGN.md's table.
+//! path, and the result and exit code match docs/report.md's table.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

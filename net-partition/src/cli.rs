@@ -10,7 +10,7 @@ use chaos_common::{ChaosError, Result};
 use clap::Parser;
 use serde_json::json;
 
-use crate::partition::Partition;
+use crate::fault::Partition;
 use crate::probe::parse_probe;
 use crate::rules::{self, Protocol, RuleSpec, Verdict};
 use crate::target::{self, ResolvedTarget};
@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub probe: Option<String>,
 
-    /// The original's source service: a remote-mode flag (DESIGN.md), refused with exit 2
+    /// The original's source service: a remote-mode flag (docs/design.md), refused with exit 2
     /// in local mode so a runbook using it fails loudly instead of partitioning locally.
     #[arg(short = 's', long = "source-service", hide = true)]
     pub source_service: Option<String>,
@@ -69,7 +69,8 @@ pub struct Cli {
 }
 
 impl Cli {
-    fn resolve_targets(&self) -> Result<Vec<ResolvedTarget>> {
+    /// The `-H` values, checked; host names are resolved later, by the fault.
+    fn parse_targets(&self) -> Result<Vec<ResolvedTarget>> {
         if self.source_service.is_some() || self.target_service.is_some() {
             return Err(ChaosError::bad_input(
                 "-s/--source-service and -t/--target-service belong to remote mode, which is not \
@@ -86,7 +87,7 @@ impl Cli {
         self.target_host
             .iter()
             .map(|t| {
-                target::resolve(t)
+                target::parse(t)
                     .map_err(|e| ChaosError::bad_input(format!("-H/--target-host: {e}")))
             })
             .collect()
@@ -117,16 +118,14 @@ impl Tool for Cli {
 
     fn prepare(self, run_id: &str) -> Result<Prepared<Partition>> {
         let duration = self.common.duration_or(DEFAULT_DURATION)?;
-        let targets = self.resolve_targets()?;
+        let targets = self.parse_targets()?;
         let probe = match &self.probe {
-            Some(p) => Some((
-                p.clone(),
-                parse_probe(p).map_err(|e| ChaosError::bad_input(format!("--probe: {e}")))?,
-            )),
+            Some(p) => {
+                Some(parse_probe(p).map_err(|e| ChaosError::bad_input(format!("--probe: {e}")))?)
+            }
             None => None,
         };
         let spec = self.spec();
-        let elements = target::set_elements(&targets);
         let parameters = json!({
             "targetHosts": self.target_host,
             "targetPort": spec.port,
@@ -137,15 +136,7 @@ impl Tool for Cli {
             "probe": self.probe,
             "durationSeconds": duration.as_secs_f64(),
         });
-        let fault = Partition {
-            table: rules::table_name(run_id),
-            targets,
-            elements,
-            spec,
-            probe,
-            run_for: duration,
-            before: None,
-        };
+        let fault = Partition::new(rules::table_name(run_id), targets, spec, probe, duration);
         Ok(Prepared {
             fault,
             duration,
@@ -184,7 +175,9 @@ mod tests {
             (&[], "--target-host"),
             (&["-H", "198.51.100.1/33"], "--target-host"),
             (&["-H", "198.51.100.1/30"], "host bits"),
-            (&["-H", "no-such-host.invalid"], "--target-host"),
+            (&["-H", "0x7f.1"], "four decimal numbers"),
+            (&["-H", "1.2.3"], "four decimal numbers"),
+            (&["-H", "fe80::1%eth0"], "zone ids"),
             (&["-H", ""], "--target-host"),
             (&["-H", "198.51.100.1", "-p", "0"], "--target-port"),
             (&["-H", "198.51.100.1", "-p", "65536"], "--target-port"),

@@ -13,20 +13,23 @@
 //!
 //! *Revert*: `nft delete table inet chaos-net-partition-<run id>` ("already gone" is
 //! success); nothing is flushed and nothing else is touched. The runner reverts on every
-//! exit path it sees; a watchdog process (see [`watchdog`]) deletes the table if this
-//! process is SIGKILLed; `--cleanup` deletes every `chaos-net-partition-*` table.
+//! exit path it sees; a watchdog process (see [`watchdog`]), started before the table is
+//! created, deletes it if this process is SIGKILLed or hangs past the end of the run;
+//! `--cleanup` deletes every `chaos-net-partition-*` table.
 //!
 //! # Layout
-//! - `cli.rs`: flags and their validation into a [`partition::Partition`].
-//! - `target.rs`: `-H` values: CIDR parser, host resolution, set elements.
+//! - `cli.rs`: flags and their validation into a [`fault::Partition`].
+//! - `target.rs`: `-H` values: CIDR parser, host-name checks, resolution, set elements.
 //! - `rules.rs`: the nftables JSON document (pure), `render.rs`: its nft-syntax view.
-//! - `partition.rs`: the fault (plan, apply, observe, revert).
-//! - `watch.rs`: counter samples and observations; `probe.rs`: the TCP connect probe.
+//! - `fault.rs`: the fault (plan, resolve, apply, observe, revert).
+//! - `watch.rs`: counter samples; `observations.rs`: the report's typed `observations`;
+//!   `probe.rs`: the TCP connect probe.
 //! - `nft` and `watchdog` (from chaos-common): running `nft`, and the process that
 //!   removes the table if this one is killed.
 
 pub mod cli;
-pub mod partition;
+pub mod fault;
+pub mod observations;
 pub mod probe;
 pub mod render;
 pub mod rules;

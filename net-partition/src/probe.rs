@@ -1,7 +1,7 @@
 //! `--probe HOST:PORT`: the time a TCP connect takes, before apply, every second during
 //! the partition and after revert, so the report shows the cut and the recovery.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -9,9 +9,19 @@ use serde::Serialize;
 /// Longer than any healthy connect, short enough to fit one probe in each 1 s sample.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// Parses and resolves `HOST:PORT` (`[v6]:PORT` for IPv6 literals); the error says what
-/// is wrong, without the flag name.
-pub fn parse_probe(text: &str) -> Result<SocketAddr, String> {
+/// `--probe HOST:PORT`, checked; the address is filled in by the fault's resolve step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeTarget {
+    /// As given.
+    pub text: String,
+    pub host: String,
+    pub port: u16,
+    pub addr: Option<SocketAddr>,
+}
+
+/// Parses `HOST:PORT` (`[v6]:PORT` for IPv6 literals) without touching the network; the
+/// error says what is wrong, without the flag name. An IP literal is resolved at once.
+pub fn parse_probe(text: &str) -> Result<ProbeTarget, String> {
     let (host, port) = text
         .rsplit_once(':')
         .ok_or_else(|| format!("'{text}' is not HOST:PORT"))?;
@@ -24,11 +34,33 @@ pub fn parse_probe(text: &str) -> Result<SocketAddr, String> {
     if host.is_empty() {
         return Err(format!("'{text}': missing host"));
     }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+    let addr = match host.parse::<IpAddr>() {
+        Ok(ip) => Some(SocketAddr::new(ip, port)),
+        Err(_) => {
+            crate::target::check_host_name(host)?;
+            None
+        }
+    };
+    Ok(ProbeTarget {
+        text: text.to_owned(),
+        host: host.to_owned(),
+        port,
+        addr,
+    })
+}
+
+/// Resolves the probe's host name (the first address the resolver returns).
+pub async fn resolve_probe(target: &mut ProbeTarget) -> Result<SocketAddr, String> {
+    if let Some(addr) = target.addr {
+        return Ok(addr);
+    }
+    let addr = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| format!("cannot resolve '{}': {e}", target.host))?
         .next()
-        .ok_or_else(|| format!("'{host}' resolved to no address"))
+        .ok_or_else(|| format!("'{}' resolved to no address", target.host))?;
+    target.addr = Some(addr);
+    Ok(addr)
 }
 
 /// One connect attempt.
@@ -71,20 +103,27 @@ pub async fn probe(addr: SocketAddr, t_ms: Option<u64>) -> ProbeSample {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_probe_targets() {
+    #[tokio::test]
+    async fn parses_probe_targets_and_resolves_names_later() {
         assert_eq!(
-            parse_probe("198.51.100.2:8080"),
-            Ok(SocketAddr::from(([198, 51, 100, 2], 8080)))
+            parse_probe("198.51.100.2:8080").unwrap().addr,
+            Some(SocketAddr::from(([198, 51, 100, 2], 8080)))
         );
-        assert_eq!(parse_probe("[::1]:80").map(|a| a.port()), Ok(80));
-        assert!(parse_probe("localhost:443").is_ok());
+        assert_eq!(
+            parse_probe("[::1]:80").unwrap().addr.map(|a| a.port()),
+            Some(80)
+        );
+        let mut local = parse_probe("localhost:443").unwrap();
+        assert_eq!(local.addr, None);
+        assert_eq!(resolve_probe(&mut local).await.unwrap().port(), 443);
+        let mut missing = parse_probe("no-such-host.invalid:80").unwrap();
+        assert!(resolve_probe(&mut missing).await.is_err());
         for bad in [
             "198.51.100.2",
             "198.51.100.2:0",
             "198.51.100.2:65536",
             ":80",
-            "no-such-host.invalid:80",
+            "0x7f.1:80",
         ] {
             assert!(parse_probe(bad).is_err(), "{bad}");
         }

@@ -2,13 +2,13 @@
 //! sets.
 //!
 //! A value is a CIDR (`198.51.100.0/30`, `2001:db8::/64`), a single IP address, or a host
-//! name resolved once, at start, with the system resolver (every address it returns,
-//! IPv4 and IPv6). CIDRs are parsed here rather than with a crate: the parser is small
+//! name resolved once, at start (the fault's resolve step, after the safety rules), with
+//! the system resolver (every address it returns, IPv4 and IPv6). CIDRs are parsed here rather than with a crate: the parser is small
 //! and strict (host bits set is an error, so `10.0.0.7/8` cannot silently mean
 //! `10.0.0.0/8`).
 
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -119,25 +119,44 @@ fn from_u128(like: IpAddr, value: u128) -> IpAddr {
     }
 }
 
-/// One `-H` value and the blocks it stands for.
+/// One `-H` value and the blocks it stands for. A host name has no addresses until
+/// [`resolve_names`] has run (the fault's resolve step).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedTarget {
     pub input: String,
     pub addresses: Vec<Cidr>,
 }
 
-/// Turns one `-H` value into blocks: CIDR, address, or host name (resolved now).
-pub fn resolve(input: &str) -> Result<ResolvedTarget, String> {
+impl ResolvedTarget {
+    pub fn is_name(&self) -> bool {
+        self.addresses.is_empty()
+    }
+}
+
+/// Checks one `-H` value without touching the network: a CIDR or an address becomes its
+/// block now; a host name is checked for shape and resolved later by [`resolve_names`].
+///
+/// Refused: zone ids (`fe80::1%eth0`: the zone cannot be matched by a set), and the
+/// shorthand IPv4 forms the C library's resolver would silently accept (`127.1`,
+/// `0x7f.1`, `1.2.3`, `2130706433` all name 127.x or stranger addresses): an address is
+/// four decimal numbers or it is an error.
+pub fn parse(input: &str) -> Result<ResolvedTarget, String> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err("empty value".into());
+    }
+    if trimmed.contains('%') {
+        return Err(format!(
+            "'{trimmed}': zone ids (%IFACE) are not supported; give the address without it"
+        ));
     }
     let addresses = if trimmed.contains('/') {
         vec![parse_cidr(trimmed)?]
     } else if let Ok(addr) = trimmed.parse::<IpAddr>() {
         vec![Cidr::host(addr)]
     } else {
-        resolve_host(trimmed)?
+        check_host_name(trimmed)?;
+        Vec::new()
     };
     Ok(ResolvedTarget {
         input: trimmed.to_owned(),
@@ -145,9 +164,52 @@ pub fn resolve(input: &str) -> Result<ResolvedTarget, String> {
     })
 }
 
-fn resolve_host(host: &str) -> Result<Vec<Cidr>, String> {
-    let resolved = (host, 0)
-        .to_socket_addrs()
+/// A host name as DNS allows it (RFC 1123 labels, a last label that is not numeric), and
+/// never a numeric shorthand the resolver would turn into an address.
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    let labels: Vec<&str> = name.strip_suffix('.').unwrap_or(name).split('.').collect();
+    let numeric = |label: &str| {
+        let hex = label
+            .strip_prefix("0x")
+            .or_else(|| label.strip_prefix("0X"));
+        match hex {
+            Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
+            None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
+        }
+    };
+    if labels.len() <= 4 && labels.iter().all(|l| numeric(l)) {
+        return Err(format!(
+            "'{name}' is not an IPv4 address: write four decimal numbers (like 198.51.100.7); \
+             shorthand forms such as 127.1 or 0x7f.1 are refused"
+        ));
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let last_numeric = labels.last().is_some_and(|l| numeric(l));
+    if name.len() > 253 || !labels.iter().all(|l| label_ok(l)) || last_numeric {
+        return Err(format!(
+            "'{name}' is neither an IP address, a CIDR, nor a valid host name"
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves every host name among `targets` with the system resolver (every address it
+/// returns, IPv4 and IPv6), once, at start.
+pub async fn resolve_names(targets: &mut [ResolvedTarget]) -> Result<(), String> {
+    for target in targets.iter_mut().filter(|t| t.is_name()) {
+        target.addresses = resolve_host(&target.input).await?;
+    }
+    Ok(())
+}
+
+async fn resolve_host(host: &str) -> Result<Vec<Cidr>, String> {
+    let resolved = tokio::net::lookup_host((host, 0))
+        .await
         .map_err(|e| format!("cannot resolve host '{host}': {e}"))?;
     let mut found: Vec<Cidr> = Vec::new();
     for addr in resolved {
@@ -246,21 +308,54 @@ mod tests {
         assert!(net("::/0").contains(&net("2001:db8::/32")));
     }
 
-    #[test]
-    fn resolves_addresses_cidrs_and_names() {
-        let r = resolve("198.51.100.2").unwrap_or_else(|e| panic!("{e}"));
+    #[tokio::test]
+    async fn parses_addresses_and_cidrs_now_and_resolves_names_later() {
+        let r = parse("198.51.100.2").unwrap();
         assert_eq!(
             r.addresses,
-            vec![Cidr::host(
-                "198.51.100.2".parse().unwrap_or(IpAddr::from([0; 4]))
-            )]
+            vec![Cidr::host("198.51.100.2".parse().unwrap())]
         );
-        let r = resolve(" 198.51.100.0/30 ").unwrap_or_else(|e| panic!("{e}"));
+        let r = parse(" 198.51.100.0/30 ").unwrap();
         assert_eq!(r.input, "198.51.100.0/30");
-        let r = resolve("localhost").unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.addresses.iter().any(|c| c.addr.is_loopback()));
-        assert!(resolve("").is_err());
-        assert!(resolve("no-such-host.invalid").is_err());
+        let mut names = vec![parse("localhost").unwrap()];
+        assert!(names[0].is_name());
+        resolve_names(&mut names).await.unwrap();
+        assert!(names[0].addresses.iter().any(|c| c.addr.is_loopback()));
+        let mut missing = vec![parse("no-such-host.invalid").unwrap()];
+        assert!(resolve_names(&mut missing).await.is_err());
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn refuses_shorthand_addresses_zone_ids_and_bad_names() {
+        for bad in [
+            "0x7f.1",
+            "127.1",
+            "1.2.3",
+            "2130706433",
+            "0x7f000001",
+            "0X7F.0.0.1",
+            "1.2.3.4.5",
+            "fe80::1%eth0",
+            "198.51.100.1%lo",
+            "-bad.example",
+            "bad-.example",
+            "a..b",
+            "under_score.example",
+            "host name",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+        let err = parse("0x7f.1").unwrap_err();
+        assert!(err.contains("four decimal numbers"), "{err}");
+        for good in [
+            "redis",
+            "auth-service.lomash-wood.svc.cluster.local",
+            "a1.example.",
+            "0x7f.example",
+        ] {
+            assert!(parse(good).is_ok(), "{good} should be accepted");
+        }
     }
 
     #[test]
@@ -273,7 +368,7 @@ mod tests {
             "2001:db8::1",
         ]
         .iter()
-        .map(|t| resolve(t).unwrap_or_else(|e| panic!("{e}")))
+        .map(|t| parse(t).unwrap_or_else(|e| panic!("{e}")))
         .collect();
         let shown: Vec<String> = set_elements(&targets)
             .iter()

@@ -101,7 +101,10 @@ fn bad_values_exit_2_and_touch_nothing() {
         &["-H", "198.51.100.1/24"],
         &["-H", "2001:db8::/129"],
         &["-H", "not an address/8"],
-        &["-H", "no-such-host.invalid"],
+        &["-H", "0x7f.1"],
+        &["-H", "1.2.3"],
+        &["-H", "2130706433"],
+        &["-H", "fe80::1%lo"],
         &["-H", "198.51.100.1", "-p", "0"],
         &["-H", "198.51.100.1", "-p", "65536"],
         &["-H", "198.51.100.1", "-p", "http"],
@@ -123,6 +126,52 @@ fn bad_values_exit_2_and_touch_nothing() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert_eq!(nft.calls(), "", "bad input must never run nft");
+}
+
+/// A host name that does not resolve is found after parsing (the resolve step): still
+/// exit 2 with one error line, and a report saying so; nft is never run.
+#[test]
+fn a_host_that_does_not_resolve_is_bad_input_with_a_report() {
+    let nft = FakeNft::new(0, "");
+    let out = run_with_path(
+        nft.path(),
+        &[
+            "-H",
+            "no-such-host.invalid",
+            "-y",
+            "-d",
+            "1",
+            "--output",
+            "json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["result"], "bad-input");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot resolve host 'no-such-host.invalid'"),
+        "{report:#}"
+    );
+    assert_eq!(nft.calls(), "", "nothing is touched");
+}
+
+#[test]
+fn a_target_that_is_not_utf8_is_bad_input() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_net-partition"))
+        .arg("-H")
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
 }
 
 #[test]

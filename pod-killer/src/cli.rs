@@ -55,7 +55,7 @@ pub struct Cli {
     pub delay: HumanDuration,
 
     /// Use the Eviction API so PodDisruptionBudgets are honoured (a refused eviction is
-    /// reported as "blocked by PDB <name>").
+    /// reported as "blocked by PDB `<name>`").
     #[arg(long)]
     pub evict: bool,
 

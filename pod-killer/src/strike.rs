@@ -1,5 +1,5 @@
 //! One kill: DELETE with a grace period, or an eviction that honours
-//! PodDisruptionBudgets (HTTP 429 is "blocked by PDB <name>", not an error).
+//! PodDisruptionBudgets (HTTP 429 is "blocked by PDB `<name>`", not an error).
 
 use chaos_common::ChaosError;
 use chaos_common::kube::{Connection, api_error};

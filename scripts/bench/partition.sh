@@ -45,8 +45,8 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive whole number"
-[[ "$flow_runs" =~ ^[1-9][0-9]*$ ]] || die "--flow-runs must be a positive whole number"
+require_count --runs "$runs"
+require_count --flow-runs "$flow_runs"
 for n in $targets_list; do
   if ! [[ "$n" =~ ^[1-9][0-9]*$ ]] || [ "$n" -gt 200 ]; then
     die "--targets: '$n' is not 1-200"
@@ -59,31 +59,20 @@ done
 iptables_variants=(iptables)
 command -v iptables-legacy >/dev/null && iptables_variants+=(iptables-legacy)
 
-if [ -z "$bin" ]; then
-  log "building the release binary"
-  cargo build --release --quiet -p net-partition --manifest-path "$root/Cargo.toml"
-  bin="$root/target/release/net-partition"
-fi
-[ -x "$bin" ] || die "--net-partition: $bin is not an executable"
+bin=$(release_bin net-partition net-partition "$bin")
 
 client="npbench-c-$$"
 server="npbench-s-$$"
 work=$(mktemp -d)
-bg_pids=()
 
 cleanup() {
-  local pid
-  for pid in "${bg_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_tracked
   # Deleting the namespaces deletes every rule and table created inside them.
   ip netns del "$client" 2>/dev/null || true
   ip netns del "$server" 2>/dev/null || true
   rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+on_exit cleanup
 
 in_client() { ip netns exec "$client" "$@"; }
 in_server() { ip netns exec "$server" "$@"; }
@@ -193,12 +182,12 @@ while time.time() < end:
 flow_cut() {
   local who=$1 t0 last started
   in_server python3 -c "$receiver_py" >"$work/last" &
-  bg_pids+=("$!")
   local receiver=$!
+  track_pid "$receiver"
   sleep 0.3
   in_client python3 -c "$sender_py" &
-  bg_pids+=("$!")
   local sender=$!
+  track_pid "$sender"
   sleep 1
   t0=$(now_us)
   case "$who" in
@@ -221,9 +210,10 @@ print(int(t.timestamp() * 1e6))' "$work/flow.json")
       ;;
   esac
   wait "$receiver" || true
+  untrack_pid "$receiver"
   kill "$sender" 2>/dev/null || true
   wait "$sender" 2>/dev/null || true
-  bg_pids=()
+  untrack_pid "$sender"
   last=$(cat "$work/last")
   [ "$last" != none ] || die "the flow never started"
   awk -v l="$last" -v t="$t0" 'BEGIN { printf "%f\n", (l - t) / 1000 }' >>"$work/cut-$who"

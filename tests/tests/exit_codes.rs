@@ -1,4 +1,4 @@
-//! The output contract and exit codes of DESIGN.md, checked the same way for all five
+//! The output contract and exit codes of docs/design.md, checked the same way for all five
 //! tools: help is exit 0, bad input is one stderr line and exit 2 with nothing on stdout,
 //! a dry run is exit 0 with a schema-valid `dry-run` report, safety refusals are exit 3
 //! with a report. The clock of the peak-hours rule is injected (`CHAOS_TEST_NOW`, honoured

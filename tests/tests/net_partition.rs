@@ -552,6 +552,9 @@ fn root_a_stopped_injector_loses_its_table_at_the_deadline() {
     let a = w.a_ip.to_string();
     let child = w.start("stopped1", &["-H", &a, "-d", "1"]);
     w.wait_table("stopped1", true, Duration::from_secs(5));
+    // Apply returns right after the table appears; the stop must land in the observe
+    // phase (a stop inside apply delays the start of the run's clock instead).
+    std::thread::sleep(Duration::from_millis(300));
     let pid = Pid::from_raw(child.id() as i32);
     kill(pid, Signal::SIGSTOP).unwrap();
     let gone_after = w.wait_table(

@@ -1,18 +1,19 @@
 //! The fault: one owned nftables table that drops or rejects traffic to the targets.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use chaos_common::report::round;
 use chaos_common::safety::SafetyRequest;
-use chaos_common::{Conclusion, Fault, Plan, Progress, Result, Target};
+use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress, Result, Target};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
 use crate::nft;
-use crate::probe::{self, ProbeSample};
+use crate::observations::{self, Observations, ProbeSummary};
+use crate::probe::{self, ProbeSample, ProbeTarget};
 use crate::render;
 use crate::rules::{self, Direction, Protocol, RuleSpec, Verdict};
-use crate::target::{Cidr, ResolvedTarget};
+use crate::target::{self, Cidr, ResolvedTarget};
 use crate::watch::{self, Sample};
 use crate::watchdog::Watchdog;
 
@@ -21,15 +22,17 @@ use crate::watchdog::Watchdog;
 pub struct Partition {
     /// `chaos-net-partition-<run id>`.
     pub table: String,
+    /// The `-H` values; host names get their addresses in `resolve`.
     pub targets: Vec<ResolvedTarget>,
-    /// What goes in the sets: `targets` without duplicates and nested blocks.
+    /// What goes in the sets: `targets` without duplicates and nested blocks (set by
+    /// `resolve`).
     pub elements: Vec<Cidr>,
     pub spec: RuleSpec,
-    /// `--probe`: as given, and resolved.
-    pub probe: Option<(String, SocketAddr)>,
+    /// `--probe`, resolved in `resolve`.
+    pub probe: Option<ProbeTarget>,
     /// How long the table stays: the watchdog removes it this long (plus a grace) after
     /// apply even if this process hangs.
-    pub run_for: std::time::Duration,
+    pub run_for: Duration,
     /// The baseline probe, carried to the handle by apply (a measurement, not config).
     pub before: Option<ProbeSample>,
 }
@@ -47,6 +50,30 @@ pub struct Handle {
 }
 
 impl Partition {
+    /// A partition of `targets` (literal blocks now; names once resolved).
+    pub fn new(
+        table: String,
+        targets: Vec<ResolvedTarget>,
+        spec: RuleSpec,
+        probe: Option<ProbeTarget>,
+        run_for: Duration,
+    ) -> Partition {
+        let elements = target::set_elements(&targets);
+        Partition {
+            table,
+            targets,
+            elements,
+            spec,
+            probe,
+            run_for,
+            before: None,
+        }
+    }
+
+    fn probe_addr(&self) -> Option<std::net::SocketAddr> {
+        self.probe.as_ref().and_then(|p| p.addr)
+    }
+
     fn describe_match(&self) -> String {
         let proto = match (self.spec.protocol, self.spec.port) {
             (Protocol::All, None) => "all traffic".to_owned(),
@@ -63,7 +90,23 @@ impl Partition {
         } else {
             String::new()
         };
-        let to: Vec<String> = self.elements.iter().map(ToString::to_string).collect();
+        let to: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| match t.addresses.as_slice() {
+                [] => format!("{} (resolved at start)", t.input),
+                [one] if one.to_string() == t.input => t.input.clone(),
+                _ => format!(
+                    "{} ({})",
+                    t.input,
+                    t.addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
         let direction = if self.spec.bidirectional {
             "between this network namespace and"
         } else {
@@ -84,14 +127,22 @@ impl Partition {
                     .join(", ")
             ),
         };
-        let mut steps = vec![format!(
-            "create nftables table inet {} with set {} {} and set {} {}",
-            self.table,
-            rules::SET_V4,
-            list(&v4),
-            rules::SET_V6,
-            list(&v6)
-        )];
+        let mut steps = vec![
+            format!(
+                "start a watchdog process that deletes table inet {} if net-partition dies, or \
+                 {} s after its planned end if it hangs",
+                self.table,
+                crate::watchdog::GRACE.as_secs()
+            ),
+            format!(
+                "create nftables table inet {} with set {} {} and set {} {}",
+                self.table,
+                rules::SET_V4,
+                list(&v4),
+                rules::SET_V6,
+                list(&v6)
+            ),
+        ];
         for direction in self.spec.directions() {
             let hook = if direction == Direction::Egress {
                 "output"
@@ -111,14 +162,10 @@ impl Partition {
                 ));
             }
         }
-        steps.push(format!(
-            "start a watchdog process that deletes table inet {} if net-partition dies",
-            self.table
-        ));
         let probe = self
             .probe
             .as_ref()
-            .map(|(p, _)| format!(" and probe {p}"))
+            .map(|p| format!(" and probe {}", p.text))
             .unwrap_or_default();
         steps.push(format!("sample counters{probe} every second"));
         steps.push(format!(
@@ -183,14 +230,28 @@ impl Fault for Partition {
         }
     }
 
+    async fn resolve(&mut self) -> Result<()> {
+        target::resolve_names(&mut self.targets)
+            .await
+            .map_err(|e| ChaosError::bad_input(format!("-H/--target-host: {e}")))?;
+        self.elements = target::set_elements(&self.targets);
+        if let Some(probe) = &mut self.probe {
+            probe::resolve_probe(probe)
+                .await
+                .map_err(|e| ChaosError::bad_input(format!("--probe: {e}")))?;
+        }
+        Ok(())
+    }
+
     fn check_access(&self) -> Result<()> {
         nft::check_access()
     }
 
     async fn baseline(&mut self) -> Result<Value> {
-        let Some((text, addr)) = self.probe.clone() else {
+        let (Some(probe), Some(addr)) = (&self.probe, self.probe_addr()) else {
             return Ok(Value::Null);
         };
+        let text = probe.text.clone();
         let before = probe::probe(addr, None).await;
         self.before = Some(before.clone());
         Ok(json!({ "probe": { "target": text, "result": before } }))
@@ -229,7 +290,7 @@ impl Fault for Partition {
         handle
             .samples
             .push(watch::sample(t_ms, &self.spec.directions(), &counters));
-        if let Some((_, addr)) = self.probe {
+        if let Some(addr) = self.probe_addr() {
             let result = probe::probe(addr, Some(t_ms)).await;
             handle.probes.push(result);
         }
@@ -251,21 +312,26 @@ impl Fault for Partition {
             .last()
             .cloned()
             .unwrap_or_else(|| watch::sample(0, &self.spec.directions(), &[]));
-        let mut observations = watch::totals(&last);
-        observations.insert("table".into(), json!(handle.table));
-        observations.insert("verdict".into(), json!(self.spec.verdict));
-        observations.insert("applyMs".into(), json!(handle.apply_ms));
-        observations.insert("resolvedTargets".into(), json!(self.targets));
-        observations.insert("setElements".into(), json!(self.elements));
-        observations.insert("samples".into(), json!(handle.samples));
-        if let Some((text, _)) = &self.probe {
-            observations.insert(
-                "probe".into(),
-                watch::probe_summary(text, handle.before.as_ref(), &handle.probes),
-            );
-        }
+        let egress = observations::total(&last, Direction::Egress).unwrap_or_default();
+        let ingress = observations::total(&last, Direction::Ingress);
+        let observations = Observations {
+            table: handle.table.clone(),
+            verdict: self.spec.verdict,
+            apply_ms: round(handle.apply_ms, 3),
+            resolved_targets: self.targets.clone(),
+            set_elements: self.elements.clone(),
+            egress_packets: egress.packets,
+            egress_bytes: egress.bytes,
+            ingress_packets: ingress.map(|c| c.packets),
+            ingress_bytes: ingress.map(|c| c.bytes),
+            samples: std::mem::take(&mut handle.samples),
+            probe: self
+                .probe
+                .as_ref()
+                .map(|p| ProbeSummary::new(&p.text, handle.before.as_ref(), &handle.probes)),
+        };
         Conclusion {
-            observations: Value::Object(observations),
+            observations: serde_json::to_value(observations).unwrap_or(Value::Null),
             criteria: Vec::new(),
         }
     }
@@ -274,16 +340,16 @@ impl Fault for Partition {
     async fn revert(&mut self, mut handle: Handle) -> Result<Value> {
         let started = Instant::now();
         nft::delete_table(&handle.table).await?;
-        let revert_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let revert_ms = round(started.elapsed().as_secs_f64() * 1000.0, 3);
         let watchdog = match handle.watchdog.take() {
             Some(w) => w.stop().await,
             None => "none",
         };
         let mut details =
             json!({ "table": handle.table, "revertMs": revert_ms, "watchdog": watchdog });
-        if let Some((text, addr)) = &self.probe {
+        if let (Some(probe), Some(addr)) = (&self.probe, self.probe_addr()) {
             details["probeAfter"] =
-                json!({ "target": text, "result": probe::probe(*addr, None).await });
+                json!({ "target": probe.text, "result": probe::probe(addr, None).await });
         }
         Ok(details)
     }
