@@ -149,11 +149,11 @@ impl Fault for Scripted {
     }
 }
 
-// A tool whose observations the schema does not type (cpu-hog and memory-leak are typed
-// there, so this fake fault's `{"observed": 3}` would not be a valid cpu-hog report).
+// A tool whose observations the schema does not type yet (cpu-hog, memory-leak and
+// net-partition are typed, and this fake fault's `{"observed": 3}` is none of them).
 fn settings(duration: Duration) -> RunSettings {
     RunSettings {
-        tool: "net-partition",
+        tool: "pod-killer",
         version: "0.1.0",
         run_id: "test-run".into(),
         duration,
@@ -404,7 +404,7 @@ async fn failed_revert_exits_four_with_manual_steps() {
     assert!(reverted_once(&counters));
     assert_eq!(report.revert.status, RevertStatus::Failed);
     assert_eq!(report.exit(), Exit::RevertFailed);
-    assert_eq!(report.revert.manual_steps, ["net-partition --cleanup"]);
+    assert_eq!(report.revert.manual_steps, ["pod-killer --cleanup"]);
 }
 
 #[tokio::test]
