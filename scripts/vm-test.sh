@@ -99,7 +99,11 @@ rm -rf "$payload"
 mkdir -p "$payload/bin"
 cp -r "$root/scripts/vm/." "$payload/"
 rm -f "$payload/image.sh"
-install -m 0755 "$root"/dist/* "$payload/bin/"
+for bin in "$root"/dist/*; do
+  if [ -f "$bin" ] && [ -x "$bin" ]; then
+    install -m 0755 "$bin" "$payload/bin/"
+  fi
+done
 chmod 0755 "$payload/init.sh"
 mkfs.ext4 -q -F -L chaos-payload -d "$payload" "$work/payload.ext4" \
   "$(( $(du -sm "$payload" | cut -f1) + 16 ))M" >/dev/null

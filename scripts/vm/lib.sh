@@ -81,6 +81,29 @@ kill_cgroup() {
   echo 1 >"$1/cgroup.kill" 2>/dev/null || true
 }
 
+# Background processes and network namespaces of the current test, ended and deleted
+# by cleanup_test.
+TEST_PIDS=()
+TEST_NETNS=()
+
+# cleanup_test: everything the test started or created, even when it failed.
+cleanup_test() {
+  local pid ns
+  for pid in "${TEST_PIDS[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${TEST_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  for ns in "${TEST_NETNS[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns delete "$ns" 2>/dev/null || true
+  done
+  TEST_PIDS=()
+  TEST_NETNS=()
+  cleanup_cgroups
+}
+
 cleanup_cgroups() {
   local i dir tries
   for ((i = ${#TEST_CGROUPS[@]} - 1; i >= 0; i--)); do

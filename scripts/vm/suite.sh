@@ -39,7 +39,7 @@ for fn in $(declare -F | awk '$3 ~ /^test_/ { print $3 }'); do
   started=$(now_ns)
   (
     set -euo pipefail
-    trap cleanup_cgroups EXIT
+    trap cleanup_test EXIT
     "$fn"
   ) >"$log_file" 2>&1
   status=$?
