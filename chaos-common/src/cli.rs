@@ -48,6 +48,14 @@ pub struct CommonArgs {
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub log_format: LogFormat,
 
+    /// Only warnings and errors on stderr.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail on stderr: -v debug, -vv trace (RUST_LOG overrides both).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     /// Skip the 5-second countdown that live runs show on a terminal.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -102,6 +110,17 @@ pub struct SafetyArgs {
 }
 
 impl CommonArgs {
+    /// The log level the flags ask for: warn with -q, info by default, debug with -v,
+    /// trace with -vv.
+    pub fn log_level(&self) -> tracing::Level {
+        match (self.quiet, self.verbose) {
+            (true, _) => tracing::Level::WARN,
+            (false, 0) => tracing::Level::INFO,
+            (false, 1) => tracing::Level::DEBUG,
+            (false, _) => tracing::Level::TRACE,
+        }
+    }
+
     /// The duration to run, after the tool's default and the cap are applied.
     pub fn duration_or(&self, default: Duration) -> Result<Duration> {
         let duration = self

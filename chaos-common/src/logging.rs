@@ -1,5 +1,6 @@
 //! Logs go to stderr only, through tracing: human text by default, JSON lines with
-//! `--log-format json`. `RUST_LOG` overrides the level (default `info`).
+//! `--log-format json`. The level is `info`, `warn` with `-q`, `debug` with `-v`, `trace`
+//! with `-vv`; `RUST_LOG` overrides it.
 
 use std::io::IsTerminal;
 
@@ -7,8 +8,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(format: LogFormat, level: tracing::Level) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(level.as_str().to_ascii_lowercase()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

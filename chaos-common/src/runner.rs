@@ -32,7 +32,8 @@ pub const OVERRUN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     pub tool: &'static str,
-    pub version: &'static str,
+    /// What the report records as `version` (`0.1.0+<commit>` for the binaries).
+    pub version: String,
     pub run_id: String,
     pub duration: Duration,
     pub dry_run: bool,
@@ -48,6 +49,8 @@ pub struct RunSettings {
     /// Where the run registers itself so that `--stop RUN_ID` finds it; None: not at all
     /// (tests of the runner alone).
     pub registry: Option<Registry>,
+    /// Log the plan's steps (not when the report printed at the end is the plan itself).
+    pub log_plan: bool,
 }
 
 /// Runs `fault` through its whole lifecycle. `shutdown` resolves with a reason
@@ -59,6 +62,13 @@ pub async fn run<F: Fault>(
 ) -> Report {
     let mut run = RunRecord::new(&settings, &fault.plan());
     tokio::pin!(shutdown);
+    info!(
+        "{} {} run {}{}",
+        settings.tool,
+        settings.version,
+        settings.run_id,
+        if settings.dry_run { " (dry run)" } else { "" }
+    );
 
     if let Err((e, phase)) = check_before_touching(&mut fault, &settings, &mut run).await {
         return run.refuse(e, phase);
@@ -203,8 +213,10 @@ async fn check_before_touching<F: Fault>(
     }
     run.phase_end("resolve", phase, "completed");
 
-    for step in &plan.steps {
-        info!(dry_run = settings.dry_run, "{step}");
+    if settings.log_plan {
+        for step in &plan.steps {
+            info!("{step}");
+        }
     }
     for warning in &plan.warnings {
         warn!("{warning}");
@@ -373,7 +385,7 @@ impl RunRecord {
     fn new(settings: &RunSettings, plan: &Plan) -> Self {
         let mut report = Report::new(
             settings.tool,
-            settings.version,
+            &settings.version,
             &settings.run_id,
             Action::Run,
         );

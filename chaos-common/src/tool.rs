@@ -67,9 +67,39 @@ pub trait Tool: Parser {
     }
 }
 
+/// The git commit this binary was built from (`unknown` outside a checkout).
+pub const GIT_COMMIT: &str = env!("CHAOS_GIT_COMMIT");
+/// The day it was built (UTC, or `SOURCE_DATE_EPOCH`).
+pub const BUILD_DATE: &str = env!("CHAOS_BUILD_DATE");
+
+/// `0.1.0+<commit>`: the version the report records (semver build metadata).
+pub fn report_version(version: &str) -> String {
+    format!("{version}+{GIT_COMMIT}")
+}
+
+/// What `--version` prints after the tool's name.
+pub fn long_version(version: &str) -> String {
+    format!("{version} (commit {GIT_COMMIT}, built {BUILD_DATE})")
+}
+
+/// The tool's clap command with the build's version.
+fn command<T: Tool>(version: &'static str) -> clap::Command {
+    T::command()
+        .version(long_version(version))
+        .long_version(long_version(version))
+}
+
 /// Parses the command line; bad input is one line on stderr and exit code 2.
-pub fn parse_or_exit<T: Parser>(name: &str) -> std::result::Result<T, ExitCode> {
-    match T::try_parse() {
+pub fn parse_or_exit<T: Tool>(
+    version: &'static str,
+    args: &[OsString],
+) -> std::result::Result<T, ExitCode> {
+    let name = T::NAME;
+    let argv = std::iter::once(OsString::from(name)).chain(args.iter().cloned());
+    let parsed = command::<T>(version)
+        .try_get_matches_from(argv)
+        .and_then(|matches| T::from_arg_matches(&matches));
+    match parsed {
         Ok(cli) => Ok(cli),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -93,11 +123,16 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     if let Some(hidden) = hidden {
         return (hidden.run)(&args[1..]);
     }
-    let cli = match parse_or_exit::<T>(T::NAME) {
+    match args.first().and_then(|a| a.to_str()) {
+        Some(COMPLETIONS) => return completions::<T>(version, &args[1..]),
+        Some(MAN_PAGE) => return man_page::<T>(version),
+        _ => {}
+    }
+    let cli = match parse_or_exit::<T>(version, &args) {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    crate::logging::init(cli.common().log_format);
+    crate::logging::init(cli.common().log_format, cli.common().log_level());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,7 +144,7 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
         }
     };
     let output = cli.common().output;
-    let report = runtime.block_on(run_tool(cli, version));
+    let report = runtime.block_on(run_tool(cli, &report_version(version)));
     // Workers spawned for progress or signals must not delay exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match report {
@@ -118,6 +153,43 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
             report.exit().into()
         }
         None => Exit::BadInput.into(),
+    }
+}
+
+/// `TOOL completions bash|zsh|fish|elvish|powershell`: the shell completion script.
+const COMPLETIONS: &str = "completions";
+/// `TOOL __man`: the man page (roff), for `scripts/build-static.sh`.
+const MAN_PAGE: &str = "__man";
+
+fn completions<T: Tool>(version: &'static str, args: &[OsString]) -> ExitCode {
+    use clap::ValueEnum;
+    let shell = match args {
+        [one] => one
+            .to_str()
+            .and_then(|s| clap_complete::Shell::from_str(s, true).ok()),
+        _ => None,
+    };
+    let Some(shell) = shell else {
+        eprintln!(
+            "{}: error: usage: {} completions bash|zsh|fish|elvish|powershell",
+            T::NAME,
+            T::NAME
+        );
+        return Exit::BadInput.into();
+    };
+    let mut cmd = command::<T>(version);
+    clap_complete::generate(shell, &mut cmd, T::NAME, &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+fn man_page<T: Tool>(version: &'static str) -> ExitCode {
+    let page = clap_mangen::Man::new(command::<T>(version));
+    match page.render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}: error: cannot write the man page: {e}", T::NAME);
+            Exit::Failed.into()
+        }
     }
 }
 
@@ -133,7 +205,7 @@ fn print_report(report: &Report, output: OutputFormat) {
 }
 
 /// The report of the invocation, or None for bad input (already said on stderr).
-async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Option<Report> {
+async fn run_tool<T: Tool>(cli: T, version: &str) -> Option<Report> {
     let common = cli.common().clone();
     if let Some(run_id) = &common.stop {
         if let Err(e) = crate::runid::validate(run_id) {
@@ -181,15 +253,11 @@ async fn run_tool<T: Tool>(cli: T, version: &'static str) -> Option<Report> {
     Some(runner::run(prepared.fault, settings, shutdown).await)
 }
 
-fn settings_for(
-    common: &CommonArgs,
-    tool: &'static str,
-    version: &'static str,
-) -> Result<RunSettings> {
+fn settings_for(common: &CommonArgs, tool: &'static str, version: &str) -> Result<RunSettings> {
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     Ok(RunSettings {
         tool,
-        version,
+        version: version.to_owned(),
         run_id: common.run_id()?,
         duration: Duration::ZERO,
         dry_run: common.dry_run,
@@ -199,6 +267,8 @@ fn settings_for(
         safety: common.safety_policy()?,
         now: test_clock()?,
         registry: Some(Registry::from_env()),
+        // A dry run's text summary is the plan: logging it too would print it twice.
+        log_plan: !(common.dry_run && common.output == OutputFormat::Text),
     })
 }
 

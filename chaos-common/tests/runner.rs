@@ -154,7 +154,7 @@ impl Fault for Scripted {
 fn settings(duration: Duration) -> RunSettings {
     RunSettings {
         tool: "pod-killer",
-        version: "0.1.0",
+        version: "0.1.0".into(),
         run_id: "test-run".into(),
         duration,
         dry_run: false,
@@ -164,6 +164,7 @@ fn settings(duration: Duration) -> RunSettings {
         safety: SafetyPolicy::default(),
         now: None,
         registry: None,
+        log_plan: true,
     }
 }
 

@@ -296,3 +296,38 @@ fn root_cleanup_dry_run_prints_a_report_for_every_tool() {
         assert_eq!(report["result"], "dry-run", "{tool}: {stderr}");
     }
 }
+
+/// `-q` leaves only warnings and errors on stderr; without it the run id is logged once,
+/// on the first line, not as a field of every line.
+#[test]
+fn quiet_logs_only_warnings_and_the_run_id_is_said_once() {
+    let (_lab, tools) = tools();
+    for (tool, base) in &tools {
+        let (code, _, stderr) = run(
+            tool,
+            base,
+            &["--dry-run", "-q", "--run-id", "quiet-1"],
+            None,
+        );
+        assert_eq!(code, 0, "{tool}: {stderr}");
+        assert!(
+            stderr
+                .lines()
+                .all(|l| l.contains("WARN") || l.contains("ERROR")),
+            "{tool} -q: {stderr}"
+        );
+        let (code, _, stderr) = run(
+            tool,
+            base,
+            &["--dry-run", "--output", "json", "--run-id", "loud-1"],
+            None,
+        );
+        assert_eq!(code, 0, "{tool}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines[0].contains("run loud-1"), "{tool}: {stderr}");
+        assert!(
+            !stderr.contains("run_id="),
+            "{tool}: the run id repeated as a field:\n{stderr}"
+        );
+    }
+}
