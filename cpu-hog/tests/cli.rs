@@ -53,8 +53,19 @@ fn unknown_flag_exits_2_with_one_line() {
 
 #[test]
 fn each_bad_value_exits_2_naming_the_flag() {
-    let table: [(&[&str], &str); 10] = [
+    let table: [(&[&str], &str); 20] = [
         (&["-c", "0"], "--cpu-percent"),
+        // Non-finite, tiny and huge values: none may panic or slip through (issue 8).
+        (&["-c", "NaN"], "--cpu-percent"),
+        (&["-c", "inf"], "--cpu-percent"),
+        (&["--cpu-percent=-inf"], "--cpu-percent"),
+        (&["-c", "1e400"], "--cpu-percent"),
+        (&["-c", "1e-300"], "--cpu-percent"),
+        (&["-c", "0x50"], "--cpu-percent"),
+        (&["-k", "99999999999"], "--cores"),
+        (&["-k", "1025"], "--cores"),
+        (&["-d", "1e308"], "--duration"),
+        (&["-d", "8785h"], "--duration"),
         (&["-c", "101"], "--cpu-percent"),
         (&["-c", "abc"], "--cpu-percent"),
         (&["--cpu-percent", "-3"], "--cpu-percent"),

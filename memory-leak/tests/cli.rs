@@ -220,6 +220,31 @@ fn dry_run_of_the_original_flags() {
 }
 
 #[test]
+fn the_headroom_rule_refuses_a_dry_run_too() {
+    // A rule, not an access check: --dry-run must say the live run would be refused.
+    let out = run(&[
+        "--limit-mb",
+        "100000000",
+        "--rate-mb-per-second",
+        "10",
+        "-d",
+        "2",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report(&out);
+    assert_eq!(report["result"], "refused");
+    assert!(report["errors"].to_string().contains("memory-headroom"));
+}
+
+#[test]
 fn headroom_rule_refuses_a_target_beyond_the_machine() {
     // No cgroup limit here, so 100,000,000 MiB (95 TiB) is far above 80% of MemAvailable.
     // -d 2 at 10 MiB/s bounds the damage should the rule ever fail to fire.
