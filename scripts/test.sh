@@ -44,7 +44,7 @@ if [ "$install" -eq 1 ]; then
   ensure_packages ip:iproute2 nft:nftables iptables:iptables stress-ng:stress-ng jq:jq \
     redis-server:redis-server redis-benchmark:redis-tools socat:socat ss:iproute2 \
     kubectl:kubernetes-client chroot:coreutils strip:binutils curl:curl bc:bc nginx:nginx-light \
-    umoci:umoci skopeo:skopeo man:man-db
+    umoci:umoci skopeo:skopeo man:man-db shellcheck:shellcheck
   ensure_k6
 fi
 

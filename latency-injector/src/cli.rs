@@ -10,20 +10,26 @@ use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
-use serde_json::json;
 
-use crate::fault::{LatencyProxy, Placement};
-use crate::http::HttpRules;
+use crate::config::{self, Settings};
+use crate::fault::LatencyProxy;
+use crate::matching::{HttpRules, normalise};
 use crate::model::{Direction, LatencyModel};
-use crate::proxy::{ProxyConfig, Upstream};
-use crate::rules::{self, Redirect};
-use crate::target::{Chosen, resolve, resolve_v4, split_target};
+use crate::size::ByteSize;
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// The platform's container port.
 const DEFAULT_APP_PORT: u16 = 3000;
 /// Longest latency accepted: beyond this, clients time out and it is a partition.
 const MAX_LATENCY_MS: u64 = 600_000;
+/// Longest drain accepted: the drain exists so that requests in flight finish, and the
+/// longest a request can be held is MAX_LATENCY_MS; a longer drain would only prolong
+/// the fault (and keep the watchdog's deadline far away).
+const MAX_DRAIN: Duration = Duration::from_millis(MAX_LATENCY_MS);
+/// Bounds of --buffer-limit: below 1 KiB nothing useful fits; above 1 GiB a few
+/// connections could take the machine's memory.
+const MIN_BUFFER: u64 = 1024;
+const MAX_BUFFER: u64 = 1 << 30;
 
 /// Delays TCP connections (per chunk) or HTTP requests (per matching request) through a
 /// user-space proxy.
@@ -64,7 +70,7 @@ pub struct Cli {
     )]
     pub jitter_ms: u64,
 
-    /// Percent of connections (TCP) or matching requests (HTTP) that are delayed.
+    /// Percent of connections (TCP) or matching requests (HTTP) that are delayed (above 0, up to 100).
     #[arg(
         long,
         value_name = "PERCENT",
@@ -73,12 +79,13 @@ pub struct Cli {
     )]
     pub probability: f64,
 
-    /// Which way delayed bytes travel (TCP mode).
+    /// Which way delayed bytes travel (TCP mode; HTTP mode delays requests).
     #[arg(long, value_enum, default_value = "upstream")]
     pub direction: Direction,
 
-    /// HTTP mode: delay only requests whose path starts with PATH (whole segments;
-    /// repeatable).
+    /// HTTP mode: delay only requests whose path starts with PATH (whole segments, compared
+    /// after normalisation: %-decoding of unreserved characters, dot-segments, repeated
+    /// slashes; repeatable).
     #[arg(long = "endpoint", value_name = "PATH")]
     pub endpoints: Vec<String>,
 
@@ -114,9 +121,27 @@ pub struct Cli {
     #[arg(long)]
     pub reset_existing: bool,
 
-    /// At the end, how long in-flight connections get to finish before they are closed.
+    /// Transparent ingress without policy routing: the application then sees 127.0.0.1
+    /// instead of each client's address (by default ingress keeps clients' addresses,
+    /// and refuses to run where it cannot).
+    #[arg(long)]
+    pub allow_source_rewrite: bool,
+
+    /// At the end, how long in-flight connections get to finish before they are closed
+    /// (at most 10m; a stop signal during the drain ends it at once).
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub drain_timeout: HumanDuration,
+
+    /// HTTP mode: a request head not complete this long after its first byte is passed
+    /// on as it is, and the connection passes through untouched from then on.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub header_timeout: HumanDuration,
+
+    /// Bytes queued per direction of a connection (held, or waiting for a slow peer)
+    /// before the proxy stops reading from the sender; also the largest HTTP head
+    /// parsed (a larger one passes through untouched). 1KiB to 1GiB.
+    #[arg(long, value_name = "BYTES", default_value = "4MiB")]
+    pub buffer_limit: ByteSize,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -133,9 +158,14 @@ fn check_ms(flag: &str, value: u64) -> Result<Duration> {
 
 impl Cli {
     fn model(&self) -> Result<LatencyModel> {
+        if self.probability == 0.0 {
+            return Err(ChaosError::bad_input(
+                "--probability 0 delays nothing: that is not a fault (give a percentage above 0, up to 100)",
+            ));
+        }
         if !(0.0..=100.0).contains(&self.probability) || self.probability.is_nan() {
             return Err(ChaosError::bad_input(format!(
-                "--probability {} must be a percentage from 0 to 100",
+                "--probability {} must be a percentage above 0, up to 100",
                 self.probability
             )));
         }
@@ -164,95 +194,61 @@ impl Cli {
             methods.push(upper);
         }
         let http = self.http || !self.endpoints.is_empty() || !methods.is_empty();
+        if http && self.direction != Direction::Upstream {
+            return Err(ChaosError::bad_input(
+                "--direction is for TCP mode: HTTP mode (--endpoint, --method, --http) delays requests",
+            ));
+        }
         Ok(http.then(|| HttpRules {
-            endpoints: self.endpoints.clone(),
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| normalise(e.as_bytes()))
+                .collect(),
             methods,
         }))
     }
+}
 
-    fn explicit(&self) -> Result<Chosen> {
-        match (&self.listen, &self.upstream) {
-            (Some(listen), Some(upstream)) => Ok(Chosen::Explicit {
-                listen: *listen,
-                upstream: upstream.clone(),
-                addrs: resolve("--upstream", upstream)?,
-            }),
-            (Some(_), None) => Err(ChaosError::bad_input("--listen needs --upstream HOST:PORT")),
-            (None, _) => Err(ChaosError::bad_input("--upstream needs --listen ADDR")),
+impl Cli {
+    /// Every flag checked, into what [`config::build`] needs.
+    fn settings(&self) -> Result<Settings> {
+        let model = self.model()?;
+        let rules = self.http_rules()?;
+        let chosen = self.choose(rules.is_some())?;
+        let drain = self.drain_timeout.as_duration();
+        if drain > MAX_DRAIN {
+            return Err(ChaosError::bad_input(format!(
+                "--drain-timeout {} is over {}m: the drain only lets requests in flight finish, \
+                 and none is held longer than the 10 minutes --latency-ms allows",
+                self.drain_timeout,
+                MAX_DRAIN.as_secs() / 60
+            )));
         }
-    }
-
-    fn egress(&self) -> Result<Chosen> {
-        let (hosts, port) = match &self.target {
-            Some(_) if !self.target_hosts.is_empty() => {
-                return Err(ChaosError::bad_input(
-                    "give the target once: --target HOST[:PORT] or -H/--target-host HOST",
-                ));
-            }
-            Some(target) => {
-                let (host, port) = split_target(target)?;
-                if port.is_some() && self.target_port.is_some() {
-                    return Err(ChaosError::bad_input(
-                        "--target already has a port: drop -p/--target-port",
-                    ));
-                }
-                (vec![host], port.or(self.target_port))
-            }
-            None => (self.target_hosts.clone(), self.target_port),
-        };
-        let mut targets = Vec::new();
-        for host in &hosts {
-            for ip in resolve_v4(host)? {
-                if !targets.contains(&ip) {
-                    targets.push(ip);
-                }
-            }
+        let header_timeout = self.header_timeout.as_duration();
+        if header_timeout.is_zero() {
+            return Err(ChaosError::bad_input("--header-timeout must be above 0"));
         }
-        let label = match port {
-            Some(p) => format!("{}:{p}", hosts.join(",")),
-            None => hosts.join(","),
-        };
-        Ok(Chosen::Egress {
-            label,
-            targets,
-            port,
+        let buffer_limit = self.buffer_limit.bytes();
+        if !(MIN_BUFFER..=MAX_BUFFER).contains(&buffer_limit) {
+            return Err(ChaosError::bad_input(format!(
+                "--buffer-limit {} must be from 1KiB to 1GiB",
+                self.buffer_limit
+            )));
+        }
+        Ok(Settings {
+            model,
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            rules,
+            chosen,
+            duration: self.common.duration_or(DEFAULT_DURATION)?,
+            drain,
+            header_timeout,
+            buffer_limit,
+            reset_existing: self.reset_existing,
+            allow_source_rewrite: self.allow_source_rewrite,
         })
-    }
-
-    /// Picks the mode from the flags given; mixing modes is bad input.
-    fn choose(&self, http: bool) -> Result<Chosen> {
-        let explicit = self.listen.is_some() || self.upstream.is_some();
-        let egress =
-            self.target.is_some() || !self.target_hosts.is_empty() || self.target_port.is_some();
-        let ingress = self.app_port.is_some();
-        if [explicit, egress, ingress].iter().filter(|m| **m).count() > 1 {
-            return Err(ChaosError::bad_input(
-                "choose one mode: --listen/--upstream (explicit), --target or -H/-p (egress), or --app-port (ingress)",
-            ));
-        }
-        if self.reset_existing && explicit {
-            return Err(ChaosError::bad_input(
-                "--reset-existing needs a transparent mode (--target or --app-port)",
-            ));
-        }
-        if explicit {
-            self.explicit()
-        } else if egress {
-            if self.target.is_none() && self.target_hosts.is_empty() {
-                return Err(ChaosError::bad_input(
-                    "-p/--target-port needs --target or -H/--target-host",
-                ));
-            }
-            self.egress()
-        } else if ingress || http {
-            Ok(Chosen::Ingress {
-                app_port: self.app_port.unwrap_or(DEFAULT_APP_PORT),
-            })
-        } else {
-            Err(ChaosError::bad_input(
-                "say where to put the proxy: --listen ADDR --upstream HOST:PORT, --target HOST[:PORT], or --endpoint PATH (ingress on --app-port)",
-            ))
-        }
     }
 }
 
@@ -265,104 +261,31 @@ impl Tool for Cli {
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<LatencyProxy>> {
-        let model = self.model()?;
-        let http = self.http_rules()?;
-        let chosen = self.choose(http.is_some())?;
-        let duration = self.common.duration_or(DEFAULT_DURATION)?;
-        let drain = self.drain_timeout.as_duration();
-        let mut parameters = json!({
-            "latencyMs": self.latency_ms,
-            "jitterMs": self.jitter_ms,
-            "probability": model.probability,
-            "direction": model.direction,
-            "http": http,
-            "drainTimeoutMs": drain.as_millis() as u64,
-            "durationS": duration.as_secs_f64(),
-            "resetExisting": self.reset_existing,
-        });
-        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
-        let protocol = if http.is_some() { "http" } else { "tcp" };
-        let (listen, upstream, placement, label) = match chosen {
-            Chosen::Explicit {
-                listen,
-                upstream,
-                addrs,
-            } => {
-                parameters["mode"] = json!(format!("explicit-{protocol}"));
-                parameters["listen"] = json!(listen.to_string());
-                parameters["upstream"] = json!(upstream);
-                parameters["upstreamAddresses"] =
-                    json!(addrs.iter().map(ToString::to_string).collect::<Vec<_>>());
-                (
-                    listen,
-                    Upstream::Fixed(addrs),
-                    Placement::Explicit,
-                    upstream,
-                )
-            }
-            Chosen::Egress {
-                label,
-                targets,
-                port,
-            } => {
-                let mark = rules::mark_for(run_id);
-                parameters["mode"] = json!(format!("egress-{protocol}"));
-                parameters["target"] = json!(label);
-                parameters["targetAddresses"] =
-                    json!(targets.iter().map(ToString::to_string).collect::<Vec<_>>());
-                parameters["targetPort"] = json!(port);
-                let redirect = Redirect::Egress {
-                    targets,
-                    port,
-                    mark,
-                };
-                let placement = Placement::Transparent {
-                    redirect,
-                    reset_existing: self.reset_existing,
-                };
-                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-                (loopback, Upstream::OriginalDst { mark }, placement, label)
-            }
-            Chosen::Ingress { app_port } => {
-                parameters["mode"] = json!(format!("ingress-{protocol}"));
-                parameters["appPort"] = json!(app_port);
-                let redirect = Redirect::Ingress { app_port };
-                let placement = Placement::Transparent {
-                    redirect,
-                    reset_existing: self.reset_existing,
-                };
-                let app = SocketAddr::from(([127, 0, 0, 1], app_port));
-                (
-                    any(0),
-                    Upstream::Fixed(vec![app]),
-                    placement,
-                    format!("application port {app_port}"),
-                )
-            }
-        };
-        let config = ProxyConfig {
-            listen,
-            upstream,
-            model,
-            http,
-        };
-        Ok(Prepared {
-            fault: LatencyProxy::new(run_id, config, placement, label, drain).running_for(duration),
-            duration,
-            parameters,
-        })
+        Ok(config::build(self.settings()?, run_id))
     }
 
-    /// The watchdog that removes this run's table if the tool dies or hangs.
-    const HIDDEN: &'static [Hidden] = &[Hidden {
-        name: crate::watchdog::WATCHDOG_ARG,
-        run: |args| crate::watchdog::main(crate::TOOL, args),
-    }];
+    /// The watchdog that removes this run's table, and the guard that removes its
+    /// policy routing, if the tool dies or hangs.
+    const HIDDEN: &'static [Hidden] = &[
+        Hidden {
+            name: crate::watchdog::WATCHDOG_ARG,
+            run: |args| crate::watchdog::main(crate::TOOL, args),
+        },
+        Hidden {
+            name: crate::guard::GUARD_ARG,
+            run: crate::guard::main,
+        },
+    ];
 
     fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
-        crate::nft::cleanup_leftovers(crate::TOOL, dry_run)
+        let mut removed = crate::nft::cleanup_leftovers(crate::TOOL, dry_run)?;
+        removed.extend(crate::routes::cleanup_leftovers(dry_run)?);
+        Ok(removed)
     }
 }
+
+#[path = "cli_modes.rs"]
+mod modes;
 
 #[cfg(test)]
 #[path = "cli_tests.rs"]

@@ -14,9 +14,17 @@ const BASE: [&str; 4] = ["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:637
 
 #[test]
 fn bad_values_name_their_flag() {
-    let table: [(&[&str], &str); 9] = [
+    let table: [(&[&str], &str); 14] = [
         (&["--probability", "101"], "--probability"),
         (&["--probability", "-1"], "--probability"),
+        (&["--probability", "0"], "not a fault"),
+        (&["--drain-timeout", "601s"], "--drain-timeout"),
+        (&["--buffer-limit", "1023"], "--buffer-limit"),
+        (
+            &["--endpoint", "/x", "--direction", "downstream"],
+            "--direction",
+        ),
+        (&["--allow-source-rewrite"], "--allow-source-rewrite"),
         (&["-l", "600001"], "--latency-ms"),
         (&["-j", "700000"], "--jitter-ms"),
         (&["--endpoint", "v1/x"], "--endpoint"),
@@ -118,7 +126,32 @@ fn transparent_modes_are_chosen_from_their_flags() -> Result<()> {
     let ingress = prepare(&["--endpoint", "/v1/webhooks/stripe", "--latency-ms=10000"])?;
     assert_eq!(ingress.parameters["mode"], "ingress-http");
     assert_eq!(ingress.parameters["appPort"], 3000);
+    assert_eq!(ingress.parameters["allowSourceRewrite"], false);
+    let rewrite = prepare(&["--app-port", "8080", "--allow-source-rewrite"])?;
+    assert_eq!(rewrite.parameters["allowSourceRewrite"], true);
     let tcp_ingress = prepare(&["--app-port", "8080"])?;
     assert_eq!(tcp_ingress.parameters["mode"], "ingress-tcp");
+    Ok(())
+}
+
+#[test]
+fn endpoints_are_normalised_and_limits_recorded() -> Result<()> {
+    let mut argv = BASE.to_vec();
+    argv.extend([
+        "--endpoint",
+        "/v1//hooks/./x/../stripe",
+        "--buffer-limit",
+        "64KiB",
+        "--drain-timeout",
+        "10m",
+    ]);
+    let prepared = prepare(&argv)?;
+    assert_eq!(
+        prepared.parameters["http"]["endpoints"][0],
+        "/v1/hooks/stripe"
+    );
+    assert_eq!(prepared.parameters["bufferLimitBytes"], 65536);
+    assert_eq!(prepared.parameters["drainTimeoutMs"], 600_000);
+    assert_eq!(prepared.parameters["headerTimeoutMs"], 60_000);
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! inet_diag, kernel option CONFIG_INET_DIAG_DESTROY) and a filter naming its exact
 //! address and port pair, so clients reconnect through the proxy and nothing else is cut.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use chaos_common::{ChaosError, Result};
 
@@ -25,6 +25,8 @@ pub struct Socket {
     pub established: bool,
     /// Listed in /proc/net/tcp6 (an IPv6 socket, maybe holding a mapped IPv4 address).
     pub v6: bool,
+    /// Bytes in the send queue (written, not yet acknowledged).
+    pub tx_queue: u64,
 }
 
 fn parse_addr(text: &str) -> Option<(IpAddr, u16)> {
@@ -59,12 +61,18 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<Socket> {
             let local = parse_addr(fields.next()?)?;
             let remote = parse_addr(fields.next()?)?;
             let established = fields.next()? == ESTABLISHED;
+            let tx_queue = fields
+                .next()
+                .and_then(|q| q.split_once(':'))
+                .and_then(|(tx, _)| u64::from_str_radix(tx, 16).ok())
+                .unwrap_or(0);
             let v6 = line.split_whitespace().nth(1).is_some_and(|f| f.len() > 20);
             Some(Socket {
                 local,
                 remote,
                 established,
                 v6,
+                tx_queue,
             })
         })
         .collect()
@@ -99,6 +107,23 @@ fn read_sockets() -> Result<Vec<Socket>> {
         }
     }
     Ok(sockets)
+}
+
+/// The send queue of the socket `local` -> `remote`, if it is listed.
+pub fn send_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    let key = |a: SocketAddr| {
+        let ip = match a.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        (ip, a.port())
+    };
+    let (local, remote) = (key(local), key(remote));
+    read_sockets()
+        .ok()?
+        .into_iter()
+        .find(|s| s.local == local && s.remote == remote)
+        .map(|s| s.tx_queue)
 }
 
 /// The established sockets that match `redirect` right now.
@@ -169,7 +194,7 @@ mod tests {
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
-   1: 016433C6:A1B2 026433C6:18EB 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   1: 016433C6:A1B2 026433C6:18EB 01 000003E8:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
    2: 0100007F:0BB8 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
 ";
     const TCP6: &str = "  sl  local_address                         remote_address                        st
@@ -187,6 +212,7 @@ mod tests {
         assert!(!sockets[0].established);
         assert_eq!(sockets[1].local, (ip(198, 51, 100, 1), 0xA1B2));
         assert_eq!(sockets[1].remote, (ip(198, 51, 100, 2), 6379));
+        assert_eq!((sockets[1].tx_queue, sockets[2].tx_queue), (1000, 0));
         let mapped = parse_proc_net_tcp(TCP6);
         assert_eq!(mapped[0].local, (ip(198, 51, 100, 1), 3000));
         assert_eq!(mapped[0].remote, (ip(198, 51, 100, 5), 0xD431));

@@ -1,49 +1,41 @@
 //! The fault: a latency proxy put in the path of a TCP service or HTTP endpoints,
-//! explicitly (clients point at it) or transparently (an nftables redirect in a table
-//! owned by the run). `apply` starts the proxy, then the redirect; `revert` removes the
-//! redirect first (new connections go direct), then drains the proxy.
+//! explicitly (clients point at it) or transparently (an nftables table owned by the run,
+//! and for ingress a policy rule that keeps clients' addresses). `apply` starts the
+//! proxy, then the redirect; `revert` lets new connections go direct first, drains the
+//! proxy, then removes what the redirected connections needed until then.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaos_common::report::Target;
-use chaos_common::safety::SafetyRequest;
 use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress, Result};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
-use crate::http;
+use crate::dial::{self, Upstream};
 use crate::nft;
-use crate::proxy::{self, Proxy, ProxyConfig};
+use crate::observations::{Counters, Observations, Redirected, Sample, round};
+use crate::placement::Placement;
+use crate::plan;
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::redirect::{self, Applied};
+use crate::routes;
 use crate::rules::{self, Redirect};
+use crate::sockets;
 use crate::stats::Stats;
-
-/// How the proxy is put in the path.
-#[derive(Debug, Clone)]
-pub enum Placement {
-    /// `--listen` / `--upstream`: clients are pointed at the proxy.
-    Explicit,
-    /// `--target` / `--app-port`: an nftables redirect; with `reset_existing`,
-    /// established connections that bypass it are closed at apply.
-    Transparent {
-        redirect: Redirect,
-        reset_existing: bool,
-    },
-}
 
 #[derive(Debug)]
 pub struct LatencyProxy {
-    run_id: String,
-    config: ProxyConfig,
-    placement: Placement,
+    pub(crate) run_id: String,
+    pub(crate) config: ProxyConfig,
+    pub(crate) placement: Placement,
     /// What the hypothesis and targets call the upstream (`redis:6379`, `:3000`).
-    label: String,
-    drain: Duration,
-    /// How long the run lasts: the watchdog removes the table this long (plus a grace)
-    /// after apply even if this process hangs.
-    run_for: Duration,
+    pub(crate) label: String,
+    pub(crate) drain: Duration,
+    /// How long the table and routes may stand: the run plus its longest drain. Past it
+    /// (and the watchdog's grace) the watchdog and the guard remove them even if this
+    /// process hangs.
+    pub(crate) run_for: Duration,
 }
 
 /// What apply started.
@@ -52,151 +44,105 @@ pub struct Handle {
     proxy: Proxy,
     stats: Arc<Stats>,
     redirect: Option<Applied>,
-    bypass: Value,
+    bypass: Redirected,
     started: Instant,
     /// One sample per observe interval (1 Hz), at most [`MAX_SAMPLES`].
-    samples: Vec<Value>,
+    samples: Vec<Sample>,
 }
 
 /// An hour of 1 Hz samples (the default duration cap).
 const MAX_SAMPLES: usize = 3600;
 
-impl LatencyProxy {
-    pub fn new(
-        run_id: &str,
-        config: ProxyConfig,
-        placement: Placement,
-        label: String,
-        drain: Duration,
-    ) -> Self {
-        LatencyProxy {
-            run_id: run_id.to_owned(),
-            config,
-            placement,
-            label,
-            drain,
-            run_for: Duration::ZERO,
-        }
-    }
-
-    /// Sets how long the run lasts (see `run_for`).
-    pub fn running_for(mut self, duration: Duration) -> Self {
-        self.run_for = duration;
-        self
-    }
-
-    fn delay_text(&self) -> String {
-        let m = &self.config.model;
-        let (what, share) = match &self.config.http {
-            Some(rules) => (
-                format!("each request matching {}", http::describe(rules)),
-                "of matching requests",
-            ),
-            None => (
-                format!("each chunk travelling {:?}", m.direction).to_lowercase(),
-                "of connections",
-            ),
-        };
-        format!(
-            "hold {what} for {} ms ± {} ms from its arrival ({}% {share})",
-            m.latency.as_millis(),
-            m.jitter.as_millis(),
-            m.probability
-        )
-    }
-
-    fn placement_steps(&self) -> Vec<String> {
-        let kind = if self.config.http.is_some() {
-            "http"
-        } else {
-            "tcp"
-        };
-        match &self.placement {
-            Placement::Explicit => vec![
-                format!("check that {} accepts connections", self.label),
-                format!("listen on {} (backlog 4096)", self.config.listen),
-                format!("forward each connection to {} ({kind})", self.label),
-            ],
-            Placement::Transparent {
-                redirect,
-                reset_existing,
-            } => {
-                let table = rules::table_name(&self.run_id);
-                let caught = match redirect {
-                    Redirect::Egress { mark, .. } => format!(
-                        "outbound TCP connections to {} (nat output; the proxy's own, marked {mark:#x}, are excluded)",
-                        self.label
-                    ),
-                    Redirect::Ingress { app_port } => {
-                        format!("inbound TCP connections to port {app_port} (nat prerouting)")
-                    }
-                };
-                let forward = match redirect {
-                    Redirect::Egress { .. } => {
-                        "forward each to its original destination (SO_ORIGINAL_DST)".to_owned()
-                    }
-                    Redirect::Ingress { app_port } => {
-                        format!("forward each request to the application on 127.0.0.1:{app_port}")
-                    }
-                };
-                vec![
-                    format!(
-                        "listen on {} (an ephemeral port, backlog 4096)",
-                        self.config.listen
-                    ),
-                    format!("create table inet {table} redirecting {caught} into the proxy"),
-                    format!(
-                        "start a watchdog that deletes table inet {table} if this process dies"
-                    ),
-                    format!("{forward} ({kind})"),
-                    if *reset_existing {
-                        "count established connections that bypass the redirect and close them (ss -K)".to_owned()
-                    } else {
-                        "count established connections that bypass the redirect (bypassingConnections)".to_owned()
-                    },
-                ]
-            }
-        }
-    }
-}
-
 /// Connect time to a fixed upstream, to tell added latency from what was already there.
 async fn connect_ms(addrs: &[SocketAddr], flag: &str) -> Result<f64> {
     let started = Instant::now();
-    proxy::connect_first(addrs).await.map_err(|(addr, e)| {
+    dial::connect_first(addrs).await.map_err(|(addr, e)| {
         ChaosError::fault(format!(
             "upstream {addr} ({flag}) is unreachable: {} ({e})",
-            proxy::cause(&e)
+            dial::cause(&e)
         ))
     })?;
-    Ok(started.elapsed().as_secs_f64() * 1000.0)
+    Ok(round(started.elapsed().as_secs_f64() * 1000.0, 3))
+}
+
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut signal) => drop(signal.recv().await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves at the first SIGINT, SIGTERM or SIGHUP from now on (the runner's own
+/// handlers stay installed and only log these): a signal during the drain ends it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let [int, term, hup] = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]
+    .map(|kind| signal(kind).ok());
+    async move {
+        tokio::select! {
+            () = received(int) => {}
+            () = received(term) => {}
+            () = received(hup) => {}
+        }
+    }
 }
 
 impl LatencyProxy {
-    fn fixed_upstream(&self) -> Option<(&[SocketAddr], &'static str)> {
-        match (&self.config.upstream, &self.placement) {
-            (proxy::Upstream::Fixed(addrs), Placement::Explicit) => Some((addrs, "--upstream")),
-            (proxy::Upstream::Fixed(addrs), _) => Some((addrs, "--app-port")),
-            _ => None,
+    /// Privileges and tools the live run needs (transparent modes only).
+    fn access(&self) -> Result<()> {
+        let Placement::Transparent { routes, .. } = &self.placement else {
+            return Ok(());
+        };
+        nft::check_access()?;
+        if matches!(self.config.upstream, Upstream::App { .. }) {
+            sockets::probe_transparent().map_err(|e| {
+                ChaosError::Precondition(format!(
+                    "transparent ingress needs IP_TRANSPARENT sockets ({e}): run with CAP_NET_ADMIN"
+                ))
+            })?;
+        }
+        if routes.is_some() {
+            routes::check_access()?;
+        }
+        Ok(())
+    }
+
+    fn fixed_upstream(&self) -> Option<(Vec<SocketAddr>, &'static str)> {
+        match &self.config.upstream {
+            Upstream::Fixed(addrs) => Some((addrs.clone(), "--upstream")),
+            Upstream::App { port, .. } => Some((
+                vec![SocketAddr::from(([127, 0, 0, 1], *port))],
+                "--app-port",
+            )),
+            Upstream::OriginalDst { .. } => None,
         }
     }
 
-    async fn start_redirect(&self, proxy: &Proxy) -> Result<(Option<Applied>, Value)> {
+    async fn start_redirect(&self, proxy: &Proxy) -> Result<(Option<Applied>, Redirected)> {
         let Placement::Transparent {
             redirect,
             reset_existing,
+            routes,
         } = &self.placement
         else {
-            return Ok((None, Value::Null));
+            return Ok((None, Redirected::default()));
         };
-        let (applied, before) = redirect::apply(
-            &self.run_id,
-            redirect,
-            proxy.local_addr.port(),
-            self.run_for,
-        )
-        .await?;
-        let bypass = redirect::handle_bypassing(redirect, &before, *reset_existing);
+        let port = proxy.local_addr.port();
+        let (applied, before) =
+            redirect::apply(&self.run_id, redirect, port, *routes, self.run_for).await?;
+        let mut bypass = redirect::handle_bypassing(redirect, &before, *reset_existing);
+        bypass.table.clone_from(&applied.table);
+        if matches!(redirect, Redirect::Ingress { .. }) {
+            bypass.source_address = Some(if routes.is_some() {
+                "preserved"
+            } else {
+                "rewritten"
+            });
+        }
         Ok((Some(applied), bypass))
     }
 }
@@ -204,52 +150,14 @@ impl LatencyProxy {
 impl Fault for LatencyProxy {
     type Handle = Handle;
 
-    /// The transparent modes need `nft` and NET_ADMIN; the explicit proxy needs nothing.
-    fn check_access(&self) -> Result<()> {
-        if matches!(self.placement, Placement::Transparent { .. }) {
-            nft::check_access()?;
-        }
-        Ok(())
-    }
-
     fn plan(&self) -> Plan {
-        let mut steps = self.placement_steps();
-        steps.push(self.delay_text());
-        steps.push(format!(
-            "at the end: {}stop accepting, let in-flight connections finish for up to {} ms, then close the rest",
-            if matches!(self.placement, Placement::Transparent { .. }) {
-                "delete the table (new connections go direct), "
-            } else {
-                ""
-            },
-            self.drain.as_millis()
-        ));
-        let transparent = matches!(self.placement, Placement::Transparent { .. });
-        let mut warnings = Vec::new();
-        if transparent {
-            warnings.push("connections opened before the fault are not redirected: see bypassingConnections, or use --reset-existing".to_owned());
-        }
-        Plan {
-            hypothesis: format!(
-                "clients of {} see {} ms more latency (± {} ms) and keep working",
-                self.label,
-                self.config.model.latency.as_millis(),
-                self.config.model.jitter.as_millis()
-            ),
-            targets: vec![Target::new("upstream", &self.label).with_details(json!({
-                "listen": self.config.listen.to_string(),
-                "protocol": if self.config.http.is_some() { "http" } else { "tcp" },
-                "table": transparent.then(|| rules::table_name(&self.run_id)),
-            }))],
-            steps,
-            warnings,
-            // Explicit: only clients pointed at the proxy are affected. Transparent: every
-            // matching connection of the network namespace is.
-            safety: SafetyRequest {
-                destructive: transparent,
-                namespaces: Vec::new(),
-            },
-        }
+        plan::plan(
+            &self.run_id,
+            &self.config,
+            &self.placement,
+            &self.label,
+            self.drain,
+        )
     }
 
     async fn baseline(&mut self) -> Result<Value> {
@@ -258,16 +166,22 @@ impl Fault for LatencyProxy {
         };
         let mut samples = Vec::new();
         for _ in 0..3 {
-            samples.push(connect_ms(addrs, flag).await?);
+            samples.push(connect_ms(&addrs, flag).await?);
         }
         samples.sort_by(f64::total_cmp);
         Ok(json!({ "upstreamConnectMs": { "median": samples[1], "samples": samples } }))
     }
 
+    /// The transparent modes need `nft` and NET_ADMIN (ingress: IP_TRANSPARENT, and `ip`
+    /// unless --allow-source-rewrite); the explicit proxy needs nothing.
+    fn check_access(&self) -> Result<()> {
+        self.access()
+    }
+
     #[instrument(skip(self), fields(run_id = %self.run_id))]
     async fn apply(&mut self) -> Result<Handle> {
         if let Some((addrs, flag)) = self.fixed_upstream() {
-            connect_ms(addrs, flag).await?;
+            connect_ms(&addrs, flag).await?;
         }
         let stats = Arc::new(Stats::default());
         let proxy = Proxy::start(self.config.clone(), Arc::clone(&stats))?;
@@ -275,7 +189,7 @@ impl Fault for LatencyProxy {
         let (redirect, bypass) = match self.start_redirect(&proxy).await {
             Ok(started) => started,
             Err(e) => {
-                proxy.stop(Duration::ZERO).await;
+                proxy.stop(Duration::ZERO, std::future::pending()).await;
                 return Err(e);
             }
         };
@@ -290,16 +204,9 @@ impl Fault for LatencyProxy {
     }
 
     async fn observe(&mut self, handle: &mut Handle) -> Result<Progress> {
-        let stats = &handle.stats;
-        let sample = json!({
-            "t": (handle.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "activeConnections": stats.active(),
-            "connections": stats.connections.load(std::sync::atomic::Ordering::Relaxed),
-            "chunksDelayed": stats.chunks_delayed.load(std::sync::atomic::Ordering::Relaxed),
-            "requestsDelayed": stats.requests_delayed.load(std::sync::atomic::Ordering::Relaxed),
-            "upstreamErrors": stats.upstream_errors(),
-        });
-        tracing::debug!("observed {sample}");
+        let t_ms = u64::try_from(handle.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let sample = Sample::of(&handle.stats, t_ms);
+        tracing::debug!("observed {sample:?}");
         if handle.samples.len() < MAX_SAMPLES {
             handle.samples.push(sample);
         }
@@ -307,36 +214,48 @@ impl Fault for LatencyProxy {
     }
 
     fn conclude(&mut self, handle: &mut Handle) -> Conclusion {
-        let mut observations = handle.stats.to_json();
-        observations["listen"] = json!(handle.proxy.local_addr.to_string());
-        observations["samples"] = json!(handle.samples);
-        if let Some(applied) = &handle.redirect {
-            observations["table"] = json!(applied.table);
-            observations["redirectedConnections"] = json!(redirect::redirected(applied));
-            if let Some(bypass) = handle.bypass.as_object() {
-                for (key, value) in bypass {
-                    observations[key] = value.clone();
-                }
-            }
-        }
+        let redirect = handle.redirect.as_ref().map(|applied| Redirected {
+            redirected_connections: redirect::redirected(applied),
+            ..handle.bypass.clone()
+        });
+        let observations = Observations {
+            listen: handle.proxy.local_addr.to_string(),
+            counters: Counters::of(&handle.stats),
+            samples: std::mem::take(&mut handle.samples),
+            redirect,
+        };
         Conclusion {
-            observations,
+            observations: serde_json::to_value(observations).unwrap_or(Value::Null),
             criteria: Vec::new(),
         }
     }
 
     #[instrument(skip_all, fields(run_id = %self.run_id))]
     async fn revert(&mut self, handle: Handle) -> Result<Value> {
+        let interrupt = stop_signal();
+        if let Some(applied) = &handle.redirect {
+            match redirect::stop_new(applied).await {
+                Ok(()) => info!("new connections go direct; draining the redirected ones"),
+                Err(e) => warn!("cannot stop redirecting new connections: {e}"),
+            }
+        }
+        let drained = handle.proxy.stop(self.drain, interrupt).await;
+        info!(
+            "proxy stopped: {} finished, {} closed between requests, {} cut ({:?}, {} ms)",
+            drained.finished,
+            drained.closed_idle,
+            drained.cut_after_drain,
+            drained.ended_by,
+            drained.drain_ms
+        );
         let removed = match handle.redirect {
             Some(applied) => Some(redirect::remove(applied).await),
             None => None,
         };
-        let drained = handle.proxy.stop(self.drain).await;
-        info!("proxy stopped: {drained}");
         let details = json!({
             "proxy": drained,
-            "redirect": removed.as_ref().map(|r| r.as_ref().ok()),
-            "stats": handle.stats.to_json(),
+            "redirect": removed.as_ref().and_then(|r| r.as_ref().ok()),
+            "countersAfterDrain": Counters::of(&handle.stats),
         });
         match removed {
             Some(Err(e)) => {
@@ -353,10 +272,16 @@ impl Fault for LatencyProxy {
                 "nothing persists after the process exits: stop the latency-injector listening on {}",
                 self.config.listen
             )],
-            Placement::Transparent { .. } => vec![
-                rules::delete_argv(&rules::table_name(&self.run_id)).join(" "),
-                "latency-injector --cleanup".to_owned(),
-            ],
+            Placement::Transparent { routes, .. } => {
+                let mut steps =
+                    vec![rules::delete_argv(&rules::table_name(&self.run_id)).join(" ")];
+                if let Some(routes) = routes {
+                    steps.push(routes.rule_argv("del").join(" "));
+                    steps.push(routes.route_argv("flush").join(" "));
+                }
+                steps.push("latency-injector --cleanup".to_owned());
+                steps
+            }
         }
     }
 }

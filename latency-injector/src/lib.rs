@@ -12,44 +12,73 @@
 //!   connections to the application port are redirected (nat prerouting) into the proxy,
 //!   which forwards to the application on 127.0.0.1.
 //!
-//! TCP: each chunk travelling toward the upstream (or back, with `--direction`) is held
-//! for latency ± jitter from the moment it arrived, in order, without serialising
-//! connections. HTTP (`--endpoint`, `--method`, `--http`): hyper on both sides; only
-//! matching requests are held; keep-alive and streaming bodies pass through.
+//! What passes through is what the peers sent, byte for byte, and closes as they came:
+//! a FIN half-closes the other side, a reset resets it (after the bytes before it), one
+//! upstream connection per client connection, an upstream that refuses gives the client
+//! a reset. TCP mode holds each chunk (and the close after it) for latency ± jitter from
+//! its arrival. HTTP mode (`--endpoint`, `--method`, `--http`) finds request boundaries
+//! with `httparse` and Content-Length / chunked framing (responses are framed too) and
+//! holds only the matching requests; anything that is not HTTP/1.x, and everything after
+//! a 101 or CONNECT, passes through untouched.
 //!
 //! Privileges: none for explicit mode; the transparent modes need CAP_NET_ADMIN in the
-//! network namespace (nftables, SO_MARK, `ss -K`) and the `nft` and `ss` binaries.
+//! network namespace (nftables, SO_MARK, IP_TRANSPARENT, policy routing, `ss -K`) and the
+//! `nft`, `ip` and `ss` binaries.
 //!
-//! Revert: the transparent modes delete the run's table `inet chaos-latency-injector-<run
-//! id>` first (new connections go direct); a watchdog process deletes it if the injector
-//! is SIGKILLed; `--cleanup` deletes every such table. Then the proxy stops accepting,
-//! in-flight connections get `--drain-timeout` to finish (HTTP connections close after
-//! the request in flight), and the rest are closed and counted.
+//! Revert: the transparent modes first let new connections go direct (egress empties the
+//! table's targets, ingress deletes its table), then the proxy drains the connections it
+//! has (bounded by `--drain-timeout`; a signal ends the drain), then the table (egress)
+//! and the policy routing (ingress) go. A watchdog process deletes the table, and a guard
+//! process the routing, if the injector is SIGKILLed; `--cleanup` deletes both kinds.
 //!
 //! # Layout
-//! - `cli.rs`: flags, mode selection and validation into a [`fault::LatencyProxy`]
-//!   (table tests in `cli_tests.rs`); `target.rs`: the chosen mode, address resolution.
-//! - `fault.rs`: the fault contract (plan, baseline, apply, observe, conclude, revert).
-//! - `proxy.rs`: listener, connection tasks, upstream connect, drain.
-//! - `pipe.rs`: one direction of a TCP connection, immediate or per-chunk delayed.
-//! - `http.rs`: HTTP mode (hyper server + client per connection, request matching).
-//! - `timer.rs`: the precise hold timer.
-//! - `model.rs`: the latency model (latency, jitter, probability, direction) and its RNG.
-//! - `stats.rs`: counters, applied-delay percentiles, upstream errors by cause.
-//! - `rules.rs`: nftables rule builders; `nft` (chaos-common): running `nft` (JSON API).
-//! - `redirect.rs`: the table, its watchdog (chaos-common), bypassing connections.
-//! - `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`.
-//! - `sockets.rs`: SO_ORIGINAL_DST and SO_MARK.
+//! - `cli.rs`: flags and their validation (table tests in `cli_tests.rs`); `size.rs`:
+//!   byte sizes; `target.rs`: the chosen mode, address resolution; `config.rs`: from
+//!   validated flags to the fault and its parameters.
+//! - `fault.rs`: the fault contract (baseline, apply, observe, conclude, revert);
+//!   `placement.rs`: where the proxy sits; `plan.rs`: the plan; `observations.rs`: the
+//!   report's typed observations.
+//! - `proxy.rs`: listener and drain; `accept.rs`: the accept loop; `connection.rs`: one
+//!   connection (relay, lifecycle); `dial.rs`: its upstream; `leg.rs`: one direction
+//!   (read, queue, deliver bytes and closes); `queue.rs`: the pieces on their way and the
+//!   `Schedule` that times them; `schedule.rs`: TCP schedules (at once, per-chunk delay);
+//!   `http.rs`: HTTP schedules; `exchanges.rs`: what an HTTP connection's legs share; `framing.rs`: HTTP/1.x message boundaries; `chunked.rs`:
+//!   chunked bodies; `heads.rs`: heads with httparse; `matching.rs`: which requests match
+//!   (normalised paths).
+//! - `timer.rs`: the precise hold timer; `model.rs`: latency, jitter, probability,
+//!   direction and the RNG; `stats.rs`: counters and errors by cause.
+//! - `rules.rs`: nftables rule builders; `nft` (chaos-common): running `nft`;
+//!   `redirect.rs`: the table, its watchdog, the routing and its guard, bypassing
+//!   connections; `routes.rs`: ingress's policy routing; `guard.rs`: its guard process;
+//!   `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`;
+//!   `sockets.rs`: socket options (SO_ORIGINAL_DST, SO_MARK, IP_TRANSPARENT, SO_LINGER).
 
+pub mod accept;
+pub mod chunked;
 pub mod cli;
+pub mod config;
+pub mod connection;
 pub mod conns;
+pub mod dial;
+pub mod exchanges;
 pub mod fault;
+pub mod framing;
+pub mod guard;
+pub mod heads;
 pub mod http;
+pub mod leg;
+pub mod matching;
 pub mod model;
-pub mod pipe;
+pub mod observations;
+pub mod placement;
+pub mod plan;
 pub mod proxy;
+pub mod queue;
 pub mod redirect;
+pub mod routes;
 pub mod rules;
+pub mod schedule;
+pub mod size;
 pub mod sockets;
 pub mod stats;
 pub mod target;

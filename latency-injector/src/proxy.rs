@@ -2,64 +2,52 @@
 //! bounded drain at the end.
 //!
 //! It runs on its own multi-threaded runtime (the runner's is single-threaded), so that
-//! forwarding uses every core and is not slowed by the runner's own work. Stopping: the
-//! listener closes first (new connections are refused, or go direct once the redirect
-//! is gone), in-flight connections get `drain` to finish (HTTP connections finish the
-//! request in flight and close), and whatever is still open after that is cut and counted.
+//! forwarding uses every core and is not slowed by the runner's own work.
+//!
+//! Stopping ([`Proxy::stop`]): the drain starts (HTTP connections close once every
+//! request on them is answered), connections in flight run until they end, for at most
+//! the drain timeout, or until a stop signal arrives during the drain; then what is left
+//! is closed and counted. The explicit proxy stops accepting at once (taking in what the
+//! kernel had already accepted, so no client is reset by the listener's close); a
+//! transparent one keeps accepting until the end of the drain, because a connection
+//! redirected just before the rule went away may still be completing its handshake.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaos_common::{ChaosError, Result};
-use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use serde::Serialize;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
-use crate::http::{self, HttpRules};
-use crate::model::{LatencyModel, Rng};
-use crate::pipe::{self, LegError, Meter};
+use crate::accept;
+use crate::connection::Context;
+use crate::dial::Upstream;
+use crate::http::Delays;
+use crate::model::LatencyModel;
+use crate::observations::round;
 use crate::sockets;
-use crate::stats::Stats;
+use crate::stats::{Counter, Stats};
 
-/// Listen backlog: socat's 5 stalls connections for seconds under load.
-const BACKLOG: u32 = 4096;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After the drain, how long cut connections get to unwind.
 const CUT_GRACE: Duration = Duration::from_secs(1);
-
-/// Where a connection goes.
-#[derive(Debug, Clone)]
-pub enum Upstream {
-    /// The addresses `--upstream` resolved to, tried in order.
-    Fixed(Vec<SocketAddr>),
-    /// Transparent egress: the connection's original destination, dialled with this
-    /// socket mark so the redirect rule lets it through.
-    OriginalDst { mark: u32 },
-}
 
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// A transparent listener (ingress: IP_TRANSPARENT for TPROXY) that also keeps
+    /// accepting during the drain.
+    pub transparent: bool,
     pub upstream: Upstream,
     pub model: LatencyModel,
     /// Some: speak HTTP and delay only matching requests.
-    pub http: Option<HttpRules>,
-}
-
-/// What every connection task shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: ProxyConfig,
-    pub stats: Arc<Stats>,
-    /// Flips to true when the drain starts (HTTP connections then close after the
-    /// request in flight).
-    pub draining: watch::Receiver<bool>,
-    cut: watch::Receiver<bool>,
+    pub http: Option<Delays>,
+    pub buffer_limit: usize,
 }
 
 /// The proxy's runtime, shut down without blocking however it is dropped (a plain
@@ -79,23 +67,46 @@ impl Drop for BackgroundRuntime {
 #[derive(Debug)]
 pub struct Proxy {
     _runtime: BackgroundRuntime,
-    shared: Arc<Shared>,
-    accept: JoinHandle<()>,
+    accept: Option<JoinHandle<()>>,
     stop_accept: watch::Sender<bool>,
     draining: watch::Sender<bool>,
     cut: watch::Sender<bool>,
+    stats: Arc<Stats>,
+    keep_accepting: bool,
     pub local_addr: SocketAddr,
 }
 
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)
+/// How the drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrainEnd {
+    /// Every connection ended.
+    AllFinished,
+    /// `--drain-timeout` passed.
+    Timeout,
+    /// A stop signal arrived during the drain.
+    Signal,
+}
+
+/// What the drain did (the report's `revert.details.proxy`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drained {
+    /// Connections open when the drain started.
+    pub in_flight_at_stop: u64,
+    /// Connections accepted during the drain (transparent modes: redirected just before
+    /// the rule went; explicit: already accepted by the kernel).
+    pub accepted_during_drain: u64,
+    /// HTTP connections closed by the drain between two requests.
+    pub closed_idle: u64,
+    /// Connections that ended on their own during the drain.
+    pub finished: u64,
+    /// Connections still open when the drain ended, closed by the proxy.
+    pub cut_after_drain: u64,
+    /// True when nothing was cut.
+    pub drained: bool,
+    pub ended_by: DrainEnd,
+    pub drain_ms: f64,
 }
 
 fn bind_error(addr: SocketAddr, e: &io::Error) -> ChaosError {
@@ -135,7 +146,8 @@ impl Proxy {
         let runtime = BackgroundRuntime(Some(runtime));
         let listener = {
             let _context = rt.enter();
-            bind(config.listen).map_err(|e| bind_error(config.listen, &e))?
+            sockets::listen(config.listen, config.transparent)
+                .map_err(|e| bind_error(config.listen, &e))?
         };
         let local_addr = listener
             .local_addr()
@@ -143,226 +155,94 @@ impl Proxy {
         let (stop_accept, stop_rx) = watch::channel(false);
         let (draining, draining_rx) = watch::channel(false);
         let (cut, cut_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            config,
-            stats,
+        let context = Arc::new(Context {
+            upstream: config.upstream,
+            model: config.model,
+            http: config.http,
+            buffer_limit: config.buffer_limit,
+            stats: Arc::clone(&stats),
             draining: draining_rx,
             cut: cut_rx,
         });
-        let accept = rt.spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        let accept = rt.spawn(accept::accept_loop(listener, context, stop_rx));
         Ok(Proxy {
             _runtime: runtime,
-            shared,
-            accept,
+            accept: Some(accept),
             stop_accept,
             draining,
             cut,
+            stats,
+            keep_accepting: config.transparent,
             local_addr,
         })
     }
 
-    pub fn stats(&self) -> &Arc<Stats> {
-        &self.shared.stats
+    async fn stop_accepting(&mut self) {
+        let _ = self.stop_accept.send(true);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
     }
 
-    /// Stops accepting, drains in-flight connections for up to `drain`, cuts the rest.
-    pub async fn stop(self, drain: Duration) -> Value {
+    /// Drains in-flight connections for up to `drain` (or until `interrupt`), then
+    /// closes the rest.
+    pub async fn stop(mut self, drain: Duration, interrupt: impl Future<Output = ()>) -> Drained {
         let started = Instant::now();
-        let _ = self.stop_accept.send(true);
-        let _ = self.accept.await;
-        let _ = self.draining.send(true);
-        let stats = &self.shared.stats;
-        let in_flight = stats.active();
-        let drained = wait_idle(stats, drain).await;
-        let cut = stats.active();
-        if !drained {
-            warn!("{cut} connection(s) still open after the {drain:?} drain: closing them");
-            let _ = self.cut.send(true);
-            wait_idle(stats, CUT_GRACE).await;
+        let deadline = tokio::time::Instant::now() + drain;
+        let stats = Arc::clone(&self.stats);
+        let (accepted_before, closed_before) = (
+            stats.get(Counter::Connections),
+            stats.get(Counter::ClosedIdle),
+        );
+        if !self.keep_accepting {
+            self.stop_accepting().await;
         }
-        json!({
-            "inFlightAtStop": in_flight,
-            "drained": drained,
-            "cutAfterDrain": if drained { 0 } else { cut },
-            "drainMs": started.elapsed().as_secs_f64() * 1000.0,
-        })
+        let in_flight = stats.active();
+        info!(
+            "draining {in_flight} connection(s) for up to {drain:?} (a stop signal ends the drain)"
+        );
+        let _ = self.draining.send(true);
+        tokio::pin!(interrupt);
+        let ended_by = loop {
+            tokio::select! {
+                () = wait_idle(&stats) => {}
+                () = tokio::time::sleep_until(deadline) => break DrainEnd::Timeout,
+                () = &mut interrupt => break DrainEnd::Signal,
+            }
+            // Idle: take in what the listener still holds, then look again.
+            self.stop_accepting().await;
+            if stats.active() == 0 {
+                break DrainEnd::AllFinished;
+            }
+        };
+        self.stop_accepting().await;
+        let cut = stats.active();
+        if cut > 0 {
+            warn!(
+                "{cut} connection(s) still open at the end of the drain ({ended_by:?}): closing them"
+            );
+            let _ = self.cut.send(true);
+            tokio::time::timeout(CUT_GRACE, wait_idle(&stats))
+                .await
+                .ok();
+        }
+        let accepted = stats.get(Counter::Connections) - accepted_before;
+        let closed_idle = stats.get(Counter::ClosedIdle) - closed_before;
+        Drained {
+            in_flight_at_stop: in_flight,
+            accepted_during_drain: accepted,
+            closed_idle,
+            finished: (in_flight + accepted).saturating_sub(closed_idle + cut),
+            cut_after_drain: cut,
+            drained: cut == 0,
+            ended_by,
+            drain_ms: round(started.elapsed().as_secs_f64() * 1000.0, 1),
+        }
     }
 }
 
-async fn wait_idle(stats: &Stats, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
+async fn wait_idle(stats: &Stats) {
     while stats.active() > 0 {
-        if Instant::now() >= deadline {
-            return false;
-        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    true
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((client, peer)) => {
-                    tokio::spawn(connection(client, peer, Arc::clone(&shared)));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off rather than spin.
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-}
-
-/// Decrements the active count however the connection task ends.
-struct Active(Arc<Stats>);
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.connection_ended();
-    }
-}
-
-async fn connection(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let mut rng = Rng::from_entropy();
-    let model = shared.config.model;
-    // In HTTP mode the decision is per request, made there.
-    let affected = shared.config.http.is_none() && model.affects(&mut rng);
-    shared.stats.connection_started(affected);
-    let _active = Active(Arc::clone(&shared.stats));
-    let mut cut = shared.cut.clone();
-    tokio::select! {
-        () = serve(client, peer, affected, rng, &shared) => {}
-        _ = cut.wait_for(|c| *c) => {
-            shared.stats.add(&shared.stats.cut_at_end, 1);
-        }
-    }
-}
-
-async fn serve(client: TcpStream, peer: SocketAddr, affected: bool, rng: Rng, shared: &Shared) {
-    let _ = client.set_nodelay(true);
-    let upstream = match &shared.config.upstream {
-        Upstream::Fixed(addrs) => connect_first(addrs).await,
-        Upstream::OriginalDst { mark } => connect_original(&client, *mark).await,
-    };
-    let upstream = match upstream {
-        Ok(upstream) => upstream,
-        Err((addr, e)) => {
-            debug!("{peer}: cannot connect to upstream {addr}: {e}");
-            shared
-                .stats
-                .upstream_error(&format!("connect: {}", cause(&e)));
-            return;
-        }
-    };
-    if let Some(rules) = &shared.config.http {
-        http::serve(client, upstream, rules, shared, rng).await;
-        return;
-    }
-    let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = upstream.into_split();
-    let model = shared.config.model;
-    let meter = |bytes: fn(&Stats) -> &std::sync::atomic::AtomicU64| Meter {
-        stats: Arc::clone(&shared.stats),
-        bytes,
-    };
-    let up_delay = (affected && model.direction.delays_upstream()).then(|| (model, rng.clone()));
-    let mut down_rng = rng;
-    down_rng.next_u64();
-    let down_delay = (affected && model.direction.delays_downstream()).then_some((model, down_rng));
-    let up = pipe::forward(
-        client_read,
-        upstream_write,
-        up_delay,
-        meter(|s| &s.bytes_upstream),
-    );
-    let down = pipe::forward(
-        upstream_read,
-        client_write,
-        down_delay,
-        meter(|s| &s.bytes_downstream),
-    );
-    match tokio::try_join!(up, down) {
-        Ok(_) => {}
-        // Writing toward the upstream or reading from it failed: an upstream error.
-        Err(LegError::Write(e)) | Err(LegError::Read(e)) => {
-            debug!("{peer}: connection ended with {e}");
-            if is_upstream_side(&e) {
-                shared.stats.upstream_error(cause(&e));
-            }
-        }
-    }
-}
-
-/// Resets and broken pipes are what a failing peer looks like; count them.
-fn is_upstream_side(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::TimedOut
-    )
-}
-
-/// A short, stable cause for the report.
-pub fn cause(e: &io::Error) -> &'static str {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused",
-        io::ErrorKind::ConnectionReset => "connection reset",
-        io::ErrorKind::BrokenPipe => "broken pipe",
-        io::ErrorKind::TimedOut => "timed out",
-        io::ErrorKind::HostUnreachable => "host unreachable",
-        io::ErrorKind::NetworkUnreachable => "network unreachable",
-        io::ErrorKind::AddrNotAvailable => "address not available",
-        _ => "other",
-    }
-}
-
-type Connected = std::result::Result<TcpStream, (SocketAddr, io::Error)>;
-
-/// Dials where a redirected connection was going, marked so it is not redirected again.
-async fn connect_original(client: &TcpStream, mark: u32) -> Connected {
-    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-    let target = sockets::original_dst(client).map_err(|e| (unknown, e))?;
-    if client.local_addr().ok() == Some(target) {
-        // Not redirected (a client connected to the proxy port itself): refuse, or the
-        // proxy would connect to itself.
-        let e = io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            "not a redirected connection",
-        );
-        return Err((target, e));
-    }
-    match tokio::time::timeout(CONNECT_TIMEOUT, sockets::connect_marked(target, mark)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
-        Ok(Err(e)) => Err((target, e)),
-        Err(_) => Err((target, io::Error::from(io::ErrorKind::TimedOut))),
-    }
-}
-
-/// Connects to the first upstream address that answers.
-pub async fn connect_first(addrs: &[SocketAddr]) -> Connected {
-    let mut last = None;
-    for &addr in addrs {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => last = Some((addr, e)),
-            Err(_) => last = Some((addr, io::Error::from(io::ErrorKind::TimedOut))),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        let none = SocketAddr::from(([0, 0, 0, 0], 0));
-        (
-            none,
-            io::Error::new(io::ErrorKind::AddrNotAvailable, "no upstream address"),
-        )
-    }))
 }

@@ -16,16 +16,30 @@
 //! ```
 //!
 //! The proxy's own connections to the original destination carry the mark (SO_MARK), so
-//! the rule lets them through. Ingress, for `--app-port 3000`:
+//! the rule lets them through. At the end the set of targets is flushed first ([`stop_document`]):
+//! new connections go direct at once, while the rule (and its `redirect`) stays until the
+//! drain is over. Connections already redirected depend on it: their NAT binding lives in
+//! conntrack, and conntrack and NAT stop tracking a namespace's connections when the last
+//! expression that needs them goes (measured: an established redirected connection is
+//! reset on its next packet once the table, or just its rule, is deleted).
+//!
+//! Ingress, for `--app-port 3000` with the proxy on 127.0.0.1:41234 (TPROXY, no NAT):
 //!
 //! ```text
 //!     chain ingress {
-//!         type nat hook prerouting priority -100; policy accept;
-//!         tcp dport 3000 tcp flags & (syn | ack) == syn counter name "redirected" redirect to :41234
+//!         type filter hook prerouting priority mangle; policy accept;
+//!         iifname != "lo" meta nfproto ipv4 tcp dport 3000 tcp flags & (syn | ack) == syn
+//!             counter name "redirected" tproxy ip to 127.0.0.1:41234
 //!     }
 //! ```
 //!
-//! The proxy then forwards to 127.0.0.1:3000, which is output traffic, not prerouting.
+//! `tproxy` hands the SYN to the proxy's transparent listener without rewriting it: the
+//! proxy sees the client's address and the original destination as they are, and once
+//! accepted the connection is an ordinary local socket, so deleting the table at the end
+//! leaves it working (new connections then reach the application). Loopback traffic is
+//! not caught: the proxy's own connections to the application arrive there, and local
+//! clients were never the point. IPv6 clients are not caught either (the proxy listens on
+//! IPv4): they reach the application directly, undelayed.
 
 use std::net::Ipv4Addr;
 
@@ -33,6 +47,7 @@ use serde_json::{Value, json};
 
 pub use chaos_common::nft::{FAMILY, delete_argv};
 pub const COUNTER: &str = "redirected";
+const TARGETS: &str = "targets4";
 
 pub fn table_name(run_id: &str) -> String {
     chaos_common::nft::table_name(crate::TOOL, run_id)
@@ -56,7 +71,7 @@ pub enum Redirect {
         port: Option<u16>,
         mark: u32,
     },
-    /// Inbound connections to the application port.
+    /// Inbound IPv4 connections to the application port (TPROXY).
     Ingress { app_port: u16 },
 }
 
@@ -84,10 +99,14 @@ fn first_syn() -> Value {
     ]}, "right": "syn"}})
 }
 
-fn nat_chain(table: &str, name: &str, hook: &str) -> Value {
+fn chain(table: &str, name: &str, kind: &str, hook: &str, prio: i32) -> Value {
     json!({"add": {"chain": with(table_ref(table), json!({
-        "name": name, "type": "nat", "hook": hook, "prio": -100, "policy": "accept"
+        "name": name, "type": kind, "hook": hook, "prio": prio, "policy": "accept"
     }))}})
+}
+
+fn meta_eq(key: &str, op: &str, right: Value) -> Value {
+    json!({"match": {"op": op, "left": {"meta": {"key": key}}, "right": right}})
 }
 
 /// The whole transaction that creates the table for `redirect` into `proxy_port`.
@@ -96,12 +115,7 @@ pub fn apply_document(table: &str, redirect: &Redirect, proxy_port: u16) -> Valu
         json!({"add": {"table": {"family": FAMILY, "name": table}}}),
         json!({"add": {"counter": with(table_ref(table), json!({"name": COUNTER}))}}),
     ];
-    let tail = [
-        first_syn(),
-        json!({"counter": COUNTER}),
-        json!({"redirect": {"port": proxy_port}}),
-    ];
-    let (chain, hook, mut expr) = match redirect {
+    let (name, expr) = match redirect {
         Redirect::Egress {
             targets,
             port,
@@ -109,27 +123,55 @@ pub fn apply_document(table: &str, redirect: &Redirect, proxy_port: u16) -> Valu
         } => {
             let elements: Vec<String> = targets.iter().map(ToString::to_string).collect();
             commands.push(json!({"add": {"set": with(table_ref(table), json!({
-                "name": "targets4", "type": "ipv4_addr", "flags": ["interval"]
+                "name": TARGETS, "type": "ipv4_addr", "flags": ["interval"]
             }))}}));
             commands.push(json!({"add": {"element": with(table_ref(table), json!({
-                "name": "targets4", "elem": elements
+                "name": TARGETS, "elem": elements
             }))}}));
+            commands.push(chain(table, "egress", "nat", "output", -100));
             let mut expr = vec![
-                json!({"match": {"op": "!=", "left": {"meta": {"key": "mark"}}, "right": mark}}),
-                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "@targets4"}}),
-                json!({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}),
+                meta_eq("mark", "!=", json!(mark)),
+                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": format!("@{TARGETS}")}}),
+                meta_eq("l4proto", "==", json!("tcp")),
             ];
             expr.extend(port.map(tcp_dport));
-            ("egress", "output", expr)
+            expr.extend([
+                first_syn(),
+                json!({"counter": COUNTER}),
+                json!({"redirect": {"port": proxy_port}}),
+            ]);
+            ("egress", expr)
         }
-        Redirect::Ingress { app_port } => ("ingress", "prerouting", vec![tcp_dport(*app_port)]),
+        Redirect::Ingress { app_port } => {
+            commands.push(chain(table, "ingress", "filter", "prerouting", -150));
+            let expr = vec![
+                meta_eq("iifname", "!=", json!("lo")),
+                meta_eq("nfproto", "==", json!("ipv4")),
+                meta_eq("l4proto", "==", json!("tcp")),
+                tcp_dport(*app_port),
+                first_syn(),
+                json!({"counter": COUNTER}),
+                json!({"tproxy": {"family": "ip", "addr": "127.0.0.1", "port": proxy_port}}),
+            ];
+            ("ingress", expr)
+        }
     };
-    expr.extend(tail);
-    commands.push(nat_chain(table, chain, hook));
     commands.push(json!({"add": {"rule": with(table_ref(table), json!({
-        "chain": chain, "expr": expr
+        "chain": name, "expr": expr
     }))}}));
     json!({"nftables": commands})
+}
+
+/// The first step of the end, where the table must outlive it: egress empties its set
+/// of targets (new connections go direct; redirected ones keep their NAT until the
+/// table goes). Ingress needs none: its table is deleted at once.
+pub fn stop_document(table: &str, redirect: &Redirect) -> Option<Value> {
+    match redirect {
+        Redirect::Egress { .. } => Some(json!({"nftables": [
+            {"flush": {"set": with(table_ref(table), json!({"name": TARGETS}))}}
+        ]})),
+        Redirect::Ingress { .. } => None,
+    }
 }
 
 #[cfg(test)]
@@ -181,15 +223,42 @@ mod tests {
     }
 
     #[test]
-    fn ingress_document_redirects_the_app_port_in_prerouting() {
+    fn ingress_document_hands_outside_ipv4_syns_to_the_transparent_proxy() {
         let doc = apply_document("t", &Redirect::Ingress { app_port: 3000 }, 40000);
         let commands = doc["nftables"].as_array().cloned().unwrap_or_default();
         assert_eq!(commands.len(), 4);
-        assert_eq!(commands[2]["add"]["chain"]["hook"], "prerouting");
+        let chain = &commands[2]["add"]["chain"];
+        assert_eq!(
+            (chain["type"].as_str(), chain["hook"].as_str()),
+            (Some("filter"), Some("prerouting"))
+        );
+        assert_eq!(chain["prio"], -150);
         let expr = &commands[3]["add"]["rule"]["expr"];
-        assert_eq!(expr[0]["match"]["right"], 3000);
-        assert_eq!(expr[1]["match"]["right"], "syn");
-        assert_eq!(expr[3]["redirect"]["port"], 40000);
+        assert_eq!(expr[0]["match"]["left"]["meta"]["key"], "iifname");
+        assert_eq!(expr[0]["match"]["op"], "!=");
+        assert_eq!(expr[1]["match"]["right"], "ipv4");
+        assert_eq!(expr[3]["match"]["right"], 3000);
+        assert_eq!(expr[4]["match"]["right"], "syn");
+        assert_eq!(
+            expr[6]["tproxy"],
+            json!({"family": "ip", "addr": "127.0.0.1", "port": 40000})
+        );
+        assert!(!doc.to_string().contains("redirect\":"));
+    }
+
+    #[test]
+    fn the_end_of_egress_empties_the_targets_and_keeps_the_rule() {
+        let redirect = Redirect::Egress {
+            targets: vec![Ipv4Addr::new(198, 51, 100, 2)],
+            port: None,
+            mark: 1,
+        };
+        let doc = stop_document("t", &redirect).unwrap_or_default();
+        assert_eq!(
+            doc,
+            json!({"nftables": [{"flush": {"set": {"family": "inet", "table": "t", "name": "targets4"}}}]})
+        );
+        assert!(stop_document("t", &Redirect::Ingress { app_port: 1 }).is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn resolve(flag: &str, text: &str) -> Result<Vec<SocketAddr>> {
 }
 
 /// The mode the flags chose, with its resolved addresses.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Chosen {
     Explicit {
         listen: SocketAddr,

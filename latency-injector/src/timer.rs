@@ -141,21 +141,25 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn sleeps_end_close_to_their_deadline_and_in_order() {
+    async fn sleeps_never_end_early_and_end_in_deadline_order() {
         let start = tokio::time::Instant::now();
-        let waits = [3u64, 12, 7, 1, 20].map(|ms| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for ms in [3u64, 12, 7, 1, 20] {
+            let tx = tx.clone();
             tokio::spawn(async move {
                 let deadline = start + Duration::from_millis(ms);
                 sleep_until(deadline).await;
-                tokio::time::Instant::now() - deadline
-            })
-        });
-        for wait in waits {
-            let late = wait.await.unwrap_or(Duration::MAX);
-            // Never early; late by well under tokio's 1 ms tick on an idle machine (the
-            // bound here is loose for busy CI machines).
-            assert!(late < Duration::from_millis(20), "late by {late:?}");
+                let _ = tx.send((ms, tokio::time::Instant::now() >= deadline));
+            });
         }
+        drop(tx);
+        let mut order = Vec::new();
+        while let Some((ms, on_time)) = rx.recv().await {
+            assert!(on_time, "the {ms} ms sleep ended early");
+            order.push(ms);
+        }
+        // How late they end is the benchmark's business (scripts/bench/latency.sh).
+        assert_eq!(order, [1, 3, 7, 12, 20]);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Flags (the original script's, the runbook's, and chaos-tools' common ones) and their
-//! validation into a [`PodKill`].
+//! validation into [`Settings`] and a [`PodKill`]. Nothing here touches the cluster:
+//! target resolution is the fault's resolve step.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,17 +8,22 @@ use std::time::Duration;
 use chaos_common::ChaosError;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
-use chaos_common::kube::ClientOptions;
 use chaos_common::kube::targets::TargetSpec;
+use chaos_common::kube::{ClientOptions, selector};
+use chaos_common::safety::validate_namespace;
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
 use serde_json::json;
 
-use crate::kill::{Method, PodKill, Settings};
+use crate::fault::PodKill;
+use crate::settings::{Method, Settings};
 
-/// Deletes (or evicts) pods of a Deployment one at a time through the Kubernetes API and
-/// times each recovery with watches: old pod gone, replacement created, scheduled,
-/// Ready, and the Deployment back to its desired ready count.
+/// `--recovery-timeout` when not given (the original waited 120 s).
+const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Deletes (or evicts) pods of a Deployment or StatefulSet one at a time through the
+/// Kubernetes API and times each recovery with watches: old pod gone, replacement
+/// created, scheduled, Ready, and the workload back to its desired ready count.
 #[derive(Debug, Parser)]
 #[command(name = "pod-killer", version)]
 pub struct Cli {
@@ -32,6 +38,10 @@ pub struct Cli {
     /// Target the pods of this Deployment (its own selector).
     #[arg(long, value_name = "NAME", group = "target")]
     pub deployment: Option<String>,
+
+    /// Target the pods of this StatefulSet (its own selector).
+    #[arg(long, value_name = "NAME", group = "target")]
+    pub statefulset: Option<String>,
 
     /// Target the pods matching this label selector.
     #[arg(short = 'l', long, value_name = "SELECTOR", group = "target")]
@@ -63,9 +73,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub min_ready: u32,
 
-    /// How long to wait for each kill to recover.
-    #[arg(long, default_value = "120", value_name = "DURATION")]
-    pub recovery_timeout: HumanDuration,
+    /// How long to wait for each kill to recover [default: 120, or
+    /// --expect-recovery-within when that is longer].
+    #[arg(long, value_name = "DURATION")]
+    pub recovery_timeout: Option<HumanDuration>,
 
     /// Pass criterion: every kill recovered within this (EXP-001 uses 30s); exit 1 if not.
     #[arg(long, value_name = "DURATION")]
@@ -101,6 +112,16 @@ pub fn check_name(flag: &str, value: &str) -> Result<(), ChaosError> {
     }
 }
 
+fn positive(flag: &str, value: Duration) -> Result<Duration, ChaosError> {
+    if value.is_zero() {
+        Err(ChaosError::bad_input(format!(
+            "{flag} must be greater than zero"
+        )))
+    } else {
+        Ok(value)
+    }
+}
+
 impl Cli {
     fn target(&self) -> Result<TargetSpec, ChaosError> {
         if let Some(s) = &self.service {
@@ -111,56 +132,71 @@ impl Cli {
             check_name("--deployment", d)?;
             return Ok(TargetSpec::Deployment(d.clone()));
         }
+        if let Some(s) = &self.statefulset {
+            check_name("--statefulset", s)?;
+            return Ok(TargetSpec::StatefulSet(s.clone()));
+        }
         if let Some(l) = &self.selector {
-            if l.trim().is_empty() || l.contains(['\n', '\0']) {
-                return Err(ChaosError::bad_input(
-                    "--selector needs a label selector such as app=product-service",
-                ));
-            }
-            return Ok(TargetSpec::Selector(l.trim().to_owned()));
+            let l = l.trim();
+            selector::validate(l).map_err(|why| {
+                ChaosError::bad_input(format!(
+                    "--selector '{l}' is not a valid label selector: {why} (e.g. app=product-service or 'tier in (web,api)')"
+                ))
+            })?;
+            return Ok(TargetSpec::Selector(l.to_owned()));
         }
         Ok(TargetSpec::RandomDeployment)
     }
 
-    /// Validates every flag except the ones that need the cluster.
+    /// How long each kill waits for recovery. Never shorter than the pass criterion:
+    /// the default is raised to it; two explicit flags that contradict are bad input
+    /// (the run would give up before the criterion's limit and report a failure it
+    /// never measured).
+    fn recovery_timeout(&self, expect: Option<Duration>) -> Result<Duration, ChaosError> {
+        match (
+            self.recovery_timeout.map(HumanDuration::as_duration),
+            expect,
+        ) {
+            (Some(timeout), Some(expect)) if timeout < expect => {
+                Err(ChaosError::bad_input(format!(
+                    "--recovery-timeout {} is shorter than --expect-recovery-within {}: pod-killer would stop \
+                 waiting before the pass criterion's limit; give --recovery-timeout of at least {} or leave it out",
+                    HumanDuration(timeout),
+                    HumanDuration(expect),
+                    HumanDuration(expect)
+                )))
+            }
+            (Some(timeout), _) => positive("--recovery-timeout", timeout),
+            (None, expect) => Ok(expect.map_or(DEFAULT_RECOVERY_TIMEOUT, |e| {
+                e.max(DEFAULT_RECOVERY_TIMEOUT)
+            })),
+        }
+    }
+
+    /// Validates every flag; nothing here needs the cluster.
     pub fn settings(&self, run_id: &str) -> Result<Settings, ChaosError> {
-        check_name("--namespace", &self.namespace)?;
+        let namespace = validate_namespace(&self.namespace)
+            .map_err(|e| ChaosError::bad_input(format!("--namespace: {e}")))?;
         if self.count == 0 || self.count > 100 {
             return Err(ChaosError::bad_input("--count must be between 1 and 100"));
         }
-        for (flag, value) in [
-            ("--interval", self.interval),
-            ("--recovery-timeout", self.recovery_timeout),
-        ] {
-            if value.as_duration().is_zero() {
-                return Err(ChaosError::bad_input(format!(
-                    "{flag} must be greater than zero"
-                )));
-            }
-        }
-        if self
+        let interval = positive("--interval", self.interval.as_duration())?;
+        let expect = self
             .expect_recovery_within
-            .is_some_and(|e| e.as_duration().is_zero())
-        {
-            return Err(ChaosError::bad_input(
-                "--expect-recovery-within must be greater than zero",
-            ));
-        }
-        if self.kubeconfig.as_ref().is_some_and(|p| !p.is_file()) {
-            let path = self
-                .kubeconfig
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            .map(|e| positive("--expect-recovery-within", e.as_duration()))
+            .transpose()?;
+        let recovery_timeout = self.recovery_timeout(expect)?;
+        if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
             return Err(ChaosError::bad_input(format!(
-                "--kubeconfig {path}: no such file"
+                "--kubeconfig {}: no such file",
+                path.display()
             )));
         }
         Ok(Settings {
-            namespace: self.namespace.clone(),
+            namespace,
             target: self.target()?,
             count: self.count,
-            interval: self.interval.as_duration(),
+            interval,
             grace_period: self.grace_period,
             delay: self.delay.as_duration(),
             method: if self.evict {
@@ -169,8 +205,8 @@ impl Cli {
                 Method::Delete
             },
             min_ready: self.min_ready,
-            recovery_timeout: self.recovery_timeout.as_duration(),
-            expect_recovery_within: self.expect_recovery_within.map(HumanDuration::as_duration),
+            recovery_timeout,
+            expect_recovery_within: expect,
             client: ClientOptions {
                 kubeconfig: self.kubeconfig.clone(),
                 context: self.context.clone(),
@@ -201,6 +237,7 @@ impl Tool for Cli {
             "namespace": settings.namespace,
             "service": self.service,
             "deployment": self.deployment,
+            "statefulset": self.statefulset,
             "selector": self.selector,
             "count": settings.count,
             "intervalSeconds": settings.interval.as_secs_f64(),
@@ -214,7 +251,7 @@ impl Tool for Cli {
             "context": settings.client.context,
         });
         Ok(Prepared {
-            fault: PodKill::new(settings, None),
+            fault: PodKill::new(settings),
             duration,
             parameters,
         })

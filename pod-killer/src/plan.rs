@@ -1,4 +1,6 @@
-//! The plan (what `--dry-run` prints): hypothesis, targets, exact steps, warnings.
+//! The plan (what `--dry-run` prints): hypothesis, targets, exact steps, warnings. Before
+//! the resolve step (`snapshot` None) it names the namespace, which is what the common
+//! safety rules (protected namespaces) need.
 
 use chaos_common::Plan;
 use chaos_common::duration::HumanDuration;
@@ -6,15 +8,15 @@ use chaos_common::report::Target;
 use chaos_common::safety::SafetyRequest;
 use serde_json::json;
 
-use crate::kill::PodKill;
+use crate::resolve::Snapshot;
+use crate::settings::Settings;
 
-pub fn plan(fault: &PodKill) -> Plan {
-    let s = &fault.settings;
+pub fn plan(s: &Settings, snapshot: Option<&Snapshot>) -> Plan {
     let safety = SafetyRequest {
         namespaces: vec![s.namespace.clone()],
         destructive: true,
     };
-    let Some(snapshot) = &fault.snapshot else {
+    let Some(snapshot) = snapshot else {
         return Plan {
             hypothesis: format!("pod-killer in namespace {}", s.namespace),
             targets: vec![Target::new("namespace", s.namespace.clone())],
@@ -22,35 +24,41 @@ pub fn plan(fault: &PodKill) -> Plan {
             ..Plan::default()
         };
     };
-    let what = match &snapshot.deployment {
-        Some(d) => format!("deployment/{d}"),
-        None => format!("the pods matching '{}'", snapshot.selector),
-    };
-    let limit = HumanDuration(s.expect_recovery_within.unwrap_or(s.recovery_timeout));
+    let what = snapshot.what();
     let hypothesis = format!(
         "{} {} pod(s) of {what} in namespace {}, one at a time, leaves at least {} Ready pod(s), and after each kill \
-         a replacement is Ready and {} pod(s) are Ready again within {limit}",
+         a replacement is Ready and {} pod(s) are Ready again within {}",
         capitalised(s.method.verb()),
         s.count,
         s.namespace,
         s.min_ready,
-        snapshot.desired
+        snapshot.desired,
+        HumanDuration(s.limit())
     );
+    let (kind, name) = match &snapshot.workload {
+        Some(w) => (w.kind.resource(), w.name.clone()),
+        None => ("selector", snapshot.selector.clone()),
+    };
     let mut targets = vec![
-        match &snapshot.deployment {
-            Some(d) => Target::new("deployment", d.clone()),
-            None => Target::new("selector", snapshot.selector.clone()),
-        }
-        .with_details(
-            json!({"namespace": s.namespace, "selector": snapshot.selector,
-                         "desiredReplicas": snapshot.desired, "readyPods": snapshot.ready(),
-                         "server": snapshot.server}),
-        ),
+        Target::new(kind, name).with_details(json!({"namespace": s.namespace,
+        "selector": snapshot.selector, "desiredReplicas": snapshot.desired,
+        "readyPods": snapshot.available(), "server": snapshot.server})),
     ];
     targets.extend(snapshot.pods.iter().map(|p| {
-        Target::new("pod", p.name.clone())
-            .with_details(json!({"namespace": s.namespace, "phase": p.phase, "ready": p.ready}))
+        Target::new("pod", p.name.clone()).with_details(
+            json!({"namespace": s.namespace, "uid": p.uid, "phase": p.phase, "ready": p.ready}),
+        )
     }));
+    Plan {
+        hypothesis,
+        targets,
+        steps: steps(s, snapshot, &what),
+        warnings: warnings(s, snapshot),
+        safety,
+    }
+}
+
+fn steps(s: &Settings, snapshot: &Snapshot, what: &str) -> Vec<String> {
     let mut steps = vec![format!(
         "watch pods matching '{}' in namespace {}",
         snapshot.selector, s.namespace
@@ -74,38 +82,32 @@ pub fn plan(fault: &PodKill) -> Plan {
         ));
         steps.push(format!(
             "record Event chaos-pod-killer-{}-{i} (reason ChaosPodKilled) on {what}, then wait up to {} for recovery",
-            s.run_id, HumanDuration(s.recovery_timeout)
+            s.run_id,
+            HumanDuration(s.recovery_timeout)
         ));
     }
-    Plan {
-        hypothesis,
-        targets,
-        steps,
-        warnings: warnings(fault),
-        safety,
-    }
+    steps
 }
 
-fn warnings(fault: &PodKill) -> Vec<String> {
-    let s = &fault.settings;
+fn warnings(s: &Settings, snapshot: &Snapshot) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Some(snapshot) = &fault.snapshot {
-        if snapshot.deployment.is_none() {
-            warnings.push(format!(
-                "no Deployment owns the pods matching '{}': recovery means {} Ready pods again (the count now)",
-                snapshot.selector, snapshot.desired
-            ));
-        }
-        if snapshot.ready() < snapshot.desired {
-            warnings.push(format!(
-                "only {} of {} pods are Ready before the run",
-                snapshot.ready(),
-                snapshot.desired
-            ));
-        }
+    if snapshot.workload.is_none() {
+        warnings.push(format!(
+            "no Deployment or StatefulSet owns the pods matching '{}': recovery means {} Ready pods again (the count now)",
+            snapshot.selector, snapshot.desired
+        ));
+    }
+    if snapshot.available() < snapshot.desired {
+        warnings.push(format!(
+            "only {} of {} pods are Ready before the run",
+            snapshot.available(),
+            snapshot.desired
+        ));
     }
     if s.grace_period == 0 {
-        warnings.push("grace period 0: the pods are removed at once, without their preStop hook or SIGTERM window".into());
+        warnings.push(
+            "grace period 0: the pods are removed at once, without their preStop hook or SIGTERM window".into(),
+        );
     }
     warnings
 }

@@ -1,70 +1,63 @@
-//! Target resolution at prepare time, before anything is touched: connects, finds the
-//! Deployment and its pods, so that `--dry-run` prints the exact plan, a missing target
-//! is bad input (exit 2) and `--min-ready` can refuse (exit 3) with the counts.
+//! The resolve step (`Fault::resolve`, after the common safety rules): connects, finds
+//! the workload (Deployment or StatefulSet) and its pods, and keeps a snapshot for the
+//! plan, the baseline and the `--min-ready` rule. Touches nothing.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chaos_common::kube::client::connect;
-use chaos_common::kube::targets::{self, Resolved, is_ready, is_terminating};
-use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::{Value, json};
+use chaos_common::kube::resolve::{self, Resolved};
+use chaos_common::kube::retry::ThrottleCount;
+use chaos_common::kube::targets::{Workload, is_available, is_ready, is_terminating};
+use serde::Serialize;
 
-use crate::kill::Settings;
+use crate::settings::Settings;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodSummary {
     pub name: String,
+    pub uid: String,
     pub phase: String,
     pub ready: bool,
     pub terminating: bool,
+    /// Running, Ready and not terminating: what `--min-ready` counts.
+    pub available: bool,
 }
 
-/// What the cluster looked like when the run was prepared.
+/// What the cluster looked like when the run was resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub server: String,
     pub kubeconfig: String,
     pub selector: String,
-    pub deployment: Option<String>,
-    /// The Deployment's replicas, or the Ready pods when no Deployment owns them.
+    pub workload: Option<Workload>,
+    /// The workload's replicas, or the available pods when no workload owns them.
     pub desired: usize,
     pub pods: Vec<PodSummary>,
 }
 
 impl Snapshot {
-    /// Pods that count as Ready: Ready and not terminating.
-    pub fn ready(&self) -> usize {
-        self.pods
-            .iter()
-            .filter(|p| p.ready && !p.terminating)
-            .count()
+    /// Pods that count towards `--min-ready`.
+    pub fn available(&self) -> usize {
+        self.pods.iter().filter(|p| p.available).count()
     }
 
-    pub fn to_json(&self) -> Value {
-        let pods: Vec<Value> = self
-            .pods
-            .iter()
-            .map(|p| json!({"name": p.name, "phase": p.phase, "ready": p.ready, "terminating": p.terminating}))
-            .collect();
-        json!({"server": self.server, "kubeconfig": self.kubeconfig, "selector": self.selector,
-               "deployment": self.deployment, "desiredReplicas": self.desired, "readyPods": self.ready(), "pods": pods})
+    /// `deployment/NAME`, `statefulset/NAME`, or the selector.
+    pub fn what(&self) -> String {
+        match &self.workload {
+            Some(w) => w.reference(),
+            None => format!("the pods matching '{}'", self.selector),
+        }
     }
 }
 
-fn ready_replicas(d: &Deployment) -> u32 {
-    d.status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .and_then(|r| u32::try_from(r).ok())
-        .unwrap_or(0)
-}
-
-fn summary(resolved: &Resolved, server: String, kubeconfig: String) -> Snapshot {
+fn summary(resolved: Resolved, server: String, kubeconfig: String) -> Snapshot {
     let pods: Vec<PodSummary> = resolved
         .pods
         .iter()
         .map(|p| PodSummary {
             name: p.metadata.name.clone().unwrap_or_default(),
+            uid: p.metadata.uid.clone().unwrap_or_default(),
             phase: p
                 .status
                 .as_ref()
@@ -72,46 +65,45 @@ fn summary(resolved: &Resolved, server: String, kubeconfig: String) -> Snapshot 
                 .unwrap_or_default(),
             ready: is_ready(p),
             terminating: is_terminating(p),
+            available: is_available(p),
         })
         .collect();
-    let replicas = resolved
-        .deployment
+    let available = pods.iter().filter(|p| p.available).count();
+    let desired = resolved
+        .workload
         .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.replicas);
-    let ready_now = pods.iter().filter(|p| p.ready && !p.terminating).count();
+        .and_then(|w| w.replicas)
+        .and_then(|r| usize::try_from(r).ok())
+        .unwrap_or(available);
     Snapshot {
         server,
         kubeconfig,
-        selector: resolved.selector.clone(),
-        deployment: resolved
-            .deployment
-            .as_ref()
-            .and_then(|d| d.metadata.name.clone()),
-        desired: replicas
-            .and_then(|r| usize::try_from(r).ok())
-            .unwrap_or(ready_now),
+        selector: resolved.selector,
+        workload: resolved.workload,
+        desired,
         pods,
     }
 }
 
-/// Connects, finds the Deployment (or the pods of the selector) and takes the snapshot
-/// the plan and the min-ready rule read: `Fault::resolve`, after the safety rules.
-pub async fn resolve(settings: &Settings) -> chaos_common::Result<Snapshot> {
+pub async fn resolve(
+    settings: &Settings,
+    throttled: &ThrottleCount,
+) -> chaos_common::Result<Snapshot> {
     let conn = connect(&settings.client).await?;
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let min_ready = settings.min_ready;
-    let eligible = |d: &Deployment| ready_replicas(d) > min_ready;
-    let resolved = targets::resolve(
+    let min_ready = i64::from(settings.min_ready);
+    let eligible = |w: &Workload| i64::from(w.ready_replicas) > min_ready;
+    let resolved = resolve::resolve(
         &conn,
         &settings.namespace,
         &settings.target,
         u64::from(seed),
         eligible,
+        throttled,
     )
     .await?;
-    Ok(summary(&resolved, conn.server.clone(), conn.source.clone()))
+    Ok(summary(resolved, conn.server.clone(), conn.source.clone()))
 }

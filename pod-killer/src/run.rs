@@ -1,37 +1,35 @@
 //! The two tasks of a live run: the pod watch that feeds the [`Timeline`] (timestamps are
 //! taken when a watch event arrives, so they are as fresh as the API server's stream),
-//! and the kill loop that strikes on schedule and waits for each recovery.
+//! and the kill loop that strikes on schedule and waits for each recovery. The timeline
+//! lives in a tokio `watch` channel: the kill loop awaits the changes it needs instead
+//! of polling.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chaos_common::kube::Connection;
 use chaos_common::kube::events::{ChaosEvent, record};
-use chaos_common::kube::targets::pick;
+use chaos_common::kube::retry::ThrottleCount;
+use chaos_common::kube::targets::{Workload, pick};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::kill::Settings;
-use crate::strike::{Struck, strike};
-use crate::timeline::{Outcome, Stamp, Timeline};
+use crate::settings::Settings;
+use crate::strike::{Struck, Victim, strike};
+use crate::timeline::{Outcome, PodId, Stamp, Timeline};
 
-/// How often the kill loop looks at the timeline while it waits; the timestamps do not
-/// depend on it (the watch task takes them).
-const POLL: Duration = Duration::from_millis(20);
+/// The timeline, shared: the watch task and the kill loop write, anyone can subscribe.
+pub type SharedTimeline = Arc<watch::Sender<Timeline>>;
 
-pub type SharedTimeline = Arc<Mutex<Timeline>>;
+/// How long recording a kill's Event may retry while throttled.
+const EVENT_BUDGET: Duration = Duration::from_secs(10);
 
-/// Locks the timeline; a poisoned lock still holds the last consistent record.
-pub fn lock(timeline: &SharedTimeline) -> MutexGuard<'_, Timeline> {
-    timeline
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Feeds every pod change matching the selector into the timeline until aborted.
+/// Feeds every pod change matching the selector into the timeline until aborted. The
+/// watcher relists after a 410 Gone and backs off on errors (429 included).
 pub async fn watch_pods(
     conn: Connection,
     namespace: String,
@@ -44,14 +42,12 @@ pub async fn watch_pods(
     while let Some(event) = events.next().await {
         let now = Stamp::now();
         match event {
-            Ok(watcher::Event::Init) => lock(&timeline).on_init(),
+            Ok(watcher::Event::Init) => timeline.send_modify(Timeline::on_init),
             Ok(watcher::Event::InitApply(pod) | watcher::Event::Apply(pod)) => {
-                lock(&timeline).on_pod(&pod, now)
+                timeline.send_modify(|t| t.on_pod(&pod, now));
             }
-            Ok(watcher::Event::InitDone) => lock(&timeline).on_init_done(now),
-            Ok(watcher::Event::Delete(pod)) => {
-                lock(&timeline).on_deleted(pod.metadata.name.as_deref().unwrap_or(""), now);
-            }
+            Ok(watcher::Event::InitDone) => timeline.send_modify(|t| t.on_init_done(now)),
+            Ok(watcher::Event::Delete(pod)) => timeline.send_modify(|t| t.on_deleted(&pod, now)),
             Err(e) => warn!("pod watch in namespace {namespace}: {e} (retrying)"),
         }
     }
@@ -59,120 +55,142 @@ pub async fn watch_pods(
 
 /// Waits until the watch has delivered its first list.
 pub async fn wait_synced(timeline: &SharedTimeline, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if lock(timeline).synced {
-            return true;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    false
+    let mut changes = timeline.subscribe();
+    matches!(
+        tokio::time::timeout(limit, changes.wait_for(|t| t.synced)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// What the kill loop works with.
+pub struct Loop {
+    pub conn: Connection,
+    pub settings: Settings,
+    pub workload: Option<Workload>,
+    pub timeline: SharedTimeline,
+    pub throttled: Arc<ThrottleCount>,
 }
 
 /// Strikes `count` times on schedule; each kill waits for its recovery (or the timeout).
-pub async fn kill_loop(
-    conn: Connection,
-    s: Settings,
-    deployment: Option<String>,
-    timeline: SharedTimeline,
-) -> chaos_common::Result<()> {
+pub async fn kill_loop(run: Loop) -> chaos_common::Result<()> {
+    let s = &run.settings;
     let start = tokio::time::Instant::now() + s.delay;
-    tokio::time::sleep_until(start).await;
     for i in 0..s.count {
         tokio::time::sleep_until(start + s.interval * i).await;
-        let victim = {
-            let mut t = lock(&timeline);
-            let (ready, candidates) = (t.ready_count(), t.candidates());
-            let min = usize::try_from(s.min_ready).unwrap_or(usize::MAX);
-            let seed = u64::from(i) + u64::from(std::process::id());
-            match pick(&candidates, seed).cloned() {
-                Some(pod) if ready > min => Some(pod),
-                other => {
-                    let message = format!(
-                        "would leave {} Ready pod(s) ({ready} Ready now, {} desired), fewer than --min-ready {}",
-                        ready.saturating_sub(1),
-                        t.desired,
-                        s.min_ready
-                    );
-                    warn!("kill {} skipped: {message}", i + 1);
-                    t.record_unattempted(
-                        other.as_deref().unwrap_or("-"),
-                        Outcome::Skipped(message),
-                        Stamp::now(),
-                    );
-                    None
-                }
-            }
+        let Some(victim) = choose(&run.timeline, s, i) else {
+            continue;
         };
-        let Some(victim) = victim else { continue };
-        strike_one(&conn, &s, deployment.as_deref(), &timeline, &victim).await?;
+        strike_one(&run, &victim).await?;
     }
     Ok(())
 }
 
-async fn strike_one(
-    conn: &Connection,
-    s: &Settings,
-    deployment: Option<&str>,
-    timeline: &SharedTimeline,
-    victim: &str,
-) -> chaos_common::Result<()> {
-    let index = lock(timeline).start_kill(victim, Stamp::now());
-    let verb = s.method.verb();
-    info!(run_id = %s.run_id, "{verb} pod {victim} in namespace {} (grace period {} s)", s.namespace, s.grace_period);
-    match strike(conn, &s.namespace, victim, s.method, s.grace_period).await {
-        Ok(Struck::Accepted) => lock(timeline).kills[index].accepted = Some(Stamp::now()),
+/// A random available pod, unless killing one would go under `--min-ready` (then the
+/// kill is recorded as skipped).
+fn choose(timeline: &SharedTimeline, s: &Settings, i: u32) -> Option<PodId> {
+    let mut chosen = None;
+    timeline.send_modify(|t| {
+        let available = t.available();
+        let min = usize::try_from(s.min_ready).unwrap_or(usize::MAX);
+        let seed = u64::from(i) + u64::from(std::process::id());
+        match pick(&available, seed).map(PodId::of) {
+            Some(pod) if available.len() > min => chosen = Some(pod),
+            other => {
+                let message = format!(
+                    "would leave {} Ready pod(s) ({} Ready now, {} desired), fewer than --min-ready {}",
+                    available.len().saturating_sub(1),
+                    available.len(),
+                    t.desired,
+                    s.min_ready
+                );
+                warn!("kill {} skipped: {message}", i + 1);
+                let pod = other.unwrap_or_else(|| PodId { name: "-".into(), uid: String::new() });
+                t.record_unattempted(pod, Outcome::Skipped(message), Stamp::now());
+            }
+        }
+    });
+    chosen
+}
+
+async fn strike_one(run: &Loop, victim: &PodId) -> chaos_common::Result<()> {
+    let s = &run.settings;
+    let mut index = 0;
+    run.timeline
+        .send_modify(|t| index = t.start_kill(victim.clone(), Stamp::now()));
+    let set = |f: &dyn Fn(&mut crate::timeline::Kill)| {
+        run.timeline.send_modify(|t| f(&mut t.kills[index]))
+    };
+    info!(run_id = %s.run_id, "{} pod {} in namespace {} (grace period {} s)", s.method.verb(), victim.name, s.namespace, s.grace_period);
+    let target = Victim {
+        namespace: &s.namespace,
+        name: &victim.name,
+        uid: &victim.uid,
+    };
+    match strike(&run.conn, target, s.method, s.grace_period, &run.throttled).await {
+        Ok(Struck::Accepted) => {
+            let now = Stamp::now();
+            set(&|k| k.accepted = Some(now));
+        }
         Ok(Struck::BlockedByPdb(pdb)) => {
-            info!("eviction of pod {victim} blocked by PDB {pdb}");
-            lock(timeline).kills[index].outcome = Outcome::BlockedByPdb(pdb);
+            info!("eviction of pod {} blocked by PDB {pdb}", victim.name);
+            set(&|k| k.outcome = Outcome::BlockedByPdb(pdb.clone()));
+            return Ok(());
+        }
+        Ok(Struck::Vanished(why)) => {
+            warn!("{why}; nothing deleted");
+            set(&|k| k.outcome = Outcome::Vanished(why.clone()));
             return Ok(());
         }
         Err(e) => {
-            lock(timeline).kills[index].outcome = Outcome::Failed(e.to_string());
+            let message = e.to_string();
+            set(&|k| k.outcome = Outcome::Failed(message.clone()));
             return Err(e);
         }
     }
-    let event = kill_event(s, deployment, victim, index + 1);
-    match record(conn, &s.namespace, &event).await {
-        Ok(name) => lock(timeline).kills[index].event = Some(name),
-        Err(e) => warn!("could not record the Kubernetes Event for the kill of {victim}: {e}"),
+    let event = kill_event(s, run.workload.as_ref(), &victim.name, index + 1);
+    match record(
+        &run.conn,
+        &s.namespace,
+        &event,
+        EVENT_BUDGET,
+        &run.throttled,
+    )
+    .await
+    {
+        Ok(name) => set(&|k| k.event = Some(name.clone())),
+        Err(e) => warn!(
+            "could not record the Kubernetes Event for the kill of {}: {e}",
+            victim.name
+        ),
     }
-    // A kill is settled once it recovered and its old pod is gone (after the grace
-    // period), so the timeline is complete; only recovery counts against the timeout.
-    let deadline = tokio::time::Instant::now() + s.recovery_timeout;
-    loop {
-        {
-            let mut t = lock(timeline);
-            let kill = &mut t.kills[index];
-            let settled = match kill.outcome {
-                Outcome::Pending => false,
-                Outcome::Recovered => kill.gone.is_some(),
-                _ => true,
-            };
-            if settled {
-                return Ok(());
+    // Settled once it recovered and its old pod is gone (after the grace period), so the
+    // timeline is complete; only recovery counts against the timeout.
+    let mut changes = run.timeline.subscribe();
+    let settled = tokio::time::timeout(
+        s.recovery_timeout,
+        changes.wait_for(|t| t.kills[index].settled()),
+    )
+    .await;
+    if settled.is_err() {
+        run.timeline.send_modify(|t| {
+            if t.kills[index].outcome == Outcome::Pending {
+                warn!(
+                    "pod {}: not recovered within {:?}",
+                    victim.name, s.recovery_timeout
+                );
+                t.kills[index].outcome = Outcome::NotRecovered;
             }
-            if tokio::time::Instant::now() >= deadline {
-                if kill.outcome == Outcome::Pending {
-                    warn!(
-                        "pod {victim}: not recovered within {:?}",
-                        s.recovery_timeout
-                    );
-                    kill.outcome = Outcome::NotRecovered;
-                }
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(POLL).await;
+        });
     }
+    Ok(())
 }
 
-fn kill_event(s: &Settings, deployment: Option<&str>, victim: &str, index: usize) -> ChaosEvent {
-    let regarding = match deployment {
-        Some(name) => ObjectReference {
+fn kill_event(s: &Settings, workload: Option<&Workload>, victim: &str, index: usize) -> ChaosEvent {
+    let regarding = match workload {
+        Some(w) => ObjectReference {
             api_version: Some("apps/v1".into()),
-            kind: Some("Deployment".into()),
-            name: Some(name.into()),
+            kind: Some(w.kind.kind().into()),
+            name: Some(w.name.clone()),
             namespace: Some(s.namespace.clone()),
             ..Default::default()
         },

@@ -1,15 +1,24 @@
-//! One kill: DELETE with a grace period, or an eviction that honours
-//! PodDisruptionBudgets (HTTP 429 is "blocked by PDB `<name>`", not an error).
+//! One kill: a DELETE with a grace period, or an eviction that honours
+//! PodDisruptionBudgets, both with the victim's UID as a precondition (a StatefulSet's
+//! replacement has the same name: it must not be killed by a stale request).
+//!
+//! A 429 is one of two things, told apart by the Status: an eviction refused by a
+//! PodDisruptionBudget (a `DisruptionBudget` cause) is the outcome "blocked by PDB
+//! `<name>`"; any other 429 is API Priority and Fairness throttling, retried after
+//! `Retry-After`. Sent raw because kube-rs's typed calls drop the causes and the header.
+
+use std::time::Duration;
 
 use chaos_common::ChaosError;
+use chaos_common::kube::retry::{self, Answer, Failure, ThrottleCount};
 use chaos_common::kube::{Connection, api_error};
-use http_body_util::BodyExt;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams};
-use kube::client::Body;
-use serde_json::Value;
+use kube::api::{DeleteParams, PostParams, Preconditions};
+use serde_json::json;
 
-use crate::kill::Method;
+use crate::settings::Method;
+
+/// How long a throttled kill keeps retrying.
+const THROTTLE_BUDGET: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Struck {
@@ -17,103 +26,134 @@ pub enum Struck {
     Accepted,
     /// The eviction was refused by this PodDisruptionBudget.
     BlockedByPdb(String),
+    /// The pod was already gone, or replaced (another UID): nothing deleted.
+    Vanished(String),
+}
+
+/// The victim: its namespace, name and UID.
+#[derive(Debug, Clone, Copy)]
+pub struct Victim<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
 }
 
 pub async fn strike(
     conn: &Connection,
-    namespace: &str,
-    pod: &str,
+    victim: Victim<'_>,
     method: Method,
     grace: u32,
+    count: &ThrottleCount,
 ) -> chaos_common::Result<Struck> {
-    let api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
-    match method {
-        Method::Delete => {
-            api.delete(pod, &DeleteParams::default().grace_period(grace))
-                .await
-                .map_err(|e| api_error(e, "delete", "pods", namespace, conn))?;
-            Ok(Struck::Accepted)
-        }
-        Method::Evict => evict(conn, namespace, pod, grace).await,
-    }
-}
-
-/// Sent raw for two reasons: kube's `ErrorResponse` drops the Status causes that name the
-/// PDB, and kube's own eviction body spells `delete_options` (ignored by the API server,
-/// so the grace period would be lost).
-async fn evict(
-    conn: &Connection,
-    namespace: &str,
-    pod: &str,
-    grace: u32,
-) -> chaos_common::Result<Struck> {
-    let body = serde_json::json!({
-        "apiVersion": "policy/v1", "kind": "Eviction",
-        "metadata": {"name": pod, "namespace": namespace},
-        "deleteOptions": {"gracePeriodSeconds": grace},
-    });
-    let request = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"))
-        .create_subresource(
-            "eviction",
-            pod,
-            &PostParams::default(),
-            body.to_string().into_bytes(),
-        )
-        .map_err(|e| ChaosError::fault(format!("cannot build the eviction of pod {pod}: {e}")))?;
-    let response = conn
-        .client
-        .send(request.map(Body::from))
-        .await
-        .map_err(|e| api_error(e, "create", "pods/eviction", namespace, conn))?;
-    let code = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let status: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if (200..300).contains(&code) {
-        return Ok(Struck::Accepted);
-    }
-    if code == 429 {
-        return Ok(Struck::BlockedByPdb(
-            pdb_name(&status).unwrap_or_else(|| "(unnamed)".into()),
-        ));
-    }
-    let message = status
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let reason = status
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let error = kube::core::ErrorResponse {
-        status: "Failure".into(),
-        message,
-        reason,
-        code,
-    };
-    Err(api_error(
-        kube::Error::Api(error),
-        "create",
-        "pods/eviction",
-        namespace,
-        conn,
-    ))
-}
-
-/// The PDB named in a 429 Status: "The disruption budget NAME needs 2 healthy pods ...".
-pub fn pdb_name(status: &Value) -> Option<String> {
-    let causes = status.pointer("/details/causes")?.as_array()?;
-    causes.iter().find_map(|cause| {
-        let message = cause.get("message")?.as_str()?;
-        let rest = message.strip_prefix("The disruption budget ")?;
-        rest.split_whitespace().next().map(str::to_owned)
+    let what = format!(
+        "{} pod {} in namespace {}",
+        method.verb(),
+        victim.name,
+        victim.namespace
+    );
+    retry::retry(&what, THROTTLE_BUDGET, count, || async {
+        let request = request(victim, method, grace).map_err(Failure::Fatal)?;
+        let answer = retry::send(conn, request).await.map_err(|e| {
+            Failure::Fatal(api_error(
+                e,
+                method.verb(),
+                resource(method),
+                victim.namespace,
+                conn,
+            ))
+        })?;
+        classify(answer, victim, method, conn)
     })
+    .await
+}
+
+fn resource(method: Method) -> &'static str {
+    match method {
+        Method::Delete => "pods",
+        Method::Evict => "pods/eviction",
+    }
+}
+
+fn request(
+    victim: Victim<'_>,
+    method: Method,
+    grace: u32,
+) -> chaos_common::Result<http::Request<Vec<u8>>> {
+    let pods = kube::core::Request::new(format!("/api/v1/namespaces/{}/pods", victim.namespace));
+    let preconditions = Preconditions {
+        uid: Some(victim.uid.to_owned()),
+        resource_version: None,
+    };
+    let built = match method {
+        Method::Delete => {
+            let params = DeleteParams {
+                grace_period_seconds: Some(grace),
+                preconditions: Some(preconditions),
+                ..Default::default()
+            };
+            pods.delete(victim.name, &params)
+        }
+        Method::Evict => {
+            // kube's own eviction body spells `delete_options`, which the API server
+            // ignores: the grace period and the precondition would be lost.
+            let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": victim.name, "namespace": victim.namespace},
+                "deleteOptions": {"gracePeriodSeconds": grace, "preconditions": {"uid": victim.uid}}});
+            pods.create_subresource(
+                "eviction",
+                victim.name,
+                &PostParams::default(),
+                body.to_string().into_bytes(),
+            )
+        }
+    };
+    built.map_err(|e| {
+        ChaosError::fault(format!(
+            "cannot build the request for pod {}: {e}",
+            victim.name
+        ))
+    })
+}
+
+fn classify(
+    answer: Answer,
+    victim: Victim<'_>,
+    method: Method,
+    conn: &Connection,
+) -> Result<Struck, Failure> {
+    match answer.code {
+        200..=299 => Ok(Struck::Accepted),
+        404 => Ok(Struck::Vanished(format!(
+            "pod {} was already gone",
+            victim.name
+        ))),
+        409 => Ok(Struck::Vanished(format!(
+            "pod {} was replaced (UID changed) before the request reached it: {}",
+            victim.name,
+            answer.message()
+        ))),
+        429 if method == Method::Evict && answer.disruption_budget().is_some() => {
+            let cause = answer.disruption_budget().unwrap_or_default();
+            Ok(Struck::BlockedByPdb(pdb_name(&cause).unwrap_or(cause)))
+        }
+        429 => Err(Failure::Throttled {
+            retry_after: answer.retry_after,
+            message: answer.message(),
+        }),
+        _ => Err(Failure::Fatal(api_error(
+            answer.into_error(),
+            method.verb(),
+            resource(method),
+            victim.namespace,
+            conn,
+        ))),
+    }
+}
+
+/// The PDB named in a DisruptionBudget cause: "The disruption budget NAME needs ...".
+pub fn pdb_name(cause: &str) -> Option<String> {
+    let rest = cause.strip_prefix("The disruption budget ")?;
+    rest.split_whitespace().next().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -122,10 +162,9 @@ mod tests {
 
     #[test]
     fn pdb_name_comes_from_the_disruption_budget_cause() {
-        let status = serde_json::json!({"code": 429, "details": {"causes": [
-            {"reason": "DisruptionBudget", "message": "The disruption budget product-service-pdb needs 1 healthy pods and has 1 currently"}
-        ]}});
-        assert_eq!(pdb_name(&status).as_deref(), Some("product-service-pdb"));
-        assert_eq!(pdb_name(&serde_json::json!({"code": 429})), None);
+        let cause =
+            "The disruption budget product-service-pdb needs 1 healthy pods and has 1 currently";
+        assert_eq!(pdb_name(cause).as_deref(), Some("product-service-pdb"));
+        assert_eq!(pdb_name("something else"), None);
     }
 }

@@ -58,6 +58,16 @@ fn bad_values_exit_2_naming_the_flag() {
         (&["--recovery-timeout", "soon"], "--recovery-timeout"),
         (&["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
         (&["-d", "0"], "--duration"),
+        (&["-l", "app in a,b"], "--selector"),
+        (
+            &[
+                "--recovery-timeout",
+                "2s",
+                "--expect-recovery-within",
+                "30s",
+            ],
+            "--expect-recovery-within 30s",
+        ),
     ];
     for (args, flag) in cases {
         let out = pod_killer(args);

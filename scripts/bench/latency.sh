@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # latency-injector benchmarks, side by side in one run, all on loopback:
 #  1. accuracy: requested 10 / 100 / 1000 ms vs the added latency redis-benchmark measures
-#     (p50 and p99 through the proxy minus direct), and the delay the proxy says it applied;
-#  2. overhead at 0 ms: redis-benchmark GET/SET throughput and p99, direct vs through the
-#     proxy vs through socat (fork mode, its default listen backlog of 5), 1 and 50 clients;
-#  3. HTTP: requests/s direct vs through the HTTP proxy (nginx upstream, k6 load);
-#  4. memory per idle proxied connection (proxy RSS growth), at 1,000 and ~10,000
-#     connections, and socat's at 1,000 (sum of its processes' PSS).
+#     (p50 and p99 through the proxy minus direct), and the delay the proxy says it applied
+#     (goal: p50 within 1 ms, p99 within 3 ms);
+#  2. TCP overhead at 0 ms: redis-benchmark GET/SET throughput and p99, direct vs through
+#     the proxy vs through socat (fork mode, its default listen backlog of 5), 1 and 50
+#     clients (goal at 50 clients: at least 2x socat);
+#  3. HTTP keep-alive at 0 ms: requests/s direct vs through the HTTP proxy (nginx
+#     upstream, k6 20 VUs; goal: at least 0.8x direct);
+#  4. memory per idle proxied connection (proxy RSS growth), TCP mode at 1,000 and
+#     ~10,000 connections, HTTP mode at 1,000 (connected, no request yet, and with half a
+#     request head sent: a slowloris client), and socat's at 1,000 (sum of its PSS).
 # Prints Markdown tables. Needs redis-server, redis-benchmark, socat, nginx, k6, python3.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-root=$(chaos_root)
-
 requests=100000
 big=9900
 injector=""
@@ -46,36 +48,23 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
-[[ "$requests" =~ ^[1-9][0-9]*$ ]] || die "--requests must be a positive whole number"
-[[ "$big" =~ ^[1-9][0-9]*$ ]] || die "--big must be a positive whole number"
+require_count --requests "$requests"
+require_count --big "$big"
 for value in $sections; do
   case "$value" in accuracy|overhead|http|memory) ;; *) die "--sections: unknown '$value'" ;; esac
 done
 for tool in redis-server redis-benchmark socat nginx k6 python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-if [ -z "$injector" ]; then
-  log "building the release binary"
-  cargo build --release --quiet -p latency-injector --manifest-path "$root/Cargo.toml"
-  injector="$root/target/release/latency-injector"
-fi
-[ -x "$injector" ] || die "--injector: '$injector' is not an executable"
+injector=$(release_bin latency-injector latency-injector "$injector")
 
 work=$(mktemp -d)
-pids=()
 
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_tracked
   rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+on_exit cleanup
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -98,18 +87,14 @@ start_bg() {
   shift
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
   last_pid=$!
-  pids+=("$last_pid")
+  track_pid "$last_pid"
 }
 
 # stop_pid PID : SIGTERM, wait, and forget it (so the trap never signals a reused pid).
 stop_pid() {
-  local pid kept=()
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
-  for pid in "${pids[@]}"; do
-    [ "$pid" = "$1" ] || kept+=("$pid")
-  done
-  pids=("${kept[@]}")
+  untrack_pid "$1"
 }
 
 redis_port=$(free_port)
@@ -157,7 +142,7 @@ accuracy() {
     direct=$(bench_csv "$redis_port" -t get -c "$clients" -n "$n")
     through=$(bench_csv "$port" -t get -c "$clients" -n "$n")
     stop_pid "$last_pid"
-    report=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["observations"]["appliedDelayMs"]; print("%.2f / %.2f / %.2f" % (d["p50"], d["p99"], d["max"]))' "$work/acc$latency.out")
+    report=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["observations"]["appliedDelay"]; print("%.2f / %.2f / %.2f" % (d["p50Ms"], d["p99Ms"], d["maxMs"]))' "$work/acc$latency.out")
     printf '| %s | %s x %s | %.3f | %.3f | %s |\n' "$latency" "$clients" "$n" \
       "$(bc <<<"$(field "$through" 5) - $(field "$direct" 5)")" \
       "$(bc <<<"$(field "$through" 7) - $(field "$direct" 7)")" "$report"
@@ -166,7 +151,7 @@ accuracy() {
 }
 
 overhead() {
-  echo "### Overhead at 0 ms (redis-benchmark, $requests requests, no pipelining)"
+  echo "### TCP overhead at 0 ms (redis-benchmark, $requests requests, no pipelining)"
   echo
   echo "| clients | test | direct req/s | proxy req/s (x direct) | socat req/s (x direct) | proxy / socat | p99 ms direct / proxy / socat |"
   echo "|---:|---|---:|---:|---:|---:|---|"
@@ -210,7 +195,7 @@ EOF
 }
 
 http_bench() {
-  echo "### HTTP (nginx upstream, k6 20 VUs x 5 s, GET /health)"
+  echo "### HTTP keep-alive at 0 ms (nginx upstream, k6 20 VUs x 5 s, GET /health)"
   echo
   echo "| path | req/s | p95 ms |"
   echo "|---|---:|---:|"
@@ -255,16 +240,20 @@ rss_kb() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
 
-# hold PORT N : opens N idle connections to PORT and keeps them until killed.
+# hold PORT N [BYTES] : opens N connections to PORT, sends BYTES on each (nothing by
+# default), and keeps them until killed.
 hold() {
-  local port=$1 n=$2
+  local port=$1 n=$2 bytes=${3:-}
   rm -f "$work/held"
   start_bg hold python3 -c '
 import socket, sys, time
 conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(int(sys.argv[2]))]
+for c in conns:
+    if sys.argv[4]:
+        c.sendall(sys.argv[4].encode())
 open(sys.argv[3], "w").write("ready")
 time.sleep(3600)
-' "$port" "$n" "$work/held"
+' "$port" "$n" "$work/held" "$bytes"
   for _ in $(seq 1 600); do
     [ -f "$work/held" ] && break
     sleep 0.1
@@ -278,18 +267,25 @@ memory() {
   echo
   echo "| proxy | idle connections | memory growth | per connection |"
   echo "|---|---:|---:|---:|"
-  local port base n with holder
-  for n in 1000 "$big"; do
+  local port base n with holder mode args bytes
+  for mode in "tcp 1000" "tcp $big" "http 1000" "slowloris 1000"; do
+    read -r mode n <<<"$mode"
+    args=(-l 0)
+    bytes=""
+    case "$mode" in
+      http) args=(--http -l 0) ;;
+      slowloris) args=(--http -l 0); bytes=$'GET /slow HTTP/1.1\r\nX-Half: ' ;;
+    esac
     port=$(free_port)
-    proxy "mem$n" "$port" -l 0
+    proxy "mem$mode$n" "$port" "${args[@]}"
     local proxy_pid=$last_pid
     sleep 0.5
     base=$(rss_kb "$proxy_pid")
-    hold "$port" "$n"
+    hold "$port" "$n" "$bytes"
     holder=$last_pid
     with=$(rss_kb "$proxy_pid")
-    printf '| latency-injector (RSS) | %s | %s KiB | %.1f KiB |\n' "$n" "$((with - base))" \
-      "$(bc -l <<<"($with - $base) / $n")"
+    printf '| latency-injector, %s mode (RSS) | %s | %s KiB | %.1f KiB |\n' "$mode" "$n" \
+      "$((with - base))" "$(bc -l <<<"($with - $base) / $n")"
     stop_pid "$holder"
     stop_pid "$proxy_pid"
   done

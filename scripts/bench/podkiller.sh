@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# pod-killer against the Kubernetes API test server, side by side in one run with the
+# pod-killer against the Kubernetes API test server (HTTPS, admin client certificate),
+# side by side in one run with the
 # reference tools: kubectl (delete, then `kubectl wait`, which watches) and the original
 # TypeScript tool's method (a `kubectl get` poll every 5 s). Two figures per sample:
 #   start-up to deletion: process start -> the API server accepted the deletion;
@@ -10,7 +11,6 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-root=$(chaos_root)
 
 samples=5
 poll=5
@@ -41,30 +41,27 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
-[[ "$samples" =~ ^[1-9][0-9]*$ ]] || die "--samples must be a positive whole number"
-[[ "$poll" =~ ^[1-9][0-9]*$ ]] || die "--poll must be a positive whole number of seconds"
+require_count --samples "$samples"
+require_count --poll "$poll"
 command -v kubectl >/dev/null || die "kubectl is not installed (apt-get install kubernetes-client)"
 command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
 
-if [ -z "$bin_dir" ]; then
-  log "building the release binaries"
-  cargo build --release --quiet -p pod-killer -p chaos-tests --bins --manifest-path "$root/Cargo.toml"
-  bin_dir="$root/target/release"
+if [ -n "$bin_dir" ]; then
+  pod_killer=$(release_bin pod-killer pod-killer "$bin_dir/pod-killer")
+  server=$(release_bin chaos-tests kube-test-server "$bin_dir/kube-test-server")
+else
+  pod_killer=$(release_bin pod-killer pod-killer)
+  server=$(release_bin chaos-tests kube-test-server)
 fi
-for b in pod-killer kube-test-server; do
-  [ -x "$bin_dir/$b" ] || die "--bin-dir: $bin_dir/$b is not an executable"
-done
 
 work=$(mktemp -d)
-server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_tracked
   rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+# Ctrl-C ends the script here and now (the trap removes the server and the work dir);
+# it does not go on with the next sample in a deleted directory.
+on_exit cleanup
 
 # One Deployment whose replacements take 1.5 s to become Ready, so every tool is
 # already watching (or polling) when it happens.
@@ -77,10 +74,10 @@ namespaces:
         startDelayMs: 200
         readyDelayMs: 1500
 YAML
-export KUBECONFIG="$work/kubeconfig"
-"$bin_dir/kube-test-server" --listen 127.0.0.1:0 --fixture "$work/fixture.yaml" \
+export KUBECONFIG="$work/kubeconfig" KUBECACHEDIR="$work/cache"
+"$server" --listen 127.0.0.1:0 --fixture "$work/fixture.yaml" \
   --kubeconfig-out "$KUBECONFIG" >"$work/server.log" 2>&1 &
-server_pid=$!
+track_pid $!
 for _ in $(seq 50); do
   [ -s "$KUBECONFIG" ] && break
   sleep 0.1
@@ -118,7 +115,7 @@ for i in $(seq "$samples"); do
   settle
   # pod-killer: one kill, timed by its own watch.
   t0=$(now_ms)
-  "$bin_dir/pod-killer" --deployment bench -c 1 -y --output json --run-id "bench-$i" >"$work/pk.json" 2>"$work/pk.log" \
+  "$pod_killer" --deployment bench -c 1 -y --output json --run-id "bench-$i" >"$work/pk.json" 2>"$work/pk.log" \
     || die "pod-killer failed: $(tail -n 3 "$work/pk.log")"
   accepted=$(rfc3339_ms "$(jq -r '.observations.kills[0].deletionAcceptedAt' "$work/pk.json")")
   replacement=$(jq -r '.observations.kills[0].replacement' "$work/pk.json")

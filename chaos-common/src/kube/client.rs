@@ -106,10 +106,20 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection> {
         server,
         source,
     };
-    connection
-        .client
-        .apiserver_version()
-        .await
-        .map_err(|e| super::api_error(e, "get", "version", "", &connection))?;
+    let count = super::retry::ThrottleCount::default();
+    let what = format!("get /version from {}", connection.server);
+    super::retry::retry(
+        &what,
+        std::time::Duration::from_secs(30),
+        &count,
+        || async {
+            connection
+                .client
+                .apiserver_version()
+                .await
+                .map_err(|e| super::retry::classify(e, "get", "version", "", &connection))
+        },
+    )
+    .await?;
     Ok(connection)
 }

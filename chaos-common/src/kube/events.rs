@@ -9,7 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::chrono::{DateTime, Utc};
 use kube::api::{Api, PostParams};
 
-use super::{Connection, api_error};
+use super::Connection;
+use super::retry::{ThrottleCount, classify, retry};
 use crate::error::Result;
 
 /// One event about `regarding`.
@@ -58,15 +59,22 @@ pub fn build(event: &ChaosEvent, namespace: &str, now: SystemTime) -> Event {
     }
 }
 
-/// Creates the Event; returns its name.
-pub async fn record(conn: &Connection, namespace: &str, event: &ChaosEvent) -> Result<String> {
+/// Creates the Event (retrying while throttled, for at most `budget`); returns its name.
+pub async fn record(
+    conn: &Connection,
+    namespace: &str,
+    event: &ChaosEvent,
+    budget: std::time::Duration,
+    count: &ThrottleCount,
+) -> Result<String> {
     let api: Api<Event> = Api::namespaced(conn.client.clone(), namespace);
-    let created = api
-        .create(
-            &PostParams::default(),
-            &build(event, namespace, SystemTime::now()),
-        )
-        .await
-        .map_err(|e| api_error(e, "create", "events.events.k8s.io", namespace, conn))?;
+    let object = build(event, namespace, SystemTime::now());
+    let what = format!("create Event in namespace {namespace}");
+    let created = retry(&what, budget, count, || async {
+        api.create(&PostParams::default(), &object)
+            .await
+            .map_err(|e| classify(e, "create", "events.events.k8s.io", namespace, conn))
+    })
+    .await?;
     Ok(created.metadata.name.unwrap_or_default())
 }

@@ -1,16 +1,13 @@
-//! Target resolution as chaoskube does it: a server-side label selector narrows the
-//! candidates, then pure `filter_by_*` functions pick the eligible ones.
+//! Target selection as chaoskube does it: a server-side label selector narrows the
+//! candidates (see [`super::resolve`]), then pure `filter_by_*` functions pick the
+//! eligible pods. One definition of a pod that serves, [`is_available`], is what
+//! victims are chosen from and what `--min-ready` counts.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::ResourceExt as _;
-use kube::api::{Api, ListParams};
-
-use super::{Connection, api_error};
-use crate::error::{ChaosError, Result};
 
 /// What the operator asked to target.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,19 +16,83 @@ pub enum TargetSpec {
     Service(String),
     /// `--deployment NAME`: the Deployment's own selector.
     Deployment(String),
-    /// `--selector EXPR`: any label selector.
+    /// `--statefulset NAME`: the StatefulSet's own selector.
+    StatefulSet(String),
+    /// `--selector EXPR`: any label selector (validated by [`super::selector::validate`]).
     Selector(String),
     /// Nothing given: a random Deployment of the namespace that `eligible` accepts.
     RandomDeployment,
 }
 
-/// The resolved target: the selector to watch and the Deployment that owns the pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    /// The Kind (`Deployment`), as in an object reference.
+    pub fn kind(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        }
+    }
+
+    /// The `kubectl` resource name (`deployment`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+        }
+    }
+}
+
+/// The controller that owns the target's pods and recreates them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    pub namespace: String,
-    pub selector: String,
-    pub deployment: Option<Deployment>,
-    pub pods: Vec<Pod>,
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub replicas: Option<i32>,
+    pub ready_replicas: i32,
+    pub selector: LabelSelector,
+}
+
+impl Workload {
+    pub fn from_deployment(d: &Deployment) -> Workload {
+        let spec = d.spec.as_ref();
+        Workload {
+            kind: WorkloadKind::Deployment,
+            name: d.metadata.name.clone().unwrap_or_default(),
+            replicas: spec.and_then(|s| s.replicas),
+            ready_replicas: d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+            selector: spec.map(|s| s.selector.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub fn from_stateful_set(s: &StatefulSet) -> Workload {
+        let spec = s.spec.as_ref();
+        Workload {
+            kind: WorkloadKind::StatefulSet,
+            name: s.metadata.name.clone().unwrap_or_default(),
+            replicas: spec.and_then(|s| s.replicas),
+            ready_replicas: s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
+            selector: spec.map(|s| s.selector.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// `deployment/NAME`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind.resource(), self.name)
+    }
 }
 
 /// `matchLabels` and `matchExpressions` as a selector string (`app=a,tier in (x,y)`).
@@ -54,6 +115,45 @@ pub fn selector_string(selector: &LabelSelector) -> String {
     parts.join(",")
 }
 
+/// Whether a LabelSelector selects `labels` (an empty selector selects nothing here: a
+/// workload always has one).
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let exprs = selector.match_expressions.as_deref().unwrap_or_default();
+    let match_labels = selector.match_labels.as_ref();
+    if match_labels.is_none_or(BTreeMap::is_empty) && exprs.is_empty() {
+        return false;
+    }
+    let labels_ok = match_labels.is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    labels_ok
+        && exprs.iter().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => !value.is_some_and(|v| values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+}
+
+/// Whether `workload` owns `pod`: a StatefulSet by the pod's controller reference, a
+/// Deployment by its selector (its pods belong to its ReplicaSets).
+pub fn workload_owns(workload: &Workload, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    match workload.kind {
+        WorkloadKind::StatefulSet => pod.metadata.owner_references.iter().flatten().any(|r| {
+            r.controller == Some(true) && r.kind == "StatefulSet" && r.name == workload.name
+        }),
+        WorkloadKind::Deployment => selector_matches(&workload.selector, &labels),
+    }
+}
+
+pub fn is_running(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
 pub fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -65,10 +165,14 @@ pub fn is_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
+/// A pod that serves: Running, Ready and not terminating. It is what a kill may pick and
+/// what `--min-ready` counts, everywhere.
+pub fn is_available(pod: &Pod) -> bool {
+    is_running(pod) && is_ready(pod) && !is_terminating(pod)
+}
+
 pub fn filter_by_running(pods: Vec<Pod>) -> Vec<Pod> {
-    pods.into_iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .collect()
+    pods.into_iter().filter(is_running).collect()
 }
 
 pub fn filter_by_ready(pods: Vec<Pod>) -> Vec<Pod> {
@@ -79,131 +183,15 @@ pub fn filter_by_not_terminating(pods: Vec<Pod>) -> Vec<Pod> {
     pods.into_iter().filter(|p| !is_terminating(p)).collect()
 }
 
-/// Whether the Deployment's `matchLabels` all appear in `labels`.
-pub fn deployment_selects(deployment: &Deployment, pod: &Pod) -> bool {
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
-    deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+/// The pipeline of filters, which keeps exactly the pods [`is_available`] accepts.
+pub fn filter_by_available(pods: Vec<Pod>) -> Vec<Pod> {
+    filter_by_not_terminating(filter_by_ready(filter_by_running(pods)))
 }
 
 /// Picks `items[seed % len]`; deterministic for tests, random enough with a time seed.
 pub fn pick<T>(items: &[T], seed: u64) -> Option<&T> {
     let len = u64::try_from(items.len()).ok().filter(|l| *l > 0)?;
     usize::try_from(seed % len).ok().and_then(|i| items.get(i))
-}
-
-fn names<T: kube::ResourceExt>(items: &[T]) -> String {
-    let names: BTreeSet<String> = items.iter().map(|i| i.name_any()).collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.into_iter().collect::<Vec<_>>().join(", ")
-    }
-}
-
-/// Resolves `spec` in `namespace`. A target that does not exist is bad input (exit 2)
-/// whose message lists what exists.
-pub async fn resolve(
-    conn: &Connection,
-    namespace: &str,
-    spec: &TargetSpec,
-    seed: u64,
-    eligible: impl Fn(&Deployment) -> bool,
-) -> Result<Resolved> {
-    let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), namespace);
-    let all = deployments
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| api_error(e, "list", "deployments", namespace, conn))?
-        .items;
-    let (selector, deployment) = match spec {
-        TargetSpec::Deployment(name) => {
-            let found = all
-                .iter()
-                .find(|d| d.metadata.name.as_deref() == Some(name))
-                .cloned();
-            let Some(d) = found else {
-                return Err(ChaosError::bad_input(format!(
-                    "--deployment {name}: no such Deployment in namespace {namespace}; Deployments there: {}",
-                    names(&all)
-                )));
-            };
-            (deployment_selector(&d), Some(d))
-        }
-        TargetSpec::RandomDeployment => {
-            let candidates: Vec<&Deployment> = all.iter().filter(|d| eligible(d)).collect();
-            let Some(d) = pick(&candidates, seed).map(|d| (*d).clone()) else {
-                return Err(ChaosError::Refused {
-                    rule: "min-ready",
-                    message: format!(
-                        "no Deployment in namespace {namespace} can lose a pod without going under --min-ready \
-                         (Deployments there: {})",
-                        names(&all)
-                    ),
-                });
-            };
-            (deployment_selector(&d), Some(d))
-        }
-        TargetSpec::Service(name) => (format!("app={name}"), None),
-        TargetSpec::Selector(selector) => (selector.clone(), None),
-    };
-    let pods = list_pods(conn, namespace, &selector).await?;
-    let deployment = deployment.or_else(|| {
-        pods.first()
-            .and_then(|p| all.iter().find(|d| deployment_selects(d, p)).cloned())
-    });
-    if pods.is_empty() && deployment.is_none() {
-        let everything = list_pods(conn, namespace, "").await?;
-        let apps: BTreeSet<String> = everything
-            .iter()
-            .filter_map(|p| p.labels().get("app").cloned())
-            .collect();
-        let flag = if matches!(spec, TargetSpec::Service(_)) {
-            "--service"
-        } else {
-            "--selector"
-        };
-        return Err(ChaosError::bad_input(format!(
-            "{flag}: no pod matches '{selector}' in namespace {namespace}; services (app labels) there: {}",
-            if apps.is_empty() {
-                "none".into()
-            } else {
-                apps.into_iter().collect::<Vec<_>>().join(", ")
-            }
-        )));
-    }
-    Ok(Resolved {
-        namespace: namespace.to_owned(),
-        selector,
-        deployment,
-        pods,
-    })
-}
-
-pub async fn list_pods(conn: &Connection, namespace: &str, selector: &str) -> Result<Vec<Pod>> {
-    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
-    let params = if selector.is_empty() {
-        ListParams::default()
-    } else {
-        ListParams::default().labels(selector)
-    };
-    Ok(pods
-        .list(&params)
-        .await
-        .map_err(|e| api_error(e, "list", "pods", namespace, conn))?
-        .items)
-}
-
-/// The label selector of a Deployment's pods, as a server-side selector string.
-fn deployment_selector(deployment: &Deployment) -> String {
-    deployment
-        .spec
-        .as_ref()
-        .map(|s| selector_string(&s.selector))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

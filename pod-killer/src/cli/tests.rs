@@ -79,6 +79,19 @@ fn bad_values_are_rejected_naming_the_flag() {
         (&["--deployment=-x"], "--deployment"),
         (&["-n", "UPPER"], "--namespace"),
         (&["-l", " "], "--selector"),
+        (&["-l", "app in a,b"], "--selector"),
+        (&["-l", "app=(x)"], "--selector"),
+        (&["-l", "app=a,"], "--selector"),
+        (&["--statefulset", "Redis"], "--statefulset"),
+        (
+            &[
+                "--recovery-timeout",
+                "2s",
+                "--expect-recovery-within",
+                "30s",
+            ],
+            "--recovery-timeout",
+        ),
         (&["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
     ];
     for (args, flag) in cases {
@@ -97,4 +110,57 @@ fn targets_are_mutually_exclusive_and_counts_are_numbers() {
     assert!(parse(&["-s", "a", "-l", "app=a"]).is_err());
     assert!(parse(&["-c", "-1"]).is_err());
     assert!(parse(&["-g", "x"]).is_err());
+}
+
+#[test]
+fn the_recovery_timeout_is_never_shorter_than_the_pass_criterion()
+-> Result<(), Box<dyn std::error::Error>> {
+    let s = parse(&["--expect-recovery-within", "300s"])?.settings("r")?;
+    assert_eq!(
+        s.recovery_timeout,
+        Duration::from_secs(300),
+        "the default is raised"
+    );
+    let s = parse(&["--expect-recovery-within", "30s"])?.settings("r")?;
+    assert_eq!(s.recovery_timeout, Duration::from_secs(120));
+    let s = parse(&[
+        "--recovery-timeout",
+        "45s",
+        "--expect-recovery-within",
+        "30s",
+    ])?
+    .settings("r")?;
+    assert_eq!(
+        (s.recovery_timeout, s.limit()),
+        (Duration::from_secs(45), Duration::from_secs(30))
+    );
+    let err = parse(&[
+        "--recovery-timeout",
+        "2s",
+        "--expect-recovery-within",
+        "30s",
+    ])?
+    .settings("r")
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.contains("shorter than --expect-recovery-within 30s"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn namespaces_are_trimmed_and_stateful_sets_are_targets() -> Result<(), Box<dyn std::error::Error>>
+{
+    let s = parse(&["-n", " lomash-wood ", "--statefulset", "redis"])?.settings("r")?;
+    assert_eq!(s.namespace, "lomash-wood");
+    assert_eq!(s.target, TargetSpec::StatefulSet("redis".into()));
+    let s = parse(&["-l", "app in (a, b),!legacy"])?.settings("r")?;
+    assert_eq!(
+        s.target,
+        TargetSpec::Selector("app in (a, b),!legacy".into())
+    );
+    Ok(())
 }

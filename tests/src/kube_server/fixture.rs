@@ -1,6 +1,8 @@
-//! The fixture a test server starts from: namespaces, their Deployments (with the
-//! delays of the simulated controllers) and the namespaces where the caller is forbidden.
+//! What a test server starts with (YAML; documented in docs/kube-test-server.md): server
+//! settings, simulated nodes, namespaces with their Deployments and StatefulSets (each
+//! with the timings of its simulated pods), and PodDisruptionBudgets.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -9,10 +11,52 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fixture {
-    pub namespaces: Vec<NamespaceFixture>,
-    /// Requests matching one of these get 403 Forbidden, as RBAC would answer.
     #[serde(default)]
-    pub forbidden: Vec<Forbidden>,
+    pub server: ServerFixture,
+    /// Nodes whose pods the simulated kubelet runs.
+    #[serde(default = "default_nodes")]
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceFixture>,
+}
+
+/// Server behaviour; the defaults are a real server's where that is practical.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerFixture {
+    /// Changes kept per resource for watches and lists at an older resourceVersion;
+    /// older ones get 410 Gone (the real watch cache keeps about 100 to 1000s).
+    #[serde(default = "default_history")]
+    pub watch_history: usize,
+    /// How often a watch that asked for bookmarks gets one (a real server: about 1 min).
+    #[serde(default = "default_bookmark_ms")]
+    pub bookmark_interval_ms: u64,
+    /// How long a watch lasts when the client gives no `timeoutSeconds` (a real server
+    /// picks 30-60 min).
+    #[serde(default = "default_watch_timeout")]
+    pub watch_timeout_seconds: u64,
+    /// How long controllers wait after a change before they act.
+    #[serde(default = "default_controller_delay")]
+    pub controller_delay_ms: u64,
+    /// API Priority and Fairness stand-in: this share of requests from non-exempt users
+    /// is answered 429 with `Retry-After`.
+    #[serde(default)]
+    pub throttle_percent: u32,
+    #[serde(default = "one")]
+    pub retry_after_seconds: u32,
+}
+
+impl Default for ServerFixture {
+    fn default() -> Self {
+        ServerFixture {
+            watch_history: default_history(),
+            bookmark_interval_ms: default_bookmark_ms(),
+            watch_timeout_seconds: default_watch_timeout(),
+            controller_delay_ms: default_controller_delay(),
+            throttle_percent: 0,
+            retry_after_seconds: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -20,21 +64,23 @@ pub struct Fixture {
 pub struct NamespaceFixture {
     pub name: String,
     #[serde(default)]
-    pub deployments: Vec<DeploymentFixture>,
+    pub deployments: Vec<WorkloadFixture>,
+    #[serde(default)]
+    pub statefulsets: Vec<WorkloadFixture>,
 }
 
-/// One Deployment, its ReplicaSet and pods. Delays are milliseconds after the pod's
-/// creation step before it; they default to values that keep tests fast.
+/// A Deployment or StatefulSet and its pods (labelled `app=<name>`). Delays are
+/// milliseconds, kept short so tests are fast; the fixture's own pods start Ready.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DeploymentFixture {
+pub struct WorkloadFixture {
     pub name: String,
     #[serde(default = "two")]
     pub replicas: i32,
     /// Extra labels on the pods, besides `app=<name>`.
     #[serde(default)]
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// Pending -> scheduled (nodeName, PodScheduled).
+    pub labels: BTreeMap<String, String>,
+    /// Pending -> scheduled.
     #[serde(default = "ms_50")]
     pub schedule_delay_ms: u64,
     /// scheduled -> Running.
@@ -43,14 +89,19 @@ pub struct DeploymentFixture {
     /// Running -> Ready.
     #[serde(default = "ms_200")]
     pub ready_delay_ms: u64,
-    /// Replacement pods of this Deployment never become Ready (the readiness probe
-    /// fails); the fixture's own pods start Ready.
+    /// New pods never become Ready (the readiness probe fails).
     #[serde(default)]
     pub never_ready: bool,
-    /// The pods' terminationGracePeriodSeconds (used when a delete gives none).
+    /// How long containers take to exit after SIGTERM; default: the whole grace period.
+    #[serde(default)]
+    pub stop_delay_ms: Option<u64>,
+    /// The pods' terminationGracePeriodSeconds (used when a DELETE gives none).
     #[serde(default = "thirty")]
     pub termination_grace_period_seconds: i64,
-    /// A PodDisruptionBudget for this Deployment (named `<name>-pdb`).
+    /// Finalizers every pod starts with (they hold a deleted pod in Terminating).
+    #[serde(default)]
+    pub finalizers: Vec<String>,
+    /// A PodDisruptionBudget `<name>-pdb` selecting the pods.
     #[serde(default)]
     pub pdb: Option<PdbFixture>,
 }
@@ -59,32 +110,29 @@ pub struct DeploymentFixture {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PdbFixture {
     #[serde(default)]
-    pub min_available: Option<i32>,
+    pub min_available: Option<serde_json::Value>,
     #[serde(default)]
-    pub max_unavailable: Option<i32>,
+    pub max_unavailable: Option<serde_json::Value>,
 }
 
-/// A namespace (and optionally only some verbs or resources in it) the caller may not use.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Forbidden {
-    pub namespace: String,
-    /// Empty: every verb (get, list, watch, create, delete).
-    #[serde(default)]
-    pub verbs: Vec<String>,
-    /// Empty: every resource (pods, deployments, events, pods/eviction, ...).
-    #[serde(default)]
-    pub resources: Vec<String>,
+fn default_nodes() -> Vec<String> {
+    vec!["kind-worker".into()]
 }
-
-impl Forbidden {
-    pub fn matches(&self, namespace: &str, verb: &str, resource: &str) -> bool {
-        self.namespace == namespace
-            && (self.verbs.is_empty() || self.verbs.iter().any(|v| v == verb))
-            && (self.resources.is_empty() || self.resources.iter().any(|r| r == resource))
-    }
+fn default_history() -> usize {
+    1000
 }
-
+fn default_bookmark_ms() -> u64 {
+    60_000
+}
+fn default_watch_timeout() -> u64 {
+    1800
+}
+fn default_controller_delay() -> u64 {
+    10
+}
+fn one() -> u32 {
+    1
+}
 fn two() -> i32 {
     2
 }
@@ -103,7 +151,11 @@ fn ms_200() -> u64 {
 
 impl Fixture {
     pub fn from_yaml(text: &str) -> anyhow::Result<Fixture> {
-        serde_norway::from_str(text).context("fixture is not valid")
+        let fixture: Fixture = serde_norway::from_str(text).context("fixture is not valid")?;
+        if fixture.server.throttle_percent > 100 {
+            anyhow::bail!("server.throttlePercent must be between 0 and 100");
+        }
+        Ok(fixture)
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Fixture> {

@@ -1,52 +1,76 @@
-//! Builders for the objects the test server serves, written with k8s-openapi types so
-//! their wire form is the real one.
+//! The objects a fixture describes, built with k8s-openapi types so their wire form is
+//! the real one: namespaces, nodes, Deployments and StatefulSets whose pod templates
+//! carry the simulated kubelet's annotations, and PodDisruptionBudgets.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus,
-};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, Namespace, Pod, PodSpec, PodTemplateSpec, Probe,
+    Container, ContainerPort, HTTPGetAction, Namespace, Node, PodSpec, PodTemplateSpec, Probe,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, ObjectMeta, OwnerReference, Status, StatusCause, StatusDetails,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::fixture::DeploymentFixture;
-
-/// The pod-template-hash of every ReplicaSet the fixture creates.
-pub const TEMPLATE_HASH: &str = "7d4b9c8f6";
+use super::controllers::template::{
+    NEVER_READY, READY_DELAY, SCHEDULE_DELAY, START_DELAY, STOP_DELAY,
+};
+use super::fixture::{PdbFixture, WorkloadFixture};
 
 fn to_value<T: serde::Serialize>(object: &T) -> Value {
     // k8s-openapi types always serialize (no maps with non-string keys).
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
-pub fn namespace(name: &str) -> Value {
-    let mut ns = to_value(&Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
         ..Default::default()
-    });
-    ns["status"] = serde_json::json!({"phase": "Active"});
-    ns
+    }
 }
 
-pub fn app_labels(d: &DeploymentFixture) -> BTreeMap<String, String> {
-    let mut labels = d.labels.clone();
-    labels.insert("app".into(), d.name.clone());
+pub fn namespace(name: &str) -> Value {
+    to_value(&Namespace {
+        metadata: named(name),
+        ..Default::default()
+    })
+}
+
+pub fn node(name: &str) -> Value {
+    let mut node = to_value(&Node {
+        metadata: named(name),
+        ..Default::default()
+    });
+    node["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+        "message": "kubelet is posting ready status (simulated by kube-test-server)"}],
+        "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+            "kubeletVersion": "v1.34.0-kube-test-server"}});
+    node
+}
+
+pub fn app_labels(w: &WorkloadFixture) -> BTreeMap<String, String> {
+    let mut labels = w.labels.clone();
+    labels.insert("app".into(), w.name.clone());
     labels
 }
 
-fn template(d: &DeploymentFixture) -> PodTemplateSpec {
-    let mut labels = app_labels(d);
-    labels.insert("pod-template-hash".into(), TEMPLATE_HASH.into());
+fn annotations(w: &WorkloadFixture) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::from([
+        (SCHEDULE_DELAY.to_owned(), w.schedule_delay_ms.to_string()),
+        (START_DELAY.to_owned(), w.start_delay_ms.to_string()),
+        (READY_DELAY.to_owned(), w.ready_delay_ms.to_string()),
+    ]);
+    if w.never_ready {
+        a.insert(NEVER_READY.into(), "true".into());
+    }
+    if let Some(stop) = w.stop_delay_ms {
+        a.insert(STOP_DELAY.into(), stop.to_string());
+    }
+    a
+}
+
+fn template(w: &WorkloadFixture) -> PodTemplateSpec {
     let probe = Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/health".into()),
@@ -59,13 +83,15 @@ fn template(d: &DeploymentFixture) -> PodTemplateSpec {
     };
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
-            labels: Some(labels),
+            labels: Some(app_labels(w)),
+            annotations: Some(annotations(w)),
+            finalizers: (!w.finalizers.is_empty()).then(|| w.finalizers.clone()),
             ..Default::default()
         }),
         spec: Some(PodSpec {
             containers: vec![Container {
-                name: d.name.clone(),
-                image: Some(format!("lomash-wood/{}:latest", d.name)),
+                name: w.name.clone(),
+                image: Some(format!("lomash-wood/{}:latest", w.name)),
                 ports: Some(vec![ContainerPort {
                     container_port: 3000,
                     name: Some("http".into()),
@@ -75,134 +101,74 @@ fn template(d: &DeploymentFixture) -> PodTemplateSpec {
                 liveness_probe: Some(probe),
                 ..Default::default()
             }],
-            termination_grace_period_seconds: Some(d.termination_grace_period_seconds),
+            termination_grace_period_seconds: Some(w.termination_grace_period_seconds),
             ..Default::default()
         }),
     }
 }
 
-pub fn deployment(d: &DeploymentFixture) -> Value {
-    to_value(&Deployment {
-        metadata: ObjectMeta {
-            name: Some(d.name.clone()),
-            labels: Some(app_labels(d)),
-            generation: Some(1),
-            ..Default::default()
-        },
-        spec: Some(DeploymentSpec {
-            replicas: Some(d.replicas),
-            selector: LabelSelector {
-                match_labels: Some(app_labels(d)),
-                ..Default::default()
-            },
-            template: template(d),
-            ..Default::default()
-        }),
-        status: Some(DeploymentStatus::default()),
-    })
-}
-
-pub fn replica_set(d: &DeploymentFixture, deployment_uid: &str) -> Value {
-    let mut selector = app_labels(d);
-    selector.insert("pod-template-hash".into(), TEMPLATE_HASH.into());
-    to_value(&ReplicaSet {
-        metadata: ObjectMeta {
-            name: Some(format!("{}-{TEMPLATE_HASH}", d.name)),
-            labels: template(d).metadata.and_then(|m| m.labels),
-            owner_references: Some(vec![owner(
-                "apps/v1",
-                "Deployment",
-                &d.name,
-                deployment_uid,
-            )]),
-            ..Default::default()
-        },
-        spec: Some(ReplicaSetSpec {
-            replicas: Some(d.replicas),
-            selector: LabelSelector {
-                match_labels: Some(selector),
-                ..Default::default()
-            },
-            template: Some(template(d)),
-            ..Default::default()
-        }),
-        status: Some(ReplicaSetStatus::default()),
-    })
-}
-
-fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> OwnerReference {
-    OwnerReference {
-        api_version: api_version.into(),
-        kind: kind.into(),
-        name: name.into(),
-        uid: uid.into(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
-}
-
-/// A new, Pending pod of the ReplicaSet `rs_name` (its name comes from generateName).
-pub fn pending_pod(d: &DeploymentFixture, rs_name: &str, rs_uid: &str) -> Value {
-    let template = template(d);
-    let mut pod = to_value(&Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{rs_name}-")),
-            labels: template.metadata.and_then(|m| m.labels),
-            owner_references: Some(vec![owner("apps/v1", "ReplicaSet", rs_name, rs_uid)]),
-            ..Default::default()
-        },
-        spec: template.spec,
-        status: None,
-    });
-    pod["status"] = serde_json::json!({"phase": "Pending", "qosClass": "Burstable"});
-    pod
-}
-
-pub fn pdb(d: &DeploymentFixture) -> Option<Value> {
-    let spec = d.pdb.as_ref()?;
-    Some(to_value(&PodDisruptionBudget {
-        metadata: ObjectMeta {
-            name: Some(format!("{}-pdb", d.name)),
-            ..Default::default()
-        },
-        spec: Some(PodDisruptionBudgetSpec {
-            min_available: spec.min_available.map(IntOrString::Int),
-            max_unavailable: spec.max_unavailable.map(IntOrString::Int),
-            selector: Some(LabelSelector {
-                match_labels: Some(app_labels(d)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        status: None,
-    }))
-}
-
-/// A `Status` failure object, as the API server sends with every error code.
-pub fn status(code: u16, reason: &str, message: String, details: Option<StatusDetails>) -> Value {
-    let mut value = to_value(&Status {
-        code: Some(i32::from(code)),
-        details,
-        message: Some(message),
-        metadata: Default::default(),
-        reason: Some(reason.into()),
-        status: Some(if code < 400 {
-            "Success".into()
-        } else {
-            "Failure".into()
-        }),
-    });
-    value["kind"] = "Status".into();
-    value["apiVersion"] = "v1".into();
-    value
-}
-
-pub fn details(kind: &str, name: &str, group: &str, causes: Vec<StatusCause>) -> StatusDetails {
-    StatusDetails {
-        kind: Some(kind.into()),
-        name: Some(name.into()),
-        group: (!group.is_empty()).then(|| group.into()),
-        causes: (!causes.is_empty()).then_some(causes),
+fn selector(w: &WorkloadFixture) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(app_labels(w)),
         ..Default::default()
     }
+}
+
+fn workload_meta(w: &WorkloadFixture) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(w.name.clone()),
+        labels: Some(app_labels(w)),
+        ..Default::default()
+    }
+}
+
+pub fn deployment(w: &WorkloadFixture) -> Value {
+    to_value(&Deployment {
+        metadata: workload_meta(w),
+        spec: Some(DeploymentSpec {
+            replicas: Some(w.replicas),
+            selector: selector(w),
+            template: template(w),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+pub fn stateful_set(w: &WorkloadFixture) -> Value {
+    to_value(&StatefulSet {
+        metadata: workload_meta(w),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(w.replicas),
+            selector: selector(w),
+            service_name: Some(w.name.clone()),
+            template: template(w),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+fn int_or_string(v: &Value) -> Option<IntOrString> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(IntOrString::Int),
+        Value::String(s) => Some(IntOrString::String(s.clone())),
+        _ => None,
+    }
+}
+
+pub fn pdb(w: &WorkloadFixture, spec: &PdbFixture) -> Value {
+    to_value(&PodDisruptionBudget {
+        metadata: named(&format!("{}-pdb", w.name)),
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: spec.min_available.as_ref().and_then(int_or_string),
+            max_unavailable: spec.max_unavailable.as_ref().and_then(int_or_string),
+            selector: Some(selector(w)),
+            ..Default::default()
+        }),
+        status: None,
+    })
 }

@@ -1,130 +1,96 @@
-//! The object store: every object as its JSON wire form, one global resourceVersion,
-//! a bounded history for resuming watches, and a broadcast of changes.
+//! The object store, as etcd plus the watch cache look to a client: every object as its
+//! JSON wire form, one global resourceVersion, and per resource a bounded history of
+//! changes. A watch or a list at an older version is served from that history; a version
+//! older than what the history keeps is "too old" (410 Gone), as after an etcd compaction.
+//!
+//! The store knows versions, not semantics: defaults, validation, graceful deletion and
+//! generations live in `api/`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use k8s_openapi::chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
-use super::select::Selector;
+use super::meta;
+use super::registry::GroupResource;
 
-/// How many changes a watch can resume from; older versions get 410 Gone.
-const HISTORY: usize = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Namespace,
-    Pod,
-    Deployment,
-    ReplicaSet,
-    /// core/v1 Event (what `kubectl get events` reads).
-    Event,
-    /// events.k8s.io/v1 Event.
-    EventV1,
-    Pdb,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
 }
 
-impl Kind {
-    pub fn resource(self) -> &'static str {
+impl EventType {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Namespace => "namespaces",
-            Kind::Pod => "pods",
-            Kind::Deployment => "deployments",
-            Kind::ReplicaSet => "replicasets",
-            Kind::Event | Kind::EventV1 => "events",
-            Kind::Pdb => "poddisruptionbudgets",
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
         }
-    }
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Pod => "Pod",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Event | Kind::EventV1 => "Event",
-            Kind::Pdb => "PodDisruptionBudget",
-        }
-    }
-
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Namespace | Kind::Pod | Kind::Event => "v1",
-            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
-            Kind::EventV1 => "events.k8s.io/v1",
-            Kind::Pdb => "policy/v1",
-        }
-    }
-
-    /// The API group, "" for core (as RBAC messages name it).
-    pub fn group(self) -> &'static str {
-        self.api_version().rsplit_once('/').map_or("", |(g, _)| g)
     }
 }
 
-/// One change, as a watch sends it.
+/// One change, as a watch sends it; `prev` lets a list be served at an older version.
 #[derive(Debug, Clone)]
 pub struct Change {
     pub rv: u64,
-    pub kind: Kind,
-    pub namespace: String,
-    pub event_type: &'static str,
+    pub gr: GroupResource,
+    pub event_type: EventType,
+    /// The object after the change (for DELETED: its last state, at the new version).
     pub object: Value,
+    pub prev: Option<Value>,
 }
+
+impl Change {
+    pub fn namespace(&self) -> &str {
+        meta::namespace(&self.object)
+    }
+}
+
+#[derive(Debug, Default)]
+struct History {
+    changes: VecDeque<Arc<Change>>,
+    /// Changes up to this version are no longer kept.
+    compacted: u64,
+}
+
+type Key = (String, String);
 
 pub struct Store {
     rv: u64,
-    uid: u64,
-    objects: BTreeMap<(Kind, String, String), Value>,
-    history: VecDeque<Arc<Change>>,
+    serial: u64,
+    objects: HashMap<GroupResource, BTreeMap<Key, Value>>,
+    history: HashMap<GroupResource, History>,
+    /// Changes kept per resource.
+    limit: usize,
     tx: broadcast::Sender<Arc<Change>>,
+    rv_tx: watch::Sender<u64>,
 }
 
-pub type Shared = Arc<Mutex<Store>>;
-
-/// Locks the store; a poisoned lock (a panicking handler) still holds consistent data
-/// because every mutation is a single map operation.
-pub fn lock(shared: &Shared) -> MutexGuard<'_, Store> {
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The version a client asked for is older than the history kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooOld {
+    pub oldest: u64,
 }
 
-/// `time` as RFC 3339 in UTC, with `format` precision (metav1.Time is seconds).
-pub fn rfc3339(time: SystemTime, format: SecondsFormat) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-    DateTime::<Utc>::from_timestamp(secs, since.subsec_nanos())
-        .map(|t| t.to_rfc3339_opts(format, true))
-        .unwrap_or_default()
-}
-
-pub fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now(), SecondsFormat::Secs)
-}
-
-fn name_of(object: &Value) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
+/// The first resourceVersion the store hands out is above this.
+const FIRST_RV: u64 = 1000;
 
 impl Store {
-    pub fn new() -> Shared {
-        let (tx, _) = broadcast::channel(4096);
-        Arc::new(Mutex::new(Store {
-            rv: 1000,
-            uid: 0,
-            objects: BTreeMap::new(),
-            history: VecDeque::new(),
+    pub fn new(history_limit: usize) -> Store {
+        let (tx, _) = broadcast::channel(8192);
+        let (rv_tx, _) = watch::channel(FIRST_RV);
+        Store {
+            rv: FIRST_RV,
+            serial: 0,
+            objects: HashMap::new(),
+            history: HashMap::new(),
+            limit: history_limit.max(1),
             tx,
-        }))
+            rv_tx,
+        }
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -135,40 +101,27 @@ impl Store {
         self.tx.subscribe()
     }
 
-    /// Changes after `rv` in `kind`, or None when `rv` is older than the history kept.
-    pub fn changes_since(&self, rv: u64, kind: Kind) -> Option<Vec<Arc<Change>>> {
-        if self.history.front().is_some_and(|c| c.rv > rv + 1) && rv < self.rv {
-            return None;
-        }
-        Some(
-            self.history
-                .iter()
-                .filter(|c| c.rv > rv && c.kind == kind)
-                .cloned()
-                .collect(),
+    /// Follows the current resourceVersion (for reads that wait for a newer one).
+    pub fn versions(&self) -> watch::Receiver<u64> {
+        self.rv_tx.subscribe()
+    }
+
+    /// A fresh UID, unique within this server.
+    pub fn next_uid(&mut self) -> String {
+        self.serial += 1;
+        let n = self.serial;
+        format!(
+            "{:08x}-{:04x}-4000-8000-{n:012x}",
+            0x6b74_7300_u64 + n,
+            n & 0xffff
         )
     }
 
-    fn record(&mut self, kind: Kind, namespace: &str, event_type: &'static str, object: Value) {
-        let change = Arc::new(Change {
-            rv: self.rv,
-            kind,
-            namespace: namespace.to_owned(),
-            event_type,
-            object,
-        });
-        if self.history.len() == HISTORY {
-            self.history.pop_front();
-        }
-        self.history.push_back(change.clone());
-        // No receiver is fine: nobody is watching.
-        let _ = self.tx.send(change);
-    }
-
-    fn random_suffix(&mut self) -> String {
+    /// Five characters from the API server's generateName alphabet.
+    pub fn random_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        self.uid += 1;
-        let mut n = self.uid.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.rv << 7);
+        self.serial += 1;
+        let mut n = self.serial.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.rv << 7);
         (0..5)
             .map(|_| {
                 let c = ALPHABET[(n % ALPHABET.len() as u64) as usize];
@@ -178,147 +131,178 @@ impl Store {
             .collect()
     }
 
-    /// Adds an object: fills name (from generateName), uid, creationTimestamp,
-    /// resourceVersion. Err(name) when it already exists.
-    pub fn insert(
+    fn key(object: &Value) -> Key {
+        (
+            meta::namespace(object).to_owned(),
+            meta::name(object).to_owned(),
+        )
+    }
+
+    fn record(
         &mut self,
-        kind: Kind,
-        namespace: &str,
-        mut object: Value,
-    ) -> Result<Value, String> {
-        if name_of(&object).is_empty() {
-            let prefix = object
-                .pointer("/metadata/generateName")
-                .and_then(Value::as_str)
-                .unwrap_or("obj-")
-                .to_owned();
-            let suffix = self.random_suffix();
-            object["metadata"]["name"] = Value::String(format!("{prefix}{suffix}"));
+        gr: GroupResource,
+        event_type: EventType,
+        object: Value,
+        prev: Option<Value>,
+    ) {
+        let change = Arc::new(Change {
+            rv: self.rv,
+            gr,
+            event_type,
+            object,
+            prev,
+        });
+        let history = self.history.entry(gr).or_default();
+        history.changes.push_back(change.clone());
+        while history.changes.len() > self.limit {
+            if let Some(dropped) = history.changes.pop_front() {
+                history.compacted = dropped.rv;
+            }
         }
-        let name = name_of(&object);
-        let key = (kind, namespace.to_owned(), name.clone());
-        if self.objects.contains_key(&key) {
-            return Err(name);
-        }
+        // No receiver is fine: nobody is watching.
+        let _ = self.tx.send(change);
+        self.rv_tx.send_replace(self.rv);
+    }
+
+    fn bump(&mut self, object: &mut Value) {
         self.rv += 1;
-        self.uid += 1;
-        object["apiVersion"] = kind.api_version().into();
-        object["kind"] = kind.kind().into();
-        let meta = &mut object["metadata"];
-        if kind != Kind::Namespace {
-            meta["namespace"] = namespace.into();
+        object["metadata"]["resourceVersion"] = self.rv.to_string().into();
+    }
+
+    /// Stores a new object (its metadata already complete except the version).
+    pub fn insert(&mut self, gr: GroupResource, mut object: Value) -> Result<Value, Value> {
+        let key = Store::key(&object);
+        if let Some(existing) = self.objects.get(&gr).and_then(|m| m.get(&key)) {
+            return Err(existing.clone());
         }
-        meta["uid"] = format!("00000000-0000-4000-8000-{:012x}", self.uid).into();
-        meta["resourceVersion"] = self.rv.to_string().into();
-        if meta.get("creationTimestamp").is_none_or(Value::is_null) {
-            meta["creationTimestamp"] = now_rfc3339().into();
-        }
-        self.objects.insert(key, object.clone());
-        self.record(kind, namespace, "ADDED", object.clone());
+        self.bump(&mut object);
+        self.objects
+            .entry(gr)
+            .or_default()
+            .insert(key, object.clone());
+        self.record(gr, EventType::Added, object.clone(), None);
         Ok(object)
     }
 
-    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+    pub fn get(&self, gr: GroupResource, namespace: &str, name: &str) -> Option<&Value> {
         self.objects
-            .get(&(kind, namespace.to_owned(), name.to_owned()))
-            .cloned()
+            .get(&gr)?
+            .get(&(namespace.to_owned(), name.to_owned()))
     }
 
-    /// Changes an object in place and bumps its resourceVersion (MODIFIED), unless `f`
-    /// left it unchanged.
-    pub fn update(
-        &mut self,
-        kind: Kind,
-        namespace: &str,
-        name: &str,
-        f: impl FnOnce(&mut Value),
-    ) -> Option<Value> {
-        let key = (kind, namespace.to_owned(), name.to_owned());
-        let current = self.objects.get(&key)?;
-        let mut object = current.clone();
-        f(&mut object);
-        if &object == current {
-            return Some(object);
+    /// Replaces an object with `object` (same namespace and name); no change when equal.
+    pub fn replace(&mut self, gr: GroupResource, mut object: Value) -> Option<Value> {
+        let key = Store::key(&object);
+        let current = self.objects.get(&gr)?.get(&key)?.clone();
+        object["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        if object == current {
+            return Some(current);
         }
-        self.rv += 1;
-        object["metadata"]["resourceVersion"] = self.rv.to_string().into();
-        self.objects.insert(key, object.clone());
-        self.record(kind, namespace, "MODIFIED", object.clone());
-        Some(object)
-    }
-
-    /// Removes an object (DELETED carries the final object with a new resourceVersion).
-    pub fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
-        let mut object = self
-            .objects
-            .remove(&(kind, namespace.to_owned(), name.to_owned()))?;
-        self.rv += 1;
-        object["metadata"]["resourceVersion"] = self.rv.to_string().into();
-        self.record(kind, namespace, "DELETED", object.clone());
-        Some(object)
-    }
-
-    /// Objects of `kind` in `namespace` (all namespaces when None) matching `selector`.
-    pub fn list(&self, kind: Kind, namespace: Option<&str>, selector: &Selector) -> Vec<Value> {
+        self.bump(&mut object);
         self.objects
-            .iter()
-            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|n| n == ns))
+            .entry(gr)
+            .or_default()
+            .insert(key, object.clone());
+        self.record(gr, EventType::Modified, object.clone(), Some(current));
+        Some(object)
+    }
+
+    /// Removes an object; DELETED carries its last state at a new version.
+    pub fn remove(&mut self, gr: GroupResource, namespace: &str, name: &str) -> Option<Value> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let prev = self.objects.get_mut(&gr)?.remove(&key)?;
+        let mut object = prev.clone();
+        self.bump(&mut object);
+        self.record(gr, EventType::Deleted, object.clone(), Some(prev));
+        Some(object)
+    }
+
+    /// Current objects of `gr` in `namespace` (all when None), in key order.
+    pub fn list(&self, gr: GroupResource, namespace: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .get(&gr)
+            .map(|m| {
+                m.iter()
+                    .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+                    .map(|(_, v)| v)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn oldest(&self, gr: GroupResource) -> u64 {
+        self.history.get(&gr).map_or(0, |h| h.compacted)
+    }
+
+    /// Changes of `gr` after `rv`, or TooOld when some of them are no longer kept.
+    pub fn changes_since(&self, gr: GroupResource, rv: u64) -> Result<Vec<Arc<Change>>, TooOld> {
+        let oldest = self.oldest(gr);
+        if rv < oldest {
+            return Err(TooOld { oldest });
+        }
+        Ok(self
+            .history
+            .get(&gr)
+            .map(|h| h.changes.iter().filter(|c| c.rv > rv).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// The objects of `gr` as they were at `rv` (undoing the newer changes).
+    pub fn list_at(
+        &self,
+        gr: GroupResource,
+        namespace: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<Value>, TooOld> {
+        let newer = self.changes_since(gr, rv)?;
+        let mut state: BTreeMap<Key, Value> = self.objects.get(&gr).cloned().unwrap_or_default();
+        for change in newer.iter().rev() {
+            let key = Store::key(&change.object);
+            match &change.prev {
+                Some(prev) => {
+                    state.insert(key, prev.clone());
+                }
+                None => {
+                    state.remove(&key);
+                }
+            }
+        }
+        Ok(state
+            .into_iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
             .map(|(_, v)| v)
-            .filter(|v| selector.matches(v))
-            .cloned()
-            .collect()
+            .collect())
+    }
+
+    /// Forgets every change up to now, as an etcd compaction does: watches and lists at
+    /// an older version get 410 Gone.
+    pub fn compact(&mut self) {
+        let rv = self.rv;
+        for history in self.history.values_mut() {
+            history.changes.clear();
+            history.compacted = rv;
+        }
+        for gr in self.objects.keys() {
+            self.history.entry(*gr).or_default().compacted = rv;
+        }
     }
 
     pub fn namespace_exists(&self, namespace: &str) -> bool {
-        self.objects
-            .contains_key(&(Kind::Namespace, String::new(), namespace.to_owned()))
+        self.get(super::registry::NAMESPACES, "", namespace)
+            .is_some()
     }
+}
+
+/// The store shared by handlers and controllers.
+pub type Shared = Arc<Mutex<Store>>;
+
+/// Locks the store; a poisoned lock (a panicking handler) still holds consistent data
+/// because every mutation is one map operation plus its history record.
+pub fn lock(shared: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn pod(name: &str) -> Value {
-        json!({"metadata": {"name": name}})
-    }
-
-    #[test]
-    fn versions_increase_and_a_watch_resumes_after_a_version() {
-        let shared = Store::new();
-        let mut s = lock(&shared);
-        let a = s.insert(Kind::Pod, "ns", pod("a")).unwrap_or_default();
-        let rv_a: u64 = a["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        s.update(Kind::Pod, "ns", "a", |p| {
-            p["status"] = json!({"phase": "Running"})
-        });
-        s.remove(Kind::Pod, "ns", "a");
-        let types: Vec<&str> = s
-            .changes_since(rv_a, Kind::Pod)
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.event_type)
-            .collect();
-        assert_eq!(types, ["MODIFIED", "DELETED"]);
-        assert!(s.resource_version() == rv_a + 2);
-        assert!(
-            s.insert(Kind::Pod, "ns", json!({"metadata": {"generateName": "a-"}}))
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn inserting_an_existing_name_is_a_conflict() {
-        let shared = Store::new();
-        let mut s = lock(&shared);
-        assert!(s.insert(Kind::Pod, "ns", pod("a")).is_ok());
-        assert_eq!(
-            s.insert(Kind::Pod, "ns", pod("a")).err().as_deref(),
-            Some("a")
-        );
-    }
-}
+mod tests;

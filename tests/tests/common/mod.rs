@@ -8,7 +8,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod cgroup;
+pub mod fidelity;
+pub mod http_app;
+pub mod injector;
 pub mod netlab;
+pub mod nginx;
+pub mod redis;
 
 use serde_json::Value;
 
@@ -139,4 +144,23 @@ pub fn assert_valid_report(report: &Value) {
         "report violates the schema:\n{}\n{report:#}",
         errors.join("\n")
     );
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("bind an ephemeral port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"))
+        .port()
+}
+
+/// Waits until `cond` holds, checking every 10 ms; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, LabelSelectorRequirement, ObjectMeta, Time,
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference, Time,
 };
 
 use super::*;
@@ -72,8 +72,12 @@ fn selector_string_covers_labels_and_expressions() {
 }
 
 #[test]
-fn deployment_selects_by_match_labels() {
+fn workloads_own_their_pods_by_selector_or_controller_reference() {
     let deployment = Deployment {
+        metadata: ObjectMeta {
+            name: Some("a".into()),
+            ..Default::default()
+        },
         spec: Some(DeploymentSpec {
             selector: LabelSelector {
                 match_labels: Some(BTreeMap::from([("app".to_owned(), "a".to_owned())])),
@@ -83,14 +87,48 @@ fn deployment_selects_by_match_labels() {
         }),
         ..Default::default()
     };
-    assert!(deployment_selects(
-        &deployment,
-        &pod("a", "Running", true, false)
+    let pod_a = pod("a", "Running", true, false);
+    assert!(workload_owns(
+        &Workload::from_deployment(&deployment),
+        &pod_a
     ));
-    assert!(!deployment_selects(
-        &Deployment::default(),
-        &pod("a", "Running", true, false)
+    assert!(!workload_owns(
+        &Workload::from_deployment(&Deployment::default()),
+        &pod_a
     ));
+    let set = Workload {
+        kind: WorkloadKind::StatefulSet,
+        name: "redis".into(),
+        replicas: Some(1),
+        ready_replicas: 1,
+        selector: LabelSelector::default(),
+    };
+    assert!(!workload_owns(&set, &pod_a));
+    let mut redis_0 = pod("redis-0", "Running", true, false);
+    redis_0.metadata.owner_references = Some(vec![OwnerReference {
+        kind: "StatefulSet".into(),
+        name: "redis".into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    assert!(workload_owns(&set, &redis_0));
+}
+
+#[test]
+fn the_filter_pipeline_keeps_exactly_the_available_pods() {
+    let pods = vec![
+        pod("a", "Running", true, false),
+        pod("b", "Pending", true, false),
+        pod("c", "Running", false, false),
+        pod("d", "Running", true, true),
+    ];
+    let available: Vec<String> = pods
+        .iter()
+        .filter(|p| is_available(p))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(names(&filter_by_available(pods)), available);
+    assert_eq!(available, ["a"]);
 }
 
 #[test]

@@ -1,0 +1,182 @@
+//! From validated flags to the fault: its configuration, its placement and the
+//! parameters the report records. No checks here: `cli.rs` made them all.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaos_common::tool::Prepared;
+use serde_json::json;
+
+use crate::dial::Upstream;
+use crate::fault::LatencyProxy;
+use crate::http::Delays;
+use crate::matching::HttpRules;
+use crate::model::LatencyModel;
+use crate::placement::Placement;
+use crate::proxy::ProxyConfig;
+use crate::routes::Routes;
+use crate::rules::{self, Redirect};
+use crate::target::Chosen;
+
+/// Every flag, checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub model: LatencyModel,
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    /// Some: HTTP mode.
+    pub rules: Option<HttpRules>,
+    pub chosen: Chosen,
+    pub duration: Duration,
+    pub drain: Duration,
+    pub header_timeout: Duration,
+    pub buffer_limit: u64,
+    pub reset_existing: bool,
+    pub allow_source_rewrite: bool,
+}
+
+/// Where the proxy listens, where it forwards to, how it is put in the path, and what
+/// the plan calls the upstream.
+type Place = (SocketAddr, Upstream, Placement, String);
+
+fn strings<T: ToString>(items: &[T]) -> serde_json::Value {
+    json!(items.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// Where the chosen mode puts the proxy; records the mode's parameters.
+fn place(
+    settings: &Settings,
+    run_id: &str,
+    protocol: &str,
+    parameters: &mut serde_json::Value,
+) -> Place {
+    match settings.chosen.clone() {
+        Chosen::Explicit {
+            listen,
+            upstream,
+            addrs,
+        } => {
+            parameters["mode"] = json!(format!("explicit-{protocol}"));
+            parameters["listen"] = json!(listen.to_string());
+            parameters["upstream"] = json!(upstream);
+            parameters["upstreamAddresses"] = strings(&addrs);
+            (
+                listen,
+                Upstream::Fixed(addrs),
+                Placement::Explicit,
+                upstream,
+            )
+        }
+        Chosen::Egress {
+            label,
+            targets,
+            port,
+        } => {
+            parameters["mode"] = json!(format!("egress-{protocol}"));
+            parameters["target"] = json!(label);
+            parameters["targetAddresses"] = strings(&targets);
+            parameters["targetPort"] = json!(port);
+            egress(settings, run_id, label, targets, port)
+        }
+        Chosen::Ingress { app_port } => {
+            parameters["mode"] = json!(format!("ingress-{protocol}"));
+            parameters["appPort"] = json!(app_port);
+            ingress(settings, run_id, app_port)
+        }
+    }
+}
+
+fn egress(
+    settings: &Settings,
+    run_id: &str,
+    label: String,
+    targets: Vec<std::net::Ipv4Addr>,
+    port: Option<u16>,
+) -> Place {
+    let mark = rules::mark_for(run_id);
+    let placement = Placement::Transparent {
+        redirect: Redirect::Egress {
+            targets,
+            port,
+            mark,
+        },
+        reset_existing: settings.reset_existing,
+        routes: None,
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    (loopback, Upstream::OriginalDst { mark }, placement, label)
+}
+
+fn ingress(settings: &Settings, run_id: &str, app_port: u16) -> Place {
+    let preserve_source = !settings.allow_source_rewrite;
+    let routes = preserve_source.then(|| Routes {
+        table: rules::mark_for(run_id),
+        app_port,
+    });
+    let placement = Placement::Transparent {
+        redirect: Redirect::Ingress { app_port },
+        reset_existing: settings.reset_existing,
+        routes,
+    };
+    let upstream = Upstream::App {
+        port: app_port,
+        preserve_source,
+    };
+    // TPROXY hands connections to a transparent listener on loopback.
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    (
+        listen,
+        upstream,
+        placement,
+        format!("application port {app_port}"),
+    )
+}
+
+pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
+    let model = settings.model;
+    let mut parameters = json!({
+        "latencyMs": settings.latency_ms,
+        "jitterMs": settings.jitter_ms,
+        "probabilityPercent": model.probability,
+        "direction": model.direction,
+        "http": settings.rules,
+        "drainTimeoutMs": settings.drain.as_millis() as u64,
+        "headerTimeoutMs": settings.header_timeout.as_millis() as u64,
+        "bufferLimitBytes": settings.buffer_limit,
+        "durationSeconds": settings.duration.as_secs_f64(),
+        "resetExisting": settings.reset_existing,
+        "allowSourceRewrite": settings.allow_source_rewrite,
+    });
+    let protocol = if settings.rules.is_some() {
+        "http"
+    } else {
+        "tcp"
+    };
+    let (listen, upstream, placement, label) = place(&settings, run_id, protocol, &mut parameters);
+    let header_timeout = settings.header_timeout;
+    let config = ProxyConfig {
+        listen,
+        transparent: matches!(upstream, Upstream::App { .. }),
+        upstream,
+        model,
+        http: settings.rules.map(|rules| Delays {
+            rules: Arc::new(rules),
+            model,
+            header_timeout,
+        }),
+        buffer_limit: usize::try_from(settings.buffer_limit).unwrap_or(usize::MAX),
+    };
+    Prepared {
+        fault: LatencyProxy {
+            run_id: run_id.to_owned(),
+            config,
+            placement,
+            label,
+            drain: settings.drain,
+            run_for: settings.duration + settings.drain,
+        },
+        duration: settings.duration,
+        parameters,
+    }
+}

@@ -1,0 +1,86 @@
+//! Byte sizes as operators type them: `4MiB`, `512KiB`, `1GiB`, `65536` (bytes).
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(u64);
+
+impl ByteSize {
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+const UNITS: [(&str, u64); 4] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let bad = || {
+            format!(
+                "invalid size '{text}': expected a whole number with an optional unit (65536, 512KiB, 4MiB, 1GiB)"
+            )
+        };
+        let value: u64 = number.parse().map_err(|_| bad())?;
+        let scale = match unit.trim() {
+            "" => 1,
+            unit => UNITS
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+                .map(|(_, scale)| *scale)
+                .ok_or_else(bad)?,
+        };
+        value.checked_mul(scale).map(ByteSize).ok_or_else(bad)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, scale) = UNITS
+            .iter()
+            .find(|(_, scale)| self.0 >= *scale && self.0 % scale == 0)
+            .copied()
+            .unwrap_or(("B", 1));
+        write!(f, "{}{name}", self.0 / scale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        let table = [
+            ("65536", 65536),
+            ("4MiB", 4 << 20),
+            ("512kib", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("10 B", 10),
+        ];
+        for (text, bytes) in table {
+            assert_eq!(
+                text.parse::<ByteSize>().map(ByteSize::bytes),
+                Ok(bytes),
+                "{text}"
+            );
+        }
+        for bad in ["", "4MB", "-1", "1.5MiB", "99999999999GiB", "MiB"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+        }
+        assert_eq!(ByteSize(4 << 20).to_string(), "4MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000B");
+    }
+}
