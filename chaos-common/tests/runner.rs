@@ -130,7 +130,7 @@ impl Fault for Scripted {
     fn conclude(&mut self, _handle: &mut u32) -> Conclusion {
         let passed = self.script != Script::CriterionFails;
         Conclusion {
-            observations: json!({ "observed": self.counters.observed.load(Ordering::SeqCst) }),
+            observations: cpu_hog_observations(self.counters.observed.load(Ordering::SeqCst)),
             criteria: vec![Criterion {
                 name: "scripted".into(),
                 expected: "pass".into(),
@@ -149,11 +149,21 @@ impl Fault for Scripted {
     }
 }
 
-// A tool whose observations the schema does not type yet (cpu-hog, memory-leak and
-// net-partition are typed, and this fake fault's `{"observed": 3}` is none of them).
+/// Observations of the shape the schema requires of the tool the fake fault reports as
+/// (cpu-hog, whose observations the schema types), `observed` samples taken.
+fn cpu_hog_observations(observed: usize) -> Value {
+    json!({
+        "targetCpuPercent": 50.0, "achievedCpuPercent": 50.0, "errorPercentPoints": 0.0,
+        "workers": 1, "requestedCpuPercent": 50.0, "ofLimit": false,
+        "perWorkerCpuPercent": [50.0], "observedMs": observed as f64 * 1000.0,
+        "cgroupCpuQuotaCores": null, "cgroupPeriods": null, "cgroupThrottledPeriods": null,
+        "cgroupThrottledMs": null, "samples": []
+    })
+}
+
 fn settings(duration: Duration) -> RunSettings {
     RunSettings {
-        tool: "pod-killer",
+        tool: "cpu-hog",
         version: "0.1.0".into(),
         run_id: "test-run".into(),
         duration,
@@ -405,7 +415,7 @@ async fn failed_revert_exits_four_with_manual_steps() {
     assert!(reverted_once(&counters));
     assert_eq!(report.revert.status, RevertStatus::Failed);
     assert_eq!(report.exit(), Exit::RevertFailed);
-    assert_eq!(report.revert.manual_steps, ["pod-killer --cleanup"]);
+    assert_eq!(report.revert.manual_steps, ["cpu-hog --cleanup"]);
 }
 
 #[tokio::test]
