@@ -295,8 +295,13 @@ impl Registry {
             tool: tool.into(),
             run_id: run_id.into(),
             pid,
-            start_time: process_start_time(pid)
-                .ok_or_else(|| ChaosError::Precondition("cannot read /proc/self/stat".into()))?,
+            start_time: process_start_time(pid).ok_or_else(|| {
+                ChaosError::Precondition(
+                    "cannot read /proc/self/stat, which --stop needs to tell this run from a \
+                     reused pid: run where /proc is mounted (every container runtime mounts it)"
+                        .into(),
+                )
+            })?,
             pid_namespace: own_pid_namespace(),
         };
         let body = serde_json::to_vec(&instance).map_err(|e| ChaosError::fault(e.to_string()))?;

@@ -143,7 +143,10 @@ fn root_the_debug_image_runs_the_tools_and_its_own_nft_partitions_and_reverts() 
             "pod-killer"
         ]
     );
-    assert_eq!(files_under(&image.rootfs.join("usr/sbin")), ["ip", "nft", "ss"]);
+    assert_eq!(
+        files_under(&image.rootfs.join("usr/sbin")),
+        ["ip", "nft", "ss"]
+    );
     // Nothing else: no shell, no package manager.
     assert!(!image.rootfs.join("bin/sh").exists() && !image.rootfs.join("usr/bin/sh").exists());
 

@@ -1,5 +1,6 @@
 //! The static release binaries (scripts/build-static.sh) run in an empty root, as they
-//! would in a scratch debug image: a chroot into a directory holding only the binary.
+//! would in a scratch debug image: a chroot into a directory holding only the binary (and
+//! /proc, which every container runtime mounts).
 
 mod common;
 
@@ -40,13 +41,34 @@ fn root_static_cpu_hog_runs_in_an_empty_chroot() {
     );
     assert!(String::from_utf8_lossy(&help.stdout).contains("--cpu-percent"));
 
-    // A real (short) run: no /proc, no /sys, no /tmp; the tool must still hold the load,
-    // revert and print its report.
-    let run = common::run(
-        Command::new("chroot")
-            .arg(empty_root.path())
-            .args(["/cpu-hog", "-c", "20", "-d", "1", "-y", "--output", "json"]),
+    // Without /proc the run cannot register for --stop (it needs its start time): it is
+    // refused before anything is applied, with the reason.
+    let args = ["/cpu-hog", "-c", "20", "-d", "1", "-y", "--output", "json"];
+    let run = common::run(Command::new("chroot").arg(empty_root.path()).args(args));
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap_or_default();
+    assert_eq!(report["revert"]["status"], "not-applied", "{run:?}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/proc"),
+        "{report:#}"
     );
+
+    // A real (short) run with /proc mounted, as every container runtime does; no /sys, no
+    // /tmp: the tool must still hold the load, revert and print its report.
+    let proc_dir = empty_root.path().join("proc");
+    std::fs::create_dir(&proc_dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let mounted = common::run(
+        Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&proc_dir),
+    );
+    assert!(mounted.status.success(), "mount proc: {mounted:?}");
+    let run = common::run(Command::new("chroot").arg(empty_root.path()).args(args));
+    let unmounted = common::run(Command::new("umount").arg(&proc_dir));
+    assert!(unmounted.status.success(), "umount proc: {unmounted:?}");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(
         run.status.code(),
