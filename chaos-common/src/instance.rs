@@ -3,7 +3,9 @@
 //! Each live run writes `<dir>/<tool>-<run id>.json` holding its pid and the process
 //! start time (field 22 of /proc/PID/stat), and removes it when it ends. The start time
 //! guards against pid reuse: a file whose process is gone or whose start time differs is
-//! stale and is removed, never acted on.
+//! stale and is removed, never acted on. Pids and start times only mean something in the
+//! pid namespace that wrote them: the file also names that namespace, and a file written
+//! in another one (a container sharing the directory) is neither acted on nor removed.
 //!
 //! # Trust
 //! A file in the registry makes this tool send SIGTERM to the process it names, so the
@@ -49,6 +51,17 @@ pub struct Instance {
     pub run_id: String,
     pub pid: i32,
     pub start_time: u64,
+    /// The pid namespace `pid` and `start_time` belong to (`pid:[INODE]`, the link
+    /// /proc/self/ns/pid); None in files of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
+}
+
+/// The caller's pid namespace, as the link /proc/self/ns/pid names it.
+pub fn own_pid_namespace() -> Option<String> {
+    fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| link.to_string_lossy().into_owned())
 }
 
 /// Removes the instance file when the run ends.
@@ -289,6 +302,7 @@ impl Registry {
                         .into(),
                 )
             })?,
+            pid_namespace: own_pid_namespace(),
         };
         let body = serde_json::to_vec(&instance).map_err(|e| ChaosError::fault(e.to_string()))?;
         let name = file_name(tool, run_id);
@@ -416,6 +430,10 @@ fn read_live(dir: &StateDir, name: &str, tool: &str, run_id: Option<&str>) -> Op
         || run_id.is_some_and(|id| id != instance.run_id)
         || name != file_name(tool, &instance.run_id)
     {
+        return None;
+    }
+    if instance.pid_namespace.is_some() && instance.pid_namespace != own_pid_namespace() {
+        // Written in another pid namespace: its pid means another process here.
         return None;
     }
     if process_start_time(instance.pid) != Some(instance.start_time) {
