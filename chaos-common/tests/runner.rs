@@ -130,7 +130,7 @@ impl Fault for Scripted {
     fn conclude(&mut self, _handle: &mut u32) -> Conclusion {
         let passed = self.script != Script::CriterionFails;
         Conclusion {
-            observations: json!({ "observed": self.counters.observed.load(Ordering::SeqCst) }),
+            observations: cpu_hog_observations(self.counters.observed.load(Ordering::SeqCst)),
             criteria: vec![Criterion {
                 name: "scripted".into(),
                 expected: "pass".into(),
@@ -147,6 +147,18 @@ impl Fault for Scripted {
         }
         Ok(json!({ "ok": true }))
     }
+}
+
+/// Observations of the shape the schema requires of the tool the fake fault reports as
+/// (cpu-hog, whose observations the schema types), `observed` samples taken.
+fn cpu_hog_observations(observed: usize) -> Value {
+    json!({
+        "targetCpuPercent": 50.0, "achievedCpuPercent": 50.0, "errorPercentPoints": 0.0,
+        "workers": 1, "requestedCpuPercent": 50.0, "ofLimit": false,
+        "perWorkerCpuPercent": [50.0], "observedMs": observed as f64 * 1000.0,
+        "cgroupCpuQuotaCores": null, "cgroupPeriods": null, "cgroupThrottledPeriods": null,
+        "cgroupThrottledMs": null, "samples": []
+    })
 }
 
 fn settings(duration: Duration) -> RunSettings {
@@ -285,7 +297,7 @@ async fn a_run_id_already_running_is_bad_input_and_a_registry_nobody_can_trust_r
     let first = Registry {
         dirs: vec![dir.clone()],
     }
-    .register("cpu-hog", "test-run")
+    .register(s.tool, "test-run")
     .unwrap_or_else(|e| panic!("{e}"));
     let (report, counters) = run_script(Script::Normal, s.clone(), None).await;
     assert_eq!(counters.applied.load(Ordering::SeqCst), 0);

@@ -6,12 +6,13 @@ use std::time::Duration;
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::remote::{Delivery, RemoteArgs, Request};
+use chaos_common::report::round;
 use chaos_common::tool::{Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
 use serde_json::json;
 
-use crate::burn::CpuBurn;
+use crate::fault::CpuBurn;
 use crate::load::{self, Cores, parse_cores, parse_percent};
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
@@ -66,9 +67,19 @@ pub struct Cli {
     pub remote: RemoteArgs,
 }
 
-/// CPUs in this process's affinity mask.
+/// CPUs in this process's affinity mask. Not `std::thread::available_parallelism`,
+/// which also divides the cgroup's CPU quota rounding down (1 for a 1.5-core quota), so
+/// `-k all` would get one worker where the quota needs two.
 fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    use nix::sched::{CpuSet, sched_getaffinity};
+    use nix::unistd::Pid;
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+            .count()
+            .max(1),
+        Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
+    }
 }
 
 impl Tool for Cli {
@@ -100,7 +111,7 @@ impl Tool for Cli {
             "cores": self.cores.to_string(),
             "ofLimit": self.of_limit,
             "workers": load.workers,
-            "targetCpuPercent": load.target_percent(),
+            "targetCpuPercent": round(load.target_percent(), 3),
             "durationSeconds": duration.as_secs_f64(),
         });
         Ok(Prepared {

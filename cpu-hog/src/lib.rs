@@ -16,16 +16,18 @@
 //! running instances.
 //!
 //! # Layout
-//! - `cli.rs`: the flags and their validation into a [`burn::CpuBurn`].
+//! - `cli.rs`: the flags and their validation into a [`fault::CpuBurn`].
 //! - `load.rs`: pure resolution of the worker count and per-worker share.
-//! - `burn.rs`: the fault (plan, apply, observe, conclude, revert).
+//! - `fault.rs`: the fault (plan, apply, observe, conclude, revert).
+//! - `observations.rs`: the typed baseline and observations of the report.
 //! - `worker.rs`: the worker threads, their CPU counters and the stop flag.
 //! - `control.rs`: the pure feedback controller each worker runs.
 //! - `watch.rs`: 1 Hz samples and the arithmetic of the observations.
 
-pub mod burn;
 pub mod cli;
 pub mod control;
+pub mod fault;
 pub mod load;
+pub mod observations;
 pub mod watch;
 pub mod worker;

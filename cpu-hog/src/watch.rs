@@ -3,16 +3,20 @@
 
 use std::time::Duration;
 
+use chaos_common::report::round;
 use serde::Serialize;
 
-/// One sample: utilisation over the interval that ended `t` seconds after apply.
+/// One sample of the report: utilisation over the interval that ended `tMs` after apply.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
-    pub t: f64,
-    /// Mean per-worker utilisation in percent of one CPU (the unit of --cpu-percent).
+    /// Milliseconds since apply completed (the workers were started).
+    pub t_ms: f64,
+    /// Mean per-worker utilisation over the interval, in percent of one CPU (the unit
+    /// of --cpu-percent).
     pub cpu_percent: f64,
-    pub per_worker: Vec<f64>,
+    /// Each worker's utilisation over the interval, in percent of one CPU.
+    pub per_worker_cpu_percent: Vec<f64>,
 }
 
 /// Samples shorter than this are skipped (the runner's first tick comes right after
@@ -45,7 +49,7 @@ impl Sampler {
         let per_worker: Vec<f64> = cpu_ns
             .iter()
             .zip(&self.last_cpu)
-            .map(|(now, before)| round2(percent(now.saturating_sub(*before), wall)))
+            .map(|(now, before)| round(percent(now.saturating_sub(*before), wall), 2))
             .collect();
         let deltas: Vec<u64> = cpu_ns
             .iter()
@@ -53,9 +57,9 @@ impl Sampler {
             .map(|(now, before)| now.saturating_sub(*before))
             .collect();
         self.samples.push(Sample {
-            t: round2(at.as_secs_f64()),
-            cpu_percent: round2(utilisation_percent(&deltas, wall)),
-            per_worker,
+            t_ms: round(at.as_secs_f64() * 1000.0, 0),
+            cpu_percent: round(utilisation_percent(&deltas, wall), 2),
+            per_worker_cpu_percent: per_worker,
         });
         self.last_at = at;
         self.last_cpu = cpu_ns.to_vec();
@@ -83,16 +87,6 @@ fn percent(cpu_ns: u64, wall: Duration) -> f64 {
     } else {
         cpu_ns as f64 / wall * 100.0
     }
-}
-
-/// Rounds to 2 decimals, for the report.
-pub fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
-}
-
-/// Rounds to 3 decimals, for the report.
-pub fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
 }
 
 /// The difference of a counter between two snapshots, when both were readable.
@@ -126,15 +120,18 @@ mod tests {
         assert_eq!(
             first,
             Some(Sample {
-                t: 1.0,
+                t_ms: 1000.0,
                 cpu_percent: 40.0,
-                per_worker: vec![50.0, 30.0]
+                per_worker_cpu_percent: vec![50.0, 30.0]
             })
         );
         let second = s
             .record(Duration::from_secs(2), &[1000 * MS, 900 * MS])
             .cloned();
-        assert_eq!(second.map(|x| x.per_worker), Some(vec![50.0, 60.0]));
+        assert_eq!(
+            second.map(|x| x.per_worker_cpu_percent),
+            Some(vec![50.0, 60.0])
+        );
         assert_eq!(s.samples().len(), 2);
     }
 

@@ -1,7 +1,10 @@
-//! The allocator child: `memory-leak __allocate RATE_BYTES LIMIT_BYTES PARENT_PID [PROCS]`.
+//! The allocator child:
+//! `memory-leak __allocate RATE_BYTES LIMIT_BYTES PARENT_PID PARENT_START [PROCS]`.
 //!
 //! In order: ask the kernel to SIGKILL it when the parent dies and check the parent is
-//! still the one that started it (so a SIGKILLed supervisor never leaves memory behind);
+//! still the one that started it (so a SIGKILLed supervisor never leaves memory behind;
+//! `PARENT_PID` and `PARENT_START`, its start time in clock ticks after boot, both as seen
+//! from the pid namespace they share, are what `--cleanup` checks to prove an orphan);
 //! raise its own `oom_score_adj` to 1000 (the OOM killer picks it, not the supervisor);
 //! join the cgroup by writing its pid to PROCS *before* allocating (on cgroup v1, memory
 //! already charged stays with the old cgroup); print `ready`; then grow on an absolute
@@ -41,6 +44,9 @@ pub struct Params {
     pub rate_bytes_per_second: f64,
     pub limit_bytes: u64,
     pub parent: i32,
+    /// The supervisor's start time (field 22 of /proc/PID/stat): with `parent`, it
+    /// identifies the supervisor even after its pid is reused.
+    pub parent_start: u64,
     /// `cgroup.procs` of the cgroup to join; None stays in the inherited cgroup.
     pub cgroup_procs: Option<PathBuf>,
 }
@@ -53,6 +59,7 @@ impl Params {
             self.rate_bytes_per_second.to_string().into(),
             self.limit_bytes.to_string().into(),
             self.parent.to_string().into(),
+            self.parent_start.to_string().into(),
         ];
         args.extend(self.cgroup_procs.iter().map(|p| p.as_os_str().to_owned()));
         args
@@ -81,7 +88,10 @@ impl Params {
             parent: text(3, "parent pid")?
                 .parse()
                 .map_err(|e| format!("parent pid: {e}"))?,
-            cgroup_procs: args.get(4).map(PathBuf::from),
+            parent_start: text(4, "parent start time")?
+                .parse()
+                .map_err(|e| format!("parent start time: {e}"))?,
+            cgroup_procs: args.get(5).map(PathBuf::from),
         })
     }
 }
@@ -199,16 +209,16 @@ mod tests {
 
     #[test]
     fn schedule_is_linear_then_flat() {
-        let rate = 50.0 * crate::MIB as f64;
-        let limit = 200 * crate::MIB;
+        let rate = 50.0 * crate::units::MIB as f64;
+        let limit = 200 * crate::units::MIB;
         assert_eq!(target_bytes(rate, limit, Duration::ZERO), 0);
         assert_eq!(
             target_bytes(rate, limit, Duration::from_secs(1)),
-            50 * crate::MIB
+            50 * crate::units::MIB
         );
         assert_eq!(
             target_bytes(rate, limit, Duration::from_millis(2000)),
-            100 * crate::MIB
+            100 * crate::units::MIB
         );
         assert_eq!(target_bytes(rate, limit, Duration::from_secs(4)), limit);
         assert_eq!(target_bytes(rate, limit, Duration::from_secs(400)), limit);
@@ -221,6 +231,7 @@ mod tests {
             rate_bytes_per_second: 52_428_800.5,
             limit_bytes: 1 << 30,
             parent: 4242,
+            parent_start: 987_654,
             cgroup_procs: Some(PathBuf::from("/sys/fs/cgroup/memory/x/cgroup.procs")),
         };
         assert_eq!(Params::from_args(&params.to_args())?, params);
@@ -236,9 +247,11 @@ mod tests {
     fn bad_args_are_refused() {
         let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
         assert!(Params::from_args(&args(&[ARG])).is_err());
-        assert!(Params::from_args(&args(&[ARG, "0", "1", "1"])).is_err());
-        assert!(Params::from_args(&args(&[ARG, "x", "1", "1"])).is_err());
-        assert!(Params::from_args(&args(&["other", "1", "1", "1"])).is_err());
+        assert!(Params::from_args(&args(&[ARG, "0", "1", "1", "1"])).is_err());
+        assert!(Params::from_args(&args(&[ARG, "x", "1", "1", "1"])).is_err());
+        assert!(Params::from_args(&args(&[ARG, "1", "1", "1"])).is_err());
+        assert!(Params::from_args(&args(&[ARG, "1", "1", "1", "-5"])).is_err());
+        assert!(Params::from_args(&args(&["other", "1", "1", "1", "1"])).is_err());
     }
 
     #[test]

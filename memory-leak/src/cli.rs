@@ -16,9 +16,11 @@ use clap::Parser;
 use serde_json::json;
 use tracing::warn;
 
-use crate::leak::MemoryLeak;
+use crate::config::{CgroupFacts, GroupKill, LeakConfig};
+use crate::fault::MemoryLeak;
 use crate::sizing::{self, SizingFlags};
-use crate::{mib, round1, round2};
+use crate::units::{mib, round};
+use crate::watch::may_lower_oom_score_adj;
 
 /// Grow resident memory at a set rate, hold it, release it; report OOM kills.
 ///
@@ -171,38 +173,54 @@ impl Tool for Cli {
     fn prepare(self, _run_id: &str) -> Result<Prepared<MemoryLeak>> {
         let cgroup = self.cgroup()?;
         let limit_bytes = cgroup.memory_limit();
-        let usage_bytes = cgroup.memory_usage();
         let sizing = sizing::size(&self.sizing_flags(), limit_bytes)?;
         let duration = self.duration(sizing.ramp, sizing.hold)?;
+        let dir = cgroup.memory.as_ref().map(|c| c.dir.clone());
+        let join = self.cgroup.is_some().then(|| dir.clone()).flatten();
+        let oom_group = cgroup.oom_group();
+        let supervisor_in_group = match &join {
+            None => true,
+            Some(dir) => own_memory_dir().is_some_and(|own| own.starts_with(dir)),
+        };
         let parameters = json!({
-            "targetMb": mib(sizing.target_bytes),
-            "rateMbPerSecond": round2(sizing.rate_mb_per_second()),
-            "rampSeconds": round1(sizing.ramp.as_secs_f64()),
-            "holdSeconds": round1(sizing.hold.as_secs_f64()),
-            "durationSeconds": round1(duration.as_secs_f64()),
+            "targetMib": mib(sizing.target_bytes),
+            "rateMibPerSecond": round(sizing.rate_mb_per_second(), 2),
+            "rampSeconds": round(sizing.ramp.as_secs_f64(), 1),
+            "holdSeconds": round(sizing.hold.as_secs_f64(), 1),
+            "durationSeconds": round(duration.as_secs_f64(), 1),
             "limitPercent": self.limit_percent,
             "watchOom": self.watch_oom,
-            "cgroup": self.cgroup.as_ref().map(|_| cgroup.memory.as_ref().map(|c| c.dir.display().to_string())),
+            "cgroup": join.as_ref().map(|d| d.display().to_string()),
         });
-        let join = self
-            .cgroup
-            .is_some()
-            .then(|| cgroup.memory.as_ref().map(|c| c.dir.clone()))
-            .flatten();
-        Ok(Prepared {
-            fault: MemoryLeak {
-                sizing,
-                duration,
-                watch_oom: self.watch_oom,
-                cgroup,
-                join,
+        let config = LeakConfig {
+            sizing,
+            duration,
+            watch_oom: self.watch_oom,
+            join,
+            cgroup: CgroupFacts {
+                dir,
                 limit_bytes,
-                usage_bytes,
+                usage_bytes: cgroup.memory_usage(),
+                high_bytes: cgroup.memory_high(),
+                oom_group,
             },
+            group_kill: GroupKill::decide(
+                oom_group,
+                supervisor_in_group,
+                may_lower_oom_score_adj(),
+            ),
+        };
+        Ok(Prepared {
+            fault: MemoryLeak { config, cgroup },
             duration,
             parameters,
         })
     }
+}
+
+/// This process's own memory cgroup directory, if it can be found.
+fn own_memory_dir() -> Option<std::path::PathBuf> {
+    Cgroup::current().ok()?.memory.map(|c| c.dir)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chaos_common::{ChaosError, Result};
 
-use crate::MIB;
+use crate::units::MIB;
 
 pub const DEFAULT_TARGET_MB: u64 = 256;
 pub const DEFAULT_RAMP: Duration = Duration::from_secs(30);
@@ -14,6 +14,10 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(60);
 /// Fastest accepted growth: faster than this is not a leak but a spike, and page faults
 /// alone would not keep up.
 pub const MAX_RATE_MB_PER_SECOND: f64 = 10_000.0;
+/// Slowest accepted growth, 1 KiB/s (a 4 KiB page every 4 s): slower is no leak anyone
+/// could observe within a run, and keeps the ramp time (target / rate) a finite number
+/// of seconds a `Duration` can hold.
+pub const MIN_RATE_MB_PER_SECOND: f64 = 1.0 / 1024.0;
 /// Largest accepted target (1 PiB), far above any machine; keeps byte counts in u64.
 pub const MAX_TARGET_MB: u64 = 1 << 30;
 
@@ -49,16 +53,7 @@ pub fn size(flags: &SizingFlags, cgroup_limit: Option<u64>) -> Result<Sizing> {
     let target_bytes = target_bytes(flags, cgroup_limit)?;
     let rate_bytes_per_second = match (flags.rate_mb_per_second, flags.ramp) {
         (Some(rate), _) => {
-            if !rate.is_finite() || rate <= 0.0 {
-                return Err(ChaosError::bad_input(format!(
-                    "--rate-mb-per-second must be a number greater than 0 (got {rate})"
-                )));
-            }
-            if rate > MAX_RATE_MB_PER_SECOND {
-                return Err(ChaosError::bad_input(format!(
-                    "--rate-mb-per-second {rate} is above the maximum of {MAX_RATE_MB_PER_SECOND} MiB/s"
-                )));
-            }
+            check_rate(rate, "--rate-mb-per-second")?;
             rate * MIB as f64
         }
         (None, ramp) => {
@@ -69,23 +64,47 @@ pub fn size(flags: &SizingFlags, cgroup_limit: Option<u64>) -> Result<Sizing> {
                 ));
             }
             let rate = target_bytes as f64 / ramp.as_secs_f64();
-            if rate > MAX_RATE_MB_PER_SECOND * MIB as f64 {
-                return Err(ChaosError::bad_input(format!(
-                    "--ramp-seconds {} is too short for the target: the rate would be {:.0} MiB/s, \
-                     above the maximum of {MAX_RATE_MB_PER_SECOND} MiB/s",
-                    ramp.as_secs_f64(),
-                    rate / MIB as f64
-                )));
-            }
+            let flag = format!(
+                "--ramp-seconds {} (rate = target {} MiB / ramp)",
+                ramp.as_secs_f64(),
+                target_bytes as f64 / MIB as f64
+            );
+            check_rate(rate / MIB as f64, &flag)?;
             rate
         }
     };
+    let ramp =
+        Duration::try_from_secs_f64(target_bytes as f64 / rate_bytes_per_second).map_err(|e| {
+            ChaosError::bad_input(format!(
+                "the ramp time (target / rate) is out of range: {e}"
+            ))
+        })?;
     Ok(Sizing {
         target_bytes,
         rate_bytes_per_second,
-        ramp: Duration::from_secs_f64(target_bytes as f64 / rate_bytes_per_second),
+        ramp,
         hold: flags.hold.unwrap_or(DEFAULT_HOLD),
     })
+}
+
+/// A rate in MiB/s must be a finite number within [MIN, MAX]; the error names `flag`.
+fn check_rate(rate: f64, flag: &str) -> Result<()> {
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(ChaosError::bad_input(format!(
+            "{flag} must give a growth rate greater than 0 MiB/s (got {rate})"
+        )));
+    }
+    if rate < MIN_RATE_MB_PER_SECOND {
+        return Err(ChaosError::bad_input(format!(
+            "{flag}: a growth rate of {rate} MiB/s is below the minimum of {MIN_RATE_MB_PER_SECOND} MiB/s (1 KiB/s)"
+        )));
+    }
+    if rate > MAX_RATE_MB_PER_SECOND {
+        return Err(ChaosError::bad_input(format!(
+            "{flag}: a growth rate of {rate} MiB/s is above the maximum of {MAX_RATE_MB_PER_SECOND} MiB/s"
+        )));
+    }
+    Ok(())
 }
 
 fn target_bytes(flags: &SizingFlags, cgroup_limit: Option<u64>) -> Result<u64> {
@@ -102,8 +121,14 @@ fn target_bytes(flags: &SizingFlags, cgroup_limit: Option<u64>) -> Result<u64> {
             ));
         };
         // u128: limit × 100 cannot overflow.
-        let bytes = (u128::from(limit) * u128::from(percent) / 100) as u64;
-        return Ok(bytes.max(1));
+        let bytes = u128::from(limit) * u128::from(percent) / 100;
+        if bytes > u128::from(MAX_TARGET_MB * MIB) {
+            return Err(ChaosError::bad_input(format!(
+                "--limit-percent {percent} of the cgroup limit ({limit} bytes) is above the maximum \
+                 target of {MAX_TARGET_MB} MiB"
+            )));
+        }
+        return Ok((bytes as u64).max(1));
     }
     let mb = flags.target_mb.unwrap_or(DEFAULT_TARGET_MB);
     if mb == 0 {
@@ -153,7 +178,32 @@ mod tests {
 
     #[test]
     fn bad_values_are_rejected_naming_the_flag() {
-        let table: [(SizingFlags, Option<u64>, &str); 8] = [
+        let year = 365 * 86_400;
+        let table: [(SizingFlags, Option<u64>, &str); 14] = [
+            // Issue 8: 1e-17 panicked (a ramp of 1e19 s does not fit a Duration).
+            (flags(None, Some(1e-17), None), None, "--rate-mb-per-second"),
+            (
+                flags(None, Some(1e-300), None),
+                None,
+                "--rate-mb-per-second",
+            ),
+            (
+                flags(None, Some(f64::MIN_POSITIVE), None),
+                None,
+                "--rate-mb-per-second",
+            ),
+            (
+                flags(None, Some(f64::INFINITY), None),
+                None,
+                "--rate-mb-per-second",
+            ),
+            (
+                flags(None, Some(f64::MAX), None),
+                None,
+                "--rate-mb-per-second",
+            ),
+            // 1 MiB over a year is 0.03 B/s: below the minimum rate.
+            (flags(Some(1), None, Some(year)), None, "--ramp-seconds"),
             (flags(None, Some(0.0), None), None, "--rate-mb-per-second"),
             (flags(None, Some(-1.0), None), None, "--rate-mb-per-second"),
             (
@@ -187,6 +237,28 @@ mod tests {
                 other => panic!("{f:?} should be bad input, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_slowest_and_fastest_rates_size_without_overflow() -> Result<()> {
+        let s = size(
+            &flags(Some(MAX_TARGET_MB), Some(MIN_RATE_MB_PER_SECOND), None),
+            None,
+        )?;
+        assert_eq!(s.ramp, Duration::from_secs(MAX_TARGET_MB * 1024));
+        let s = size(&flags(Some(1), Some(MAX_RATE_MB_PER_SECOND), None), None)?;
+        assert!(s.ramp < Duration::from_millis(1));
+        // A percentage of a limit beyond the largest target is bad input, not an overflow.
+        let pct = SizingFlags {
+            limit_percent: Some(100),
+            rate_mb_per_second: Some(1.0),
+            ..SizingFlags::default()
+        };
+        assert!(matches!(
+            size(&pct, Some(u64::MAX)),
+            Err(ChaosError::BadInput(m)) if m.contains("--limit-percent")
+        ));
+        Ok(())
     }
 
     #[test]

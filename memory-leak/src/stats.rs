@@ -1,11 +1,9 @@
 //! Samples taken while the allocator runs, and the figures computed from them: the
 //! achieved growth rate (a least-squares line over the ramp), the allocator's CPU cost,
-//! and the ~1 Hz series the report carries.
+//! and the ~1 Hz downsampling of the series the report carries.
 
-use serde_json::{Value, json};
-
+use crate::units::{MIB, round};
 use crate::watch::TICKS_PER_SECOND;
-use crate::{MIB, mib, round1};
 
 /// One observation, `t` seconds after the allocator said it was ready.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,26 +76,10 @@ pub fn downsample(samples: &[Sample], every: f64) -> Vec<Sample> {
     out
 }
 
-/// The report's `samples`: t, residentMb, cgroupUsageMb.
-pub fn samples_json(samples: &[Sample]) -> Value {
-    Value::Array(
-        downsample(samples, 1.0)
-            .iter()
-            .map(|s| {
-                json!({
-                    "t": (s.t * 100.0).round() / 100.0,
-                    "residentMb": mib(s.resident),
-                    "cgroupUsageMb": s.cgroup_usage.map(mib),
-                })
-            })
-            .collect(),
-    )
-}
-
 /// Rate in MiB/s and its error against `requested` (bytes/s), in percent.
 pub fn rate_figures(achieved: Option<f64>, requested: f64) -> (Option<f64>, Option<f64>) {
-    let mb = achieved.map(|a| round1(a / MIB as f64));
-    let error = achieved.map(|a| round1((a - requested) / requested * 100.0));
+    let mb = achieved.map(|a| round(a / MIB as f64, 1));
+    let error = achieved.map(|a| round((a - requested) / requested * 100.0, 1));
     (mb, error)
 }
 

@@ -2,7 +2,9 @@
 //! any other death.
 
 use std::fs;
+use std::time::{Duration, SystemTime};
 
+use chaos_common::cgroup::MemoryEvents;
 use nix::sys::signal::Signal;
 
 /// /proc/PID/stat counts CPU time in USER_HZ ticks, 100 per second on every Linux ABI
@@ -61,6 +63,35 @@ pub enum Death {
     Signalled(String),
     /// Exited on its own (it never does unless something failed).
     Exited(i32),
+}
+
+/// A death of the allocator while the fault was in place, as the supervisor saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeathRecord {
+    pub death: Death,
+    pub at: SystemTime,
+    /// Since the allocator said it was ready.
+    pub after: Duration,
+    /// The cgroup's counters right after the death.
+    pub events_after: MemoryEvents,
+}
+
+/// CAP_SYS_RESOURCE, the capability that lowers an `oom_score_adj`.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether this process holds CAP_SYS_RESOURCE in its effective set (`CapEff` of
+/// /proc/self/status), i.e. may set its `oom_score_adj` to -1000.
+pub fn may_lower_oom_score_adj() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| effective_caps(&status))
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// The `CapEff:` mask of a /proc/PID/status text.
+pub fn effective_caps(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(line.trim(), 16).ok()
 }
 
 /// Classifies a death the parent did not cause. A SIGKILL is an OOM kill when the
@@ -136,6 +167,18 @@ mod tests {
         let stat = "42 (memory (leak)) S 1 42 42 0 -1 4194304 100 0 0 0 17 5 0 0 20 0 1 0 99 0 0";
         assert_eq!(stat_cpu_ticks(stat), Some(22));
         assert_eq!(stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn capabilities_are_read_from_cap_eff() {
+        let root = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(effective_caps(root), Some(0x1ff_ffff_ffff));
+        let without = "CapEff:\t0000000000000000\n";
+        assert_eq!(
+            effective_caps(without).map(|c| c & (1 << CAP_SYS_RESOURCE)),
+            Some(0)
+        );
+        assert_eq!(effective_caps("garbage"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The command line: help, bad input (exit 2, one line), dry-run (a report, no child),
 //! and the memory-headroom safety rule (exit 3, result "refused").
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 
@@ -84,6 +85,30 @@ fn bad_input_exits_2_with_one_line() {
         &["--limit-percent", "101"],
         &["--limit-percent", "50", "--limit-mb", "10"],
         &["--cgroup", "/proc"],
+        // Issue 8: each of these panicked (exit 101) or overflowed somewhere.
+        &["--rate-mb-per-second", "1e-17"],
+        &["--rate-mb-per-second", "1e-300"],
+        &["--rate-mb-per-second", "5e-324"],
+        &["--rate-mb-per-second", "inf"],
+        &["--rate-mb-per-second", "-inf"],
+        &["--rate-mb-per-second", "NaN"],
+        &["--rate-mb-per-second", "1e400"],
+        &["--rate-mb-per-second", "-0"],
+        &["--limit-mb", "18446744073709551616"],
+        &[
+            "--limit-mb",
+            "18446744073709551615",
+            "--rate-mb-per-second",
+            "1",
+        ],
+        &["--target-mb", "1", "--ramp-seconds", "366d"],
+        &["--target-mb", "1", "--ramp-seconds", "8784h"],
+        &["--ramp-seconds", "1e-12"],
+        &["--ramp-seconds", "1e308"],
+        &["--hold-seconds", "1e308"],
+        &["--hold-seconds", "inf"],
+        &["--limit-percent", "4294967296"],
+        &["--max-duration", "1e308"],
         &["--duration", "0"],
         &["--duration", "2h"],
         &["--no-such-flag"],
@@ -108,6 +133,38 @@ fn bad_input_exits_2_with_one_line() {
 }
 
 #[test]
+fn a_fake_cgroup_directory_is_bad_input_before_any_rule() {
+    // Issue 8: a directory with a fake 64 MiB memory.limit_in_bytes bypassed the
+    // memory-headroom rule (the limit looked low) and the run grew to 403 MiB.
+    let fake = std::env::temp_dir().join(format!("fake-cgroup-{}", std::process::id()));
+    std::fs::create_dir_all(&fake).unwrap();
+    for file in ["memory.limit_in_bytes", "memory.max"] {
+        std::fs::write(fake.join(file), "67108864\n").unwrap();
+    }
+    std::fs::write(fake.join("cgroup.procs"), "").unwrap();
+    let dir = fake.to_str().unwrap();
+    let out = run(&[
+        "--cgroup",
+        dir,
+        "--limit-mb",
+        "100000000",
+        "--rate-mb-per-second",
+        "10",
+        "-d",
+        "2",
+        "-y",
+        "--output",
+        "json",
+    ]);
+    let _ = std::fs::remove_dir_all(&fake);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not on a cgroup filesystem"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_starts_no_child() {
     let out = run(&[
         "--dry-run",
@@ -123,8 +180,8 @@ fn dry_run_prints_the_plan_and_starts_no_child() {
     assert_eq!(report["result"], "dry-run");
     assert_eq!(report["tool"], "memory-leak");
     assert_eq!(report["revert"]["status"], "not-applied");
-    assert_eq!(report["parameters"]["targetMb"], 512.0);
-    assert_eq!(report["parameters"]["rateMbPerSecond"], 50.0);
+    assert_eq!(report["parameters"]["targetMib"], 512.0);
+    assert_eq!(report["parameters"]["rateMibPerSecond"], 50.0);
     assert_eq!(report["parameters"]["durationSeconds"], 70.2);
     let plan = report["plan"].to_string();
     assert!(
@@ -158,8 +215,33 @@ fn dry_run_of_the_original_flags() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let report = report(&out);
-    assert_eq!(report["parameters"]["rateMbPerSecond"], 8.0);
+    assert_eq!(report["parameters"]["rateMibPerSecond"], 8.0);
     assert_eq!(report["parameters"]["durationSeconds"], 10.0);
+}
+
+#[test]
+fn the_headroom_rule_refuses_a_dry_run_too() {
+    // A rule, not an access check: --dry-run must say the live run would be refused.
+    let out = run(&[
+        "--limit-mb",
+        "100000000",
+        "--rate-mb-per-second",
+        "10",
+        "-d",
+        "2",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report(&out);
+    assert_eq!(report["result"], "refused");
+    assert!(report["errors"].to_string().contains("memory-headroom"));
 }
 
 #[test]

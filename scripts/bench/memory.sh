@@ -182,7 +182,7 @@ for rate in $rates; do
   run_measured "ours-$rate" 0 $((seconds + hold + 20)) "$memory_leak" \
     --rate-mb-per-second "$rate" --limit-mb "$target" --hold-seconds "$hold" -y --output json
   read -r achieved peak cpu_grow cpu_hold < <(analyse "$work/ours-$rate.samples" $((target * 1048576)))
-  self_rate=$(json_field "$work/ours-$rate.out" achievedRateMbPerSecond)
+  self_rate=$(json_field "$work/ours-$rate.out" achievedRateMibPerSecond)
   self_cpu=$(json_field "$work/ours-$rate.out" allocatorCpuPercent)
   growth_rows+=("| memory-leak --rate-mb-per-second $rate --limit-mb $target | $rate | $achieved | $(error_pct "$achieved" "$rate") | $(share "$peak" "$target") | $cpu_grow | $cpu_hold | exit $run_exit; self-reported ${self_rate} MiB/s, allocator CPU ${self_cpu}% |")
 
@@ -211,7 +211,7 @@ for watch in no yes; do
   run_measured "oom-ours-$watch" 128 30 "$memory_leak" "${args[@]}"
   reported=$(json_field "$work/oom-ours-$watch.out" oomKilled)
   result=$(json_field "$work/oom-ours-$watch.out" result | tr -d '"')
-  peak=$(json_field "$work/oom-ours-$watch.out" peakResidentMb)
+  peak=$(json_field "$work/oom-ours-$watch.out" peakResidentMib)
   oom_rows+=("| $label | $run_exit | $run_oom_kills | oomKilled: ${reported:-?} at ${peak:-?} MiB, result ${result:-?} |")
 done
 log "stress-ng --vm 1 --vm-bytes 512M --vm-keep, inside a 128 MiB cgroup"

@@ -154,15 +154,15 @@ fn root_alone_memory_grows_at_the_requested_rate_and_is_released() {
         (195.0..215.0).contains(&peak),
         "peak cgroup usage {peak:.1} MiB, expected ~200"
     );
-    let reported = number(&report, "achievedRateMbPerSecond");
+    let reported = number(&report, "achievedRateMibPerSecond");
     assert!(
         (reported - 50.0).abs() <= 50.0 * RATE_TOLERANCE,
         "reported rate {reported}"
     );
-    let peak_rss = number(&report, "peakResidentMb");
+    let peak_rss = number(&report, "peakResidentMib");
     assert!(
         (195.0..215.0).contains(&peak_rss),
-        "peakResidentMb {peak_rss}"
+        "peakResidentMib {peak_rss}"
     );
     assert_eq!(report["observations"]["oomKilled"], false);
     assert!(
@@ -212,17 +212,17 @@ fn root_oom_kill_in_a_128_mib_cgroup_is_detected_and_reported() {
         );
         assert_eq!(o["oomKilled"], true, "{report:#}");
         assert!(o["oomKilledAt"].is_string());
-        assert_eq!(o["cgroupLimitMb"], 128.0);
+        assert_eq!(o["cgroupLimitMib"], 128.0);
         let (kills_before, kills_after) =
             (o["oomKillsBefore"].as_u64(), o["oomKillsAfter"].as_u64());
         assert!(
             matches!((kills_before, kills_after), (Some(b), Some(a)) if a > b),
             "counter {kills_before:?} -> {kills_after:?}"
         );
-        let peak = number(&report, "peakResidentMb");
+        let peak = number(&report, "peakResidentMib");
         assert!(
             (100.0..150.0).contains(&peak),
-            "peakResidentMb {peak}, expected ~128"
+            "peakResidentMib {peak}, expected ~128"
         );
         assert!(
             report["warnings"]
@@ -352,4 +352,105 @@ fn root_sigkill_of_the_supervisor_takes_the_allocator_with_it() {
         "{:.1} MiB still charged",
         cgroup.usage_mb()
     );
+}
+
+/// Starts `unshare NAMESPACES -- memory-leak ARGS -y --output json` with a private state
+/// directory (the namespaces share this machine's filesystem, so the state directory).
+fn spawn_unshared(namespaces: &[&str], args: &[&str], state_dir: &Path) -> Child {
+    Command::new("unshare")
+        .args(namespaces)
+        .arg("--")
+        .arg(common::bin("memory-leak"))
+        .args(args)
+        .args(["-y", "--output", "json"])
+        .env("CHAOS_STATE_DIR", state_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start unshare: {e}"))
+}
+
+/// The parent pid of `pid` as this process sees it.
+fn ppid_of(pid: i32) -> i32 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no ppid in {stat}"))
+}
+
+#[test]
+fn root_cleanup_spares_allocators_of_other_pid_and_network_namespaces() {
+    common::require_root("creates memory cgroups, pid and network namespaces");
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // Issue 8: from another pid and network namespace, --cleanup SIGKILLed a running
+    // allocator ("supervisor 1 is gone": pid 1 of the run's own pid namespace) and
+    // deleted the run's registry file.
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "its own pid and network namespace",
+            &["--pid", "--fork", "--mount-proc", "--net"],
+        ),
+        ("its own network namespace", &["--net"]),
+    ];
+    for (where_, namespaces) in cases {
+        let cgroup = memory_cgroup(None);
+        let run_id = format!("spared-{}-{}", std::process::id(), namespaces.len());
+        let args = [
+            "--cgroup",
+            cgroup.path(),
+            "--limit-mb",
+            "64",
+            "--rate-mb-per-second",
+            "8",
+            "-d",
+            "30",
+            "--run-id",
+            &run_id,
+        ];
+        let child = spawn_unshared(namespaces, &args, state.path());
+        common::wait_until_registered(state.path(), "memory-leak", &run_id);
+        assert!(
+            wait_until(Duration::from_secs(10), || cgroup.usage_mb() > 4.0),
+            "{where_}: memory never grew"
+        );
+        let allocator = cgroup.pids();
+        assert_eq!(
+            allocator.len(),
+            1,
+            "{where_}: the allocator is alone in its cgroup"
+        );
+        // The sweep runs in a network namespace of its own, in this pid namespace: it
+        // sees the allocator in /proc but shares neither its namespaces nor its pids.
+        let sweep = common::run(
+            Command::new("unshare")
+                .args(["--net", "--"])
+                .arg(common::bin("memory-leak"))
+                .arg("--cleanup")
+                .env("CHAOS_STATE_DIR", state.path()),
+        );
+        let sweep_log = String::from_utf8_lossy(&sweep.stderr);
+        assert_eq!(sweep.status.code(), Some(0), "{where_}: {sweep_log}");
+        assert_eq!(
+            cgroup.pids(),
+            allocator,
+            "{where_}: the allocator was ended: {sweep_log}"
+        );
+        let file = state.path().join(format!("memory-leak-{run_id}.json"));
+        assert!(
+            file.exists(),
+            "{where_}: the run's registry file was deleted: {sweep_log}"
+        );
+        // The run is still whole: stop it as its operator would and read its report.
+        let supervisor = ppid_of(allocator[0]);
+        kill(Pid::from_raw(supervisor), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
+        let (code, report, stderr) = common::finish(child, Duration::from_secs(10));
+        assert_eq!(code, 0, "{where_}: {stderr}\n{report:#}");
+        assert_eq!(report["result"], "aborted", "{where_}: {report:#}");
+        assert_eq!(
+            report["revert"]["details"]["alreadyExited"], false,
+            "{where_}"
+        );
+        assert!(cgroup.pids().is_empty(), "{where_}");
+    }
 }

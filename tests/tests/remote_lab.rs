@@ -245,7 +245,17 @@ fn latency_endpoint(lab: &Lab) {
 /// One GET of the product catalogue from the host: (took, X-Cache).
 fn products(lab: &Lab) -> (Duration, String) {
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-D", "-", "-w", "took=%{time_total}", "-m", "30"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-D",
+            "-",
+            "-w",
+            "took=%{time_total}",
+            "-m",
+            "30",
+        ])
         .arg(format!("{}/v1/products", lab.base_url))
         .output()
         .unwrap();
@@ -266,7 +276,10 @@ fn redis_hits(lab: &Lab, n: u32) -> Duration {
     let mut hits = Vec::new();
     let t0 = Instant::now();
     while hits.len() < n as usize {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no Redis hits: {hits:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no Redis hits: {hits:?}"
+        );
         let (took, cache) = products(lab);
         if cache == "HIT" {
             hits.push(took);
@@ -279,16 +292,34 @@ fn redis_hits(lab: &Lab, n: u32) -> Duration {
 /// (catalogue reads served from the cache) take the added time.
 fn latency_redis(lab: &Lab) {
     let before = redis_hits(lab, 10);
-    let mut run = Running::start(lab, "latency-injector", &["-n", "lomash-wood", "--target", "redis", "--latency-ms=60", "-d", "120"]);
+    let mut run = Running::start(
+        lab,
+        "latency-injector",
+        &[
+            "-n",
+            "lomash-wood",
+            "--target",
+            "redis",
+            "--latency-ms=60",
+            "-d",
+            "120",
+        ],
+    );
     run.wait_for("fault applied in pod", 1, 120);
     let during = redis_hits(lab, 10);
     eprintln!("latency --target redis: catalogue from Redis {before:?} -> {during:?}");
-    assert!(during >= before + Duration::from_millis(50), "{before:?} -> {during:?}");
+    assert!(
+        during >= before + Duration::from_millis(50),
+        "{before:?} -> {during:?}"
+    );
     run.signal(Signal::SIGINT);
     let (exit, report, log) = run.finish(60);
     assert_eq!(exit, 0, "{log}\n{report:#}");
     let after = redis_hits(lab, 10);
-    assert!(after < before + Duration::from_millis(40), "{before:?} -> after {after:?}");
+    assert!(
+        after < before + Duration::from_millis(40),
+        "{before:?} -> after {after:?}"
+    );
 }
 
 const NO_TAR: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: no-tar, namespace: lomash-wood, labels: {app: no-tar}}\nspec:\n  securityContext: {runAsNonRoot: true, runAsUser: 1001, fsGroup: 1001}\n  containers:\n  - name: app\n    image: busybox\n    command: [/bin/sleep, \"3600\"]\n    env: [{name: PATH, value: /nowhere}]\n    securityContext: {readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n    volumeMounts: [{name: tmp, mountPath: /tmp}]\n  volumes: [{name: tmp, emptyDir: {}}]\n";

@@ -1,12 +1,18 @@
-//! Readers for the cgroup a process runs in, v1 and v2: memory limit and usage, the
-//! OOM-kill counter, CPU quota and throttling counters.
+//! Readers for the cgroup a process runs in, v1 and v2: memory limit, usage,
+//! `memory.high`, event counters and `memory.oom.group` (in `memory.rs`), CPU quota and
+//! throttling counters; and the verification of a cgroup directory the operator names
+//! (in `place.rs`).
 //!
 //! The controller directories are found from /proc/PID/cgroup and /proc/PID/mountinfo,
 //! which also works inside a cgroup namespace (a container sees its own cgroup as "/").
 //! Limits are effective limits: the smallest along the path up to the mount point, since
 //! a pod-level cgroup can be stricter than the container's.
 
+pub mod memory;
 pub mod parse;
+mod place;
+
+pub use memory::MemoryEvents;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,6 +64,13 @@ pub struct Snapshot {
     pub memory_limit_bytes: Option<u64>,
     pub memory_usage_bytes: Option<u64>,
     pub oom_kills: Option<u64>,
+    /// v2 only: the effective `memory.high`, and how often allocations were throttled
+    /// above it (`memory.events` `high`).
+    pub memory_high_bytes: Option<u64>,
+    pub memory_high_events: Option<u64>,
+    /// v2 only: `memory.oom.group` along the path, and whole-group OOM kills.
+    pub oom_group: Option<bool>,
+    pub oom_group_kills: Option<u64>,
     pub cpu_quota_cores: Option<f64>,
     pub cpu_nr_periods: Option<u64>,
     pub cpu_nr_throttled: Option<u64>,
@@ -110,73 +123,6 @@ impl Cgroup {
         }
     }
 
-    /// The memory controller at an explicit directory (a cgroup the caller created).
-    pub fn memory_at(dir: &Path) -> Result<Cgroup> {
-        let version = if dir.join("memory.limit_in_bytes").exists() {
-            Version::V1
-        } else if dir.join("memory.max").exists() {
-            Version::V2
-        } else {
-            return Err(ChaosError::bad_input(format!(
-                "--cgroup {}: not a memory cgroup directory (no memory.limit_in_bytes or memory.max)",
-                dir.display()
-            )));
-        };
-        Ok(Cgroup {
-            memory: Some(Controller {
-                version,
-                dir: dir.to_path_buf(),
-                mount_point: dir.to_path_buf(),
-            }),
-            cpu: None,
-        })
-    }
-
-    /// Effective memory limit in bytes; None when unlimited or unknown.
-    pub fn memory_limit(&self) -> Option<u64> {
-        let c = self.memory.as_ref()?;
-        let file = match c.version {
-            Version::V1 => "memory.limit_in_bytes",
-            Version::V2 => "memory.max",
-        };
-        let own = c
-            .ancestors()
-            .filter_map(|dir| fs::read_to_string(dir.join(file)).ok())
-            .filter_map(|text| parse::limit_bytes(&text).flatten())
-            .min();
-        let hierarchical = match c.version {
-            Version::V1 => c
-                .read("memory.stat")
-                .and_then(|s| {
-                    parse::flat_keyed(&s)
-                        .get("hierarchical_memory_limit")
-                        .copied()
-                })
-                .and_then(|v| parse::limit_bytes(&v.to_string()).flatten()),
-            Version::V2 => None,
-        };
-        own.into_iter().chain(hierarchical).min()
-    }
-
-    pub fn memory_usage(&self) -> Option<u64> {
-        let c = self.memory.as_ref()?;
-        let file = match c.version {
-            Version::V1 => "memory.usage_in_bytes",
-            Version::V2 => "memory.current",
-        };
-        c.read(file)?.trim().parse().ok()
-    }
-
-    /// How many times the kernel's OOM killer has acted in this cgroup.
-    pub fn oom_kills(&self) -> Option<u64> {
-        let c = self.memory.as_ref()?;
-        let file = match c.version {
-            Version::V1 => "memory.oom_control",
-            Version::V2 => "memory.events",
-        };
-        parse::flat_keyed(&c.read(file)?).get("oom_kill").copied()
-    }
-
     /// Effective CPU bandwidth limit in cores (0.5 for a 500m limit); None if unlimited.
     pub fn cpu_quota_cores(&self) -> Option<f64> {
         let c = self.cpu.as_ref()?;
@@ -205,10 +151,15 @@ impl Cgroup {
             .get("throttled_usec")
             .copied()
             .or_else(|| cpu_stat.get("throttled_time").map(|ns| ns / 1000));
+        let events = self.memory_events();
         Snapshot {
             memory_limit_bytes: self.memory_limit(),
             memory_usage_bytes: self.memory_usage(),
-            oom_kills: self.oom_kills(),
+            oom_kills: events.oom_kill,
+            memory_high_bytes: self.memory_high(),
+            memory_high_events: events.high,
+            oom_group: self.oom_group(),
+            oom_group_kills: events.oom_group_kill,
             cpu_quota_cores: self.cpu_quota_cores(),
             cpu_nr_periods: cpu_stat.get("nr_periods").copied(),
             cpu_nr_throttled: cpu_stat.get("nr_throttled").copied(),

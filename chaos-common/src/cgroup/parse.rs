@@ -116,7 +116,9 @@ pub fn cpu_max_v2(text: &str) -> Option<Option<f64>> {
         return Some(None);
     }
     let quota: f64 = quota.parse().ok()?;
-    (period > 0.0).then_some(Some(quota / period))
+    // Only positive, finite numbers are limits ("nan" and "inf" parse as floats).
+    (quota.is_finite() && quota > 0.0 && period.is_finite() && period > 0.0)
+        .then_some(Some(quota / period))
 }
 
 pub fn cpu_quota_v1(quota_us: &str, period_us: &str) -> Option<Option<f64>> {
@@ -125,7 +127,7 @@ pub fn cpu_quota_v1(quota_us: &str, period_us: &str) -> Option<Option<f64>> {
     if quota < 0 {
         return Some(None);
     }
-    (period > 0.0).then_some(Some(quota as f64 / period))
+    (period.is_finite() && period > 0.0).then_some(Some(quota as f64 / period))
 }
 
 /// MemAvailable from /proc/meminfo, in bytes.
@@ -191,6 +193,10 @@ mod tests {
         assert_eq!(cpu_max_v2("max 100000\n"), Some(None));
         assert_eq!(cpu_max_v2("150000 100000"), Some(Some(1.5)));
         assert_eq!(cpu_max_v2(""), None);
+        assert_eq!(cpu_max_v2("nan 100000"), None);
+        assert_eq!(cpu_max_v2("inf 100000"), None);
+        assert_eq!(cpu_max_v2("0 100000"), None);
+        assert_eq!(cpu_max_v2("50000 0"), None);
     }
 
     #[test]

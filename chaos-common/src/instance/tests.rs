@@ -1,4 +1,5 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
 
 use super::*;
 
@@ -25,6 +26,7 @@ fn plant(dir: &Path, tool: &str, run_id: &str) -> PathBuf {
         run_id: run_id.into(),
         pid,
         start_time: process_start_time(pid).unwrap(),
+        pid_namespace: own_pid_namespace(),
     })
     .unwrap();
     let path = dir.join(file_name(tool, run_id));
@@ -108,6 +110,7 @@ fn a_stale_file_is_replaced_and_never_acted_on() {
         run_id: "old".into(),
         pid: i32::MAX,
         start_time: 1,
+        pid_namespace: None,
     };
     fs::write(
         dir.join("cpu-hog-old.json"),
@@ -224,4 +227,30 @@ fn root_files_and_directories_of_other_users_are_not_trusted() {
         "{listing:?}"
     );
     assert!(registry(&dir).register("cpu-hog", "y").is_err());
+}
+
+#[test]
+fn a_file_of_another_pid_namespace_is_neither_acted_on_nor_removed() {
+    // Its pid (1: that namespace's init) names another process here; issue 8 saw
+    // --cleanup delete such a file of a live run in another container.
+    let (_tmp, dir) = private_dir();
+    let foreign = Instance {
+        tool: "memory-leak".into(),
+        run_id: "elsewhere".into(),
+        pid: 1,
+        start_time: 12345,
+        pid_namespace: Some("pid:[1]".into()),
+    };
+    let path = dir.join(file_name("memory-leak", "elsewhere"));
+    fs::write(&path, serde_json::to_vec(&foreign).unwrap()).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let reg = registry(&dir);
+    assert!(reg.list("memory-leak", None).instances.is_empty());
+    assert!(
+        path.exists(),
+        "the file of another pid namespace was removed"
+    );
+    // And a file of this namespace is still found.
+    plant(&dir, "memory-leak", "here");
+    assert_eq!(reg.list("memory-leak", None).instances.len(), 1);
 }

@@ -2,39 +2,34 @@
 //! samples it at 10 Hz, notices an OOM kill, and ends the child on revert.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
-use chaos_common::cgroup::{self, Cgroup};
-use chaos_common::report::{Criterion, rfc3339};
+use chaos_common::cgroup::{self, Cgroup, MemoryEvents};
+use chaos_common::report::Criterion;
 use chaos_common::{ChaosError, Conclusion, Fault, Plan, Progress, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::{info, instrument, warn};
 
 use crate::allocator::Params;
 use crate::child::Child;
-use crate::sizing::Sizing;
-use crate::stats::{self, Sample};
-use crate::watch::{self, Death};
-use crate::{mib, round1, round2};
+use crate::config::{GroupKill, LeakConfig};
+use crate::observations::{Baseline, Observations, Released, Seen};
+use crate::stats::Sample;
+use crate::units::{mib, round};
+use crate::watch::{self, Death, DeathRecord};
 
 /// SIGTERM grace before SIGKILL on revert.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The `oom_score_adj` the kernel's group kill spares.
+const OOM_SCORE_ADJ_MIN: i32 = -1000;
 
-/// Configuration only: what to grow, how fast, where.
+/// The fault: its configuration, and the cgroup whose counters it reads.
 #[derive(Debug)]
 pub struct MemoryLeak {
-    pub sizing: Sizing,
-    pub duration: Duration,
-    pub watch_oom: bool,
-    /// The memory cgroup the allocator is charged to; its counters are the ones read.
+    pub config: LeakConfig,
+    /// The memory cgroup the allocator is charged to.
     pub cgroup: Cgroup,
-    /// `--cgroup DIR`: the allocator joins it before allocating.
-    pub join: Option<PathBuf>,
-    /// Limit and usage read at prepare time, for the plan.
-    pub limit_bytes: Option<u64>,
-    pub usage_bytes: Option<u64>,
 }
 
 /// What apply created: the running allocator and what was seen of it.
@@ -42,25 +37,15 @@ pub struct MemoryLeak {
 pub struct Allocation {
     child: Child,
     started: Instant,
-    oom_kills_before: Option<u64>,
+    events_before: MemoryEvents,
     samples: Vec<Sample>,
     peak_resident: u64,
     death: Option<DeathRecord>,
-}
-
-#[derive(Debug, Clone)]
-struct DeathRecord {
-    death: Death,
-    at: SystemTime,
-    after_seconds: f64,
-    oom_kills_after: Option<u64>,
+    /// This process's `oom_score_adj` before it shielded itself (restored on revert).
+    oom_score_adj_before: Option<i32>,
 }
 
 impl MemoryLeak {
-    pub fn cgroup_dir(&self) -> Option<&Path> {
-        self.cgroup.memory.as_ref().map(|c| c.dir.as_path())
-    }
-
     fn sample(&self, a: &mut Allocation) {
         let Some(resident) = watch::vm_rss(a.child.pid) else {
             return;
@@ -78,10 +63,10 @@ impl MemoryLeak {
     /// Whether the last sample was close enough to the limit for a SIGKILL to be the OOM
     /// killer's (used only when the oom_kill counter cannot be read).
     fn was_at_limit(&self, a: &Allocation) -> bool {
-        let (Some(limit), Some(last)) = (self.limit_bytes, a.samples.last()) else {
+        let (Some(limit), Some(last)) = (self.config.cgroup.limit_bytes, a.samples.last()) else {
             return false;
         };
-        let slack = (self.sizing.rate_bytes_per_second * 0.2) as u64;
+        let slack = (self.config.sizing.rate_bytes_per_second * 0.2) as u64;
         last.cgroup_usage
             .unwrap_or(last.resident)
             .saturating_add(slack)
@@ -90,49 +75,51 @@ impl MemoryLeak {
 
     async fn record_death(&self, a: &mut Allocation, status: ExitStatus) -> Progress {
         let at = SystemTime::now();
-        let after_seconds = a.started.elapsed().as_secs_f64();
-        let mut oom_after = self.cgroup.oom_kills();
-        if oom_after == a.oom_kills_before && status.signal().is_some() {
+        let after = a.started.elapsed();
+        let mut events_after = self.cgroup.memory_events();
+        let before = a.events_before.oom_kill;
+        if events_after.oom_kill == before && status.signal().is_some() {
             // The counter is raised as the kill is sent; one late re-read covers a race.
             tokio::time::sleep(Duration::from_millis(100)).await;
-            oom_after = self.cgroup.oom_kills();
+            events_after = self.cgroup.memory_events();
         }
         let death = watch::classify(
             status.code(),
             status.signal(),
-            (a.oom_kills_before, oom_after),
+            (before, events_after.oom_kill),
             self.was_at_limit(a),
         );
         a.death = Some(DeathRecord {
             death: death.clone(),
             at,
-            after_seconds,
-            oom_kills_after: oom_after,
+            after,
+            events_after,
         });
         let peak = mib(a.peak_resident);
+        let seconds = round(after.as_secs_f64(), 1);
         let counter = format!(
             "oom_kill counter {} -> {}",
-            a.oom_kills_before.map_or("?".into(), |v| v.to_string()),
-            oom_after.map_or("?".into(), |v| v.to_string())
+            before.map_or("?".into(), |v| v.to_string()),
+            events_after.oom_kill.map_or("?".into(), |v| v.to_string())
         );
         match death {
-            Death::OomKilled if self.watch_oom => {
+            Death::OomKilled if self.config.watch_oom => {
                 info!(
-                    "allocator was OOM-killed at {peak} MiB after {after_seconds:.1} s ({counter}), as expected"
+                    "allocator was OOM-killed at {peak} MiB after {seconds} s ({counter}), as expected"
                 );
                 Progress::Finished("oom-killed".into())
             }
             Death::OomKilled => Progress::Failed(format!(
-                "allocator was OOM-killed at {peak} MiB resident after {after_seconds:.1} s (cgroup limit {} MiB, \
+                "allocator was OOM-killed at {peak} MiB resident after {seconds} s (cgroup limit {} MiB, \
                  {counter}); pass --watch-oom if that is the expected outcome",
-                self.limit_bytes.map_or(0.0, mib)
+                self.config.cgroup.limit_bytes.map_or(0.0, mib)
             )),
             Death::Signalled(signal) => Progress::Failed(format!(
-                "allocator was killed by {signal} at {peak} MiB after {after_seconds:.1} s, not by memory-leak \
+                "allocator was killed by {signal} at {peak} MiB after {seconds} s, not by memory-leak \
                  and not by the OOM killer ({counter})"
             )),
             Death::Exited(code) => Progress::Failed(format!(
-                "allocator exited with code {code} after {after_seconds:.1} s{}",
+                "allocator exited with code {code} after {seconds} s{}",
                 a.child.stderr_text().await
             )),
         }
@@ -143,19 +130,19 @@ impl Fault for MemoryLeak {
     type Handle = Allocation;
 
     fn plan(&self) -> Plan {
-        crate::plan::plan(self)
+        crate::plan::plan(&self.config)
     }
 
     fn preflight(&self) -> Result<()> {
-        crate::plan::check_headroom(
-            self.sizing.target_bytes,
-            self.limit_bytes,
+        crate::rules::check_headroom(
+            self.config.sizing.target_bytes,
+            self.config.cgroup.limit_bytes,
             cgroup::mem_available()?,
         )
     }
 
     fn check_access(&self) -> Result<()> {
-        if let Some(dir) = &self.join {
+        if let Some(dir) = &self.config.join {
             let procs = dir.join("cgroup.procs");
             nix::unistd::access(&procs, nix::unistd::AccessFlags::W_OK).map_err(|e| {
                 ChaosError::Precondition(format!(
@@ -169,33 +156,48 @@ impl Fault for MemoryLeak {
     }
 
     async fn baseline(&mut self) -> Result<Value> {
-        let snapshot = self.cgroup.snapshot();
-        Ok(json!({
-            "cgroupLimitMb": snapshot.memory_limit_bytes.map(mib),
-            "cgroupUsageMb": snapshot.memory_usage_bytes.map(mib),
-            "oomKills": snapshot.oom_kills,
-            "memAvailableMb": cgroup::mem_available().ok().map(mib),
-        }))
+        let baseline = Baseline::new(&self.cgroup.snapshot(), cgroup::mem_available().ok());
+        serde_json::to_value(baseline)
+            .map_err(|e| ChaosError::fault(format!("cannot record the baseline: {e}")))
     }
 
-    #[instrument(skip(self), fields(target_mb = mib(self.sizing.target_bytes)))]
+    #[instrument(skip(self), fields(target_mib = mib(self.config.sizing.target_bytes)))]
     async fn apply(&mut self) -> Result<Allocation> {
         let params = Params {
-            rate_bytes_per_second: self.sizing.rate_bytes_per_second,
-            limit_bytes: self.sizing.target_bytes,
+            rate_bytes_per_second: self.config.sizing.rate_bytes_per_second,
+            limit_bytes: self.config.sizing.target_bytes,
             parent: std::process::id() as i32,
-            cgroup_procs: self.join.as_ref().map(|d| d.join("cgroup.procs")),
+            parent_start: chaos_common::instance::process_start_time(std::process::id() as i32)
+                .ok_or_else(|| {
+                    ChaosError::fault("cannot read this process's start time in /proc/self/stat")
+                })?,
+            cgroup_procs: self.config.join.as_ref().map(|d| d.join("cgroup.procs")),
         };
-        let oom_kills_before = self.cgroup.oom_kills();
-        let child = Child::spawn(&params).await?;
+        let events_before = self.cgroup.memory_events();
+        let mut child = Child::spawn(&params).await?;
         info!(pid = child.pid, "allocator started");
+        // After the child is ready (it has already raised its own score to 1000), so
+        // it never inherits -1000, which would make it unkillable.
+        let oom_score_adj_before = match self.config.group_kill {
+            GroupKill::Shielded => {
+                match crate::shield::lower_own_oom_score_adj(OOM_SCORE_ADJ_MIN) {
+                    Ok(before) => Some(before),
+                    Err(e) => {
+                        let _ = child.stop(STOP_GRACE).await;
+                        return Err(e);
+                    }
+                }
+            }
+            GroupKill::NotApplicable | GroupKill::Exposed => None,
+        };
         let mut allocation = Allocation {
             child,
             started: Instant::now(),
-            oom_kills_before,
+            events_before,
             samples: Vec::new(),
             peak_resident: 0,
             death: None,
+            oom_score_adj_before,
         };
         self.sample(&mut allocation);
         Ok(allocation)
@@ -220,20 +222,29 @@ impl Fault for MemoryLeak {
     }
 
     fn conclude(&mut self, a: &mut Allocation) -> Conclusion {
-        let observations = crate::leak::observations(self, a);
-        let oom_killed = matches!(a.death.as_ref().map(|d| &d.death), Some(Death::OomKilled));
-        let criteria = if self.watch_oom {
+        let observations = Observations::new(
+            &self.config,
+            Seen {
+                samples: &a.samples,
+                peak_resident: a.peak_resident,
+                allocator_pid: a.child.pid,
+                death: a.death.as_ref(),
+                events_before: a.events_before,
+                events_now: self.cgroup.memory_events(),
+            },
+        );
+        let criteria = if self.config.watch_oom {
             vec![Criterion {
                 name: "oomKilled".into(),
                 expected: "true".into(),
-                actual: oom_killed.to_string(),
-                passed: oom_killed,
+                actual: observations.oom_killed.to_string(),
+                passed: observations.oom_killed,
             }]
         } else {
             Vec::new()
         };
         Conclusion {
-            observations,
+            observations: serde_json::to_value(observations).unwrap_or(Value::Null),
             criteria,
         }
     }
@@ -241,8 +252,14 @@ impl Fault for MemoryLeak {
     #[instrument(skip_all, fields(pid = a.child.pid))]
     async fn revert(&mut self, mut a: Allocation) -> Result<Value> {
         let before = self.cgroup.memory_usage();
-        let stopped = a.child.stop(STOP_GRACE).await?;
+        let stopped = a.child.stop(STOP_GRACE).await;
         let after = self.cgroup.memory_usage();
+        // Put the score back whatever happened to the child.
+        let restored = match a.oom_score_adj_before {
+            Some(value) => Some(crate::shield::restore_own_oom_score_adj(value).map(|()| value)?),
+            None => None,
+        };
+        let stopped = stopped?;
         if stopped.needed_sigkill {
             warn!("the allocator ignored SIGTERM and was killed");
         }
@@ -252,14 +269,17 @@ impl Fault for MemoryLeak {
             before.map_or(0.0, mib),
             after.map_or(0.0, mib)
         );
-        Ok(json!({
-            "alreadyExited": stopped.already_exited,
-            "neededSigkill": stopped.needed_sigkill,
-            "releaseMs": round1(stopped.took.as_secs_f64() * 1000.0),
-            "residentAfterReleaseMb": 0.0,
-            "cgroupUsageBeforeReleaseMb": before.map(mib),
-            "cgroupUsageAfterReleaseMb": after.map(mib),
-        }))
+        let released = Released {
+            already_exited: stopped.already_exited,
+            needed_sigkill: stopped.needed_sigkill,
+            release_ms: round(stopped.took.as_secs_f64() * 1000.0, 1),
+            resident_after_release_mib: 0.0,
+            cgroup_usage_before_release_mib: before.map(mib),
+            cgroup_usage_after_release_mib: after.map(mib),
+            oom_score_adj_restored: restored,
+        };
+        serde_json::to_value(released)
+            .map_err(|e| ChaosError::fault(format!("cannot record the release: {e}")))
     }
 
     fn manual_revert_steps(&self) -> Vec<String> {
@@ -268,38 +288,4 @@ impl Fault for MemoryLeak {
             "end it by its pid: kill -KILL <pid> (its memory is freed when it exits)".into(),
         ]
     }
-}
-
-/// The report's observations.
-fn observations(leak: &MemoryLeak, a: &Allocation) -> Value {
-    let s = &leak.sizing;
-    let ramp = s.ramp.as_secs_f64();
-    let achieved = stats::achieved_rate(&a.samples, ramp);
-    let (achieved_mb, error) = stats::rate_figures(achieved, s.rate_bytes_per_second);
-    let death = a.death.as_ref();
-    let oom = death.filter(|d| d.death == Death::OomKilled);
-    json!({
-        "targetMb": mib(s.target_bytes),
-        "rateMbPerSecond": round2(s.rate_mb_per_second()),
-        "rampSeconds": round1(ramp),
-        "peakResidentMb": mib(a.peak_resident),
-        "peakCgroupUsageMb": a.samples.iter().filter_map(|x| x.cgroup_usage).max().map(mib),
-        "achievedRateMbPerSecond": achieved_mb,
-        "rateErrorPercent": error,
-        "allocatorCpuPercent": stats::cpu_percent(&a.samples, ramp).map(round1),
-        "allocatorPid": a.child.pid,
-        "oomKilled": oom.is_some(),
-        "oomKilledAt": oom.map(|d| rfc3339::format(d.at)),
-        "oomKilledAfterSeconds": oom.map(|d| round1(d.after_seconds)),
-        "oomKillsBefore": a.oom_kills_before,
-        "oomKillsAfter": death.map_or_else(|| leak.cgroup.oom_kills(), |d| d.oom_kills_after),
-        "allocatorEnded": death.map(|d| match &d.death {
-            Death::OomKilled => "oom-killed".to_owned(),
-            Death::Signalled(signal) => format!("killed by {signal}"),
-            Death::Exited(code) => format!("exited with code {code}"),
-        }),
-        "cgroup": leak.cgroup_dir().map(|d| d.display().to_string()),
-        "cgroupLimitMb": leak.limit_bytes.map(mib),
-        "samples": stats::samples_json(&a.samples),
-    })
 }
