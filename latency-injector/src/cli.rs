@@ -294,13 +294,33 @@ impl Tool for Cli {
 
     /// Remote mode (`remote.rs`): the forms of the issue and the runbooks.
     fn remote(&self) -> Result<Option<Request>> {
-        let request = crate::remote::request(self)?;
+        let request = crate::remote::request(&self.remote_flags())?;
         if request.is_some() {
             self.model()?;
             self.http_rules()?;
             self.common.duration_or(DEFAULT_DURATION)?;
         }
         Ok(request)
+    }
+}
+
+impl Cli {
+    /// The flags remote mode reads (`remote.rs`).
+    pub(crate) fn remote_flags(&self) -> crate::remote::Flags<'_> {
+        let placed =
+            self.app_port.is_some() || !self.target_hosts.is_empty() || self.listen.is_some();
+        crate::remote::Flags {
+            remote: &self.remote,
+            target: self.target.as_deref(),
+            target_port: self.target_port,
+            reset_existing: self.reset_existing,
+            placed,
+            aimed: placed
+                || self.target.is_some()
+                || self.http
+                || !self.endpoints.is_empty()
+                || !self.methods.is_empty(),
+        }
     }
 }
 

@@ -9,10 +9,22 @@
 //! | `-s A -l 200 -j 50 [-p PORT]` | A's | every outgoing TCP connection leaving the pod (only to PORT), loopback excluded |
 
 use chaos_common::remote::peers::Peer;
-use chaos_common::remote::{Delivery, PeerUse, Request, Selection};
+use chaos_common::remote::{Delivery, PeerUse, RemoteArgs, Request, Selection};
 use chaos_common::{ChaosError, Result};
 
-use crate::cli::Cli;
+/// What remote mode reads of the tool's flags (`Cli::remote_flags` builds it: cli.rs uses
+/// this module, so this module does not use cli.rs back).
+pub struct Flags<'a> {
+    pub remote: &'a RemoteArgs,
+    pub target: Option<&'a str>,
+    pub target_port: Option<u16>,
+    pub reset_existing: bool,
+    /// `--app-port`, `-H` or `--listen` given: they place the delay themselves.
+    pub placed: bool,
+    /// Any flag that says where the delay goes (`--target`, the placing flags, `--http`,
+    /// `--endpoint`, `--method`).
+    pub aimed: bool,
+}
 
 /// `--app-port TARGET_PORT` of the Service port a client uses (`--target NAME[:PORT]`).
 fn backend_args(peer: &Peer, port: Option<u16>) -> Result<Vec<String>> {
@@ -34,19 +46,19 @@ fn service_target(target: &str) -> Result<(String, Option<u16>)> {
 }
 
 /// The remote request of these flags, or None for local mode.
-pub fn request(cli: &Cli) -> Result<Option<Request>> {
-    let remote = &cli.remote;
+pub fn request(cli: &Flags) -> Result<Option<Request>> {
+    let remote = cli.remote;
     let backends = !remote.selects_pods() && remote.namespace.is_some() && cli.target.is_some();
     if backends {
         // `-n NS --target SERVICE`: delay at the Service's pods, for every client.
-        let target = cli.target.as_deref().unwrap_or_default();
+        let target = cli.target.unwrap_or_default();
         let (service, port) = service_target(target)?;
         if cli.target_port.is_some() && port.is_some() {
             return Err(ChaosError::bad_input(
                 "--target already has a port: drop -p/--target-port",
             ));
         }
-        if cli.app_port.is_some() || !cli.target_hosts.is_empty() || cli.listen.is_some() {
+        if cli.placed {
             return Err(ChaosError::bad_input(
                 "-n NS --target SERVICE delays at the Service's pods: drop --app-port, -H and --listen",
             ));
@@ -77,14 +89,7 @@ pub fn request(cli: &Cli) -> Result<Option<Request>> {
     let Some(request) = Request::from_args(crate::TOOL, remote, Delivery::Ephemeral)? else {
         return Ok(None);
     };
-    let aimed = cli.target.is_some()
-        || !cli.target_hosts.is_empty()
-        || cli.app_port.is_some()
-        || cli.listen.is_some()
-        || cli.http
-        || !cli.endpoints.is_empty()
-        || !cli.methods.is_empty();
-    if !aimed {
+    if !cli.aimed {
         // The originals' `-s A -l 200 -j 50 [-p PORT]`.
         return Err(ChaosError::bad_input(
             "remote latency-injector needs a place for the delay: --endpoint PATH or --app-port (ingress), \
@@ -96,75 +101,5 @@ pub fn request(cli: &Cli) -> Result<Option<Request>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("latency-injector").chain(args.iter().copied()))
-            .unwrap()
-    }
-
-    #[test]
-    fn the_runbook_forms() {
-        let r = request(&cli(&[
-            "--service=order-payment-service",
-            "--endpoint=/v1/webhooks/stripe",
-            "--latency-ms=10000",
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            r.selection,
-            Selection::Service("order-payment-service".into())
-        );
-        assert!(r.peer.is_none());
-
-        let r = request(&cli(&[
-            "-n",
-            "lomash-wood",
-            "--target",
-            "redis",
-            "-l",
-            "5000",
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(r.selection, Selection::Backends("redis".into()));
-        assert_eq!(r.skip, ["target", "target_port"]);
-
-        let r = request(&cli(&["-s", "product-service", "--target", "redis"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(r.selection, Selection::Service("product-service".into()));
-        assert!(r.peer.is_none());
-
-        // Local mode: no remote flags, or --target alone (the runbook's local form).
-        assert!(
-            request(&cli(&["--target", "redis", "-l", "5000"]))
-                .unwrap()
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn backends_need_a_numeric_target_port() {
-        use chaos_common::remote::peers::ServicePort;
-        let peer = Peer {
-            service: "redis".into(),
-            cluster_ip: None,
-            ports: vec![ServicePort {
-                name: None,
-                port: 6379,
-                target_port: "6379".into(),
-                protocol: "TCP".into(),
-            }],
-            endpoints: Default::default(),
-        };
-        assert_eq!(backend_args(&peer, None).unwrap(), ["--app-port", "6379"]);
-        let mut named = peer.clone();
-        named.ports[0].target_port = "redis".into();
-        assert!(backend_args(&named, None).is_err());
-        assert!(backend_args(&peer, Some(1)).is_err());
-    }
-}
+#[path = "remote_tests.rs"]
+mod tests;

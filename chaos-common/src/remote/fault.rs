@@ -187,7 +187,8 @@ impl Fault for RemoteRun {
     }
 
     async fn resolve(&mut self) -> Result<()> {
-        let resolved = super::resolve::resolve(self).await?;
+        let resolved =
+            super::resolve::resolve(&self.settings, &self.request, &self.layout, self.live).await?;
         if let Ok(mut records) = self.records.lock() {
             records.skipped = resolved.skipped.clone();
             records.layout = Some(resolved.layout.clone());
@@ -290,7 +291,7 @@ impl Fault for RemoteRun {
     }
 
     async fn observe(&mut self, handle: &mut Handle) -> Result<Progress> {
-        self.publish(&handle);
+        self.publish(handle);
         let open = handle.runs.iter().filter(|r| !r.borrow().ended()).count();
         let recovering =
             self.request.watch_oom && handle.runs.iter().any(|r| oom::recovering(&r.borrow()));
@@ -301,7 +302,7 @@ impl Fault for RemoteRun {
     }
 
     fn conclude(&mut self, handle: &mut Handle) -> Conclusion {
-        self.publish(&handle);
+        self.publish(handle);
         Conclusion::default()
     }
 

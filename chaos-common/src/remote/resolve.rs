@@ -14,12 +14,11 @@ use super::access::{self, Need, Shape};
 use super::args::Settings;
 use super::binary::{self, Binary};
 use super::exec::Place;
-use super::fault::RemoteRun;
 use super::peers::{self, Peer};
 use super::pods::{self, PodTarget};
 use super::probe::{self, Facts};
 use super::session::Layout;
-use super::{Delivery, security, tar};
+use super::{Delivery, Request, security, tar};
 use crate::error::{ChaosError, Result};
 use crate::kube::client::{ClientOptions, connect};
 use crate::kube::freeze::{self, Frozen};
@@ -149,10 +148,15 @@ async fn probe_all(
     futures_util::future::join_all(probes).await
 }
 
-/// Resolves everything `run` needs; touches nothing.
-pub async fn resolve(run: &RemoteRun) -> Result<Resolved> {
-    let s = &run.settings;
-    let request = &run.request;
+/// Resolves everything a remote run of `request` with `layout` needs; touches nothing.
+/// Live runs (`live`) also probe the containers. (It takes the run's parts, not the
+/// `RemoteRun` of fault.rs, which uses this module.)
+pub async fn resolve(
+    s: &Settings,
+    request: &Request,
+    layout: &Layout,
+    live: bool,
+) -> Result<Resolved> {
     let options = ClientOptions {
         kubeconfig: s.kubeconfig.clone(),
         context: s.context.clone(),
@@ -167,7 +171,7 @@ pub async fn resolve(run: &RemoteRun) -> Result<Resolved> {
     let checked = access::needs(s, shape);
     let mut resolved = Resolved {
         conn: conn.clone(),
-        layout: run.layout.clone(),
+        layout: layout.clone(),
         pods: Vec::new(),
         skipped: Vec::new(),
         peer: None,
@@ -190,13 +194,13 @@ pub async fn resolve(run: &RemoteRun) -> Result<Resolved> {
     if let Some(use_) = &request.peer {
         let peer = peers::fetch(&conn, &s.namespace, &use_.service, use_.flag, &count).await?;
         let extra = (use_.args)(&peer, use_.port)?;
-        resolved.layout.argv = with_extra(&run.layout.argv, &extra);
+        resolved.layout.argv = with_extra(&layout.argv, &extra);
         resolved.peer = Some(peer);
     }
     match request.delivery {
         Delivery::Exec => {
-            resolved.binary = Some(binary::locate(run.layout.tool)?);
-            if run.live {
+            resolved.binary = Some(binary::locate(layout.tool)?);
+            if live {
                 resolved.probes = probe_all(&conn, s, &resolved.pods).await;
             }
         }
