@@ -12,25 +12,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use support::judge::{
+    chaos_tools_account, no_copy_left, pod_reports, reaches, redis_hits, timed_curl,
+};
 use support::lab::{Lab, Running};
-
-fn pod_reports(report: &Value) -> Vec<Value> {
-    report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["details"]["report"].clone())
-        .collect()
-}
-
-fn no_copy_left(lab: &Lab, pod: &str, tool: &str) {
-    let (code, listing) = lab.exec(pod, &["ls", "-A", "/tmp"]);
-    assert_eq!(code, 0);
-    assert!(
-        !listing.contains(&format!("chaos-{tool}-")),
-        "left in {pod}:/tmp: {listing}"
-    );
-}
 
 /// cpu-hog -s product-service -c 80 --of-limit: each container's cgroup holds 80% of
 /// its 500m limit (±3 points); Ctrl-C takes the load away; nothing is left.
@@ -122,13 +107,6 @@ fn memory_leak(lab: &Lab) {
     no_copy_left(lab, &pod, "memory-leak");
 }
 
-/// `curl` from a pod's app container to URL: true when it answered.
-fn reaches(lab: &Lab, pod: &str, url: &str) -> bool {
-    lab.exec(pod, &["curl", "-s", "-o", "/dev/null", "-m", "2", url])
-        .0
-        == 0
-}
-
 /// net-partition --pod OP1 -t auth-service, as docs/rbac.yaml's chaos-tools account: OP1
 /// cannot reach auth-service, other Services can be, OP2 is untouched; an auth pod
 /// deleted mid-run is replaced and the replacement is cut off too; after the run,
@@ -188,20 +166,6 @@ fn net_partition(lab: &Lab, sa: &str) {
     assert!(reaches(lab, &op[0], &url));
 }
 
-/// The time `curl ARGS` takes from the host, and its status.
-fn timed_curl(args: &[&str]) -> (Duration, String) {
-    let t0 = Instant::now();
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "30"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        t0.elapsed(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 /// latency-injector --service order-payment-service --endpoint /v1/webhooks/stripe: the
 /// webhook is delayed by the requested time from the host, /health is not.
 fn latency_endpoint(lab: &Lab) {
@@ -240,52 +204,6 @@ fn latency_endpoint(lab: &Lab) {
     run.signal(Signal::SIGINT);
     let (exit, report, log) = run.finish(60);
     assert_eq!(exit, 0, "{log}\n{report:#}");
-}
-
-/// One GET of the product catalogue from the host: (took, X-Cache).
-fn products(lab: &Lab) -> (Duration, String) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-D",
-            "-",
-            "-w",
-            "took=%{time_total}",
-            "-m",
-            "30",
-        ])
-        .arg(format!("{}/v1/products", lab.base_url))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
-    let cache = text
-        .lines()
-        .find_map(|l| l.strip_prefix("x-cache:"))
-        .unwrap_or("")
-        .trim()
-        .to_uppercase();
-    let took: f64 = text.rsplit("took=").next().unwrap().trim().parse().unwrap();
-    (Duration::from_secs_f64(took), cache)
-}
-
-/// The mean time of `n` catalogue reads served from Redis (X-Cache: HIT); waits (at most
-/// 60 s) for the cache to answer, as after a reconnect its breaker skips it for 5 s.
-fn redis_hits(lab: &Lab, n: u32) -> Duration {
-    let mut hits = Vec::new();
-    let t0 = Instant::now();
-    while hits.len() < n as usize {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no Redis hits: {hits:?}"
-        );
-        let (took, cache) = products(lab);
-        if cache == "HIT" {
-            hits.push(took);
-        }
-    }
-    hits.iter().sum::<Duration>() / n
 }
 
 /// latency-injector -n lomash-wood --target redis: product-service's Redis round trips
@@ -422,43 +340,6 @@ fn stop_by_hand(lab: &Lab) {
         lab.cpu_percent(&pod, Duration::from_millis(250)) < 5.0
     });
     no_copy_left(lab, &pod, "cpu-hog");
-}
-
-/// A kubeconfig for docs/rbac.yaml's chaos-tools ServiceAccount.
-fn chaos_tools_account(lab: &Lab) -> String {
-    let rbac = chaos_tests::kube_lab::rbac_yaml();
-    lab.ok(&["apply", "-f", &rbac.to_string_lossy()]);
-    let token = lab.ok(&[
-        "create",
-        "token",
-        "chaos-tools",
-        "-n",
-        "lomash-wood",
-        "--duration=1h",
-    ]);
-    let path = lab.dir.join("kubeconfig-chaos-tools");
-    std::fs::copy(&lab.kubeconfig, &path).unwrap();
-    let k = path.to_string_lossy().into_owned();
-    let set = |args: &[&str]| {
-        let out = Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &k)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    set(&[
-        "config",
-        "set-credentials",
-        "chaos-tools",
-        &format!("--token={}", token.trim()),
-    ]);
-    set(&["config", "set-context", "--current", "--user=chaos-tools"]);
-    k
 }
 
 #[test]

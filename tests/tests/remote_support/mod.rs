@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::common;
 
+pub mod judge;
 pub mod lab;
 
 const fn namespaced(gr: GroupResource, kind: &'static str) -> ResourceType {
