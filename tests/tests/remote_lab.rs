@@ -1,6 +1,7 @@
 //! Remote mode end to end on the lab (issue "Remote targeting", "Done when"), measured from
 //! outside the tools: the container's cgroup, kubectl exec, curl from the host. One lab
-//! for every check (they run in order, each leaving the lab as it found it).
+//! for the forms (they run in order, each leaving the lab as it found it), one for
+//! cpu-hog's share of the CPU limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -70,7 +71,8 @@ fn cpu_hog(lab: &Lab) {
 }
 
 /// memory-leak in notification-service's 128 MiB container: OOMKilled, restarted, Ready
-/// again, with the recovery time in the report.
+/// again, with the recovery time in the report (seen by the operator's tool watching the
+/// pod, whichever way the in-pod run ended).
 fn memory_leak(lab: &Lab) {
     let pod = lab.pods("notification-service").remove(0);
     let before = lab.json(&["get", "pod", &pod])["status"]["containerStatuses"][0]["restartCount"]
@@ -92,7 +94,20 @@ fn memory_leak(lab: &Lab) {
     let (exit, report, log) = run.finish(180);
     assert_eq!(exit, 0, "{log}\n{report:#}");
     let details = &report["targets"][0]["details"];
-    assert_eq!(details["outcome"], "container-killed", "{details:#}");
+    // Two ends are right, and which one comes is a race: the kernel OOM-kills the
+    // allocator, then the kubelet (the lab polls the OOM counter, as memory.oom.group
+    // does at once) kills the rest of the container. Either the whole container went
+    // with the run in it, or the in-pod run got its own report out first, and then
+    // that report must say the allocator was OOM-killed.
+    match details["outcome"].as_str() {
+        Some("container-killed") => {}
+        Some("completed") => {
+            let own = &details["report"];
+            assert_eq!(own["stopReason"], "oom-killed", "{own:#}");
+            assert_eq!(own["observations"]["oomKilled"], true, "{own:#}");
+        }
+        other => panic!("outcome {other:?}: {details:#}"),
+    }
     let oom = &details["oom"];
     assert_eq!(oom["oomKilled"], true, "{oom:#}");
     assert_eq!(
@@ -266,6 +281,8 @@ fn no_tar(lab: &Lab) {
     lab.ok(&["delete", "pod", "no-tar", "--grace-period=0"]);
 }
 
+const FREEZE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chaos-freeze, namespace: lomash-wood}\ndata: {reason: test freeze}\n";
+
 /// chaos-freeze created during a remote run: it stops and reverts within seconds.
 fn freeze(lab: &Lab) {
     let pods = lab.pods("product-service");
@@ -276,12 +293,11 @@ fn freeze(lab: &Lab) {
     );
     run.wait_for("fault applied in pod", pods.len(), 120);
     let t0 = Instant::now();
-    lab.ok(&[
-        "create",
-        "configmap",
-        "chaos-freeze",
-        "--from-literal=reason=test freeze",
-    ]);
+    // From a file: `kubectl create configmap` (docs/remote.md's line) sends a protobuf
+    // body, which the lab's API server does not decode for ConfigMaps; a file goes as JSON.
+    let file = lab.dir.join("chaos-freeze.yaml");
+    std::fs::write(&file, FREEZE).unwrap();
+    lab.ok(&["create", "-f", &file.to_string_lossy()]);
     for pod in &pods {
         lab.until("load gone after the freeze", 30, || {
             lab.cpu_percent(pod, Duration::from_millis(250)) < 5.0
@@ -342,11 +358,18 @@ fn stop_by_hand(lab: &Lab) {
     no_copy_left(lab, &pod, "cpu-hog");
 }
 
+/// cpu-hog's share measured from the container's cgroup: a test of its own, named
+/// `alone` as it measures CPU (noisy while the machine is busy with other builds).
+#[test]
+fn root_remote_cpu_hog_alone_holds_the_share_of_the_container_limit() {
+    let lab = Lab::up(&["--no-build"]);
+    cpu_hog(&lab);
+}
+
 #[test]
 fn root_remote_forms_work_on_the_lab() {
     let lab = Lab::up(&["--no-build"]);
     let sa = chaos_tools_account(&lab);
-    cpu_hog(&lab);
     net_partition(&lab, &sa);
     latency_endpoint(&lab);
     latency_redis(&lab);
