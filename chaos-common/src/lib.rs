@@ -20,6 +20,8 @@
 //! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
 //!   process that removes a tool's table if the tool is SIGKILLed (network tools).
 //! - `tool.rs`: the shared `main` (parse, log, stop/cleanup, run, print, exit code).
+//! - `summary/`: the report in sentences (the text printed without `--output json`);
+//!   each tool adds its own sentences through [`tool::Tool::summarize`].
 
 pub mod cgroup;
 pub mod cli;
@@ -37,6 +39,7 @@ pub mod runid;
 pub mod runner;
 pub mod safety;
 pub mod signals;
+pub mod summary;
 pub mod tool;
 pub mod watchdog;
 

@@ -25,6 +25,7 @@ use crate::progress::ProgressMode;
 use crate::report::{Action, Report, ReportError, RevertStatus, RunResult, Target};
 use crate::runner::{self, RunSettings};
 use crate::signals;
+use crate::summary::{ReportView, Said, Style};
 
 /// How long `--stop` and `--cleanup` wait for a run to finish its revert.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,6 +66,17 @@ pub trait Tool: Parser {
     fn cleanup_leftovers(_dry_run: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
+
+    /// The tool's sentences for a run report whose fault was applied (its
+    /// `summary.rs`: what was asked, what was achieved, for how long, on what, how it
+    /// ended); None leaves the generic sentence. See [`crate::summary`].
+    fn summarize(_report: &ReportView, _style: &Style) -> Option<Said> {
+        None
+    }
+
+    /// The long flag the TypeScript original's `-h` stood for, when it was not help
+    /// (memory-leak's `--hold-seconds`): `-h 60` then says to use it (exit 2).
+    const ORIGINAL_SHORT_H: Option<&'static str> = None;
 }
 
 /// The git commit this binary was built from (`unknown` outside a checkout).
@@ -95,6 +107,10 @@ pub fn parse_or_exit<T: Tool>(
     args: &[OsString],
 ) -> std::result::Result<T, ExitCode> {
     let name = T::NAME;
+    if let Some(message) = help_with_a_value(args, T::ORIGINAL_SHORT_H) {
+        eprintln!("{name}: error: {message}");
+        return Err(Exit::BadInput.into());
+    }
     let argv = std::iter::once(OsString::from(name)).chain(args.iter().cloned());
     let parsed = command::<T>(version)
         .try_get_matches_from(argv)
@@ -115,6 +131,20 @@ pub fn parse_or_exit<T: Tool>(
     }
 }
 
+/// `-h 60`: help followed by a value is a mistake (the original memory-leak's `-h` was
+/// its hold time); printing help and exiting 0 would let a script believe it ran.
+fn help_with_a_value(args: &[OsString], original: Option<&str>) -> Option<String> {
+    let at = args.iter().position(|a| a == "-h")?;
+    let value = args.get(at + 1)?.to_str()?;
+    crate::duration::parse_duration(value).ok()?;
+    Some(match original {
+        Some(flag) => format!(
+            "-h is help here; the original's -h {value} is {flag} {value} (nothing was run)"
+        ),
+        None => format!("-h is help and takes no value ('{value}' follows it); nothing was run"),
+    })
+}
+
 pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let hidden = args
@@ -126,6 +156,7 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     match args.first().and_then(|a| a.to_str()) {
         Some(COMPLETIONS) => return completions::<T>(version, &args[1..]),
         Some(MAN_PAGE) => return man_page::<T>(version),
+        Some(SUMMARY) => return summary::<T>(&args[1..]),
         _ => {}
     }
     let cli = match parse_or_exit::<T>(version, &args) {
@@ -149,7 +180,7 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match report {
         Some(report) => {
-            print_report(&report, output);
+            print_report::<T>(&report, output);
             report.exit().into()
         }
         None => Exit::BadInput.into(),
@@ -160,6 +191,56 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
 const COMPLETIONS: &str = "completions";
 /// `TOOL __man`: the man page (roff), for `scripts/build-static.sh`.
 const MAN_PAGE: &str = "__man";
+
+/// `TOOL summary [FILE]`: the text summary of a report saved with `--output json`
+/// (FILE, or stdin when absent or `-`; the last line that is a report counts, so a
+/// runbook's log with the report at its end works too).
+const SUMMARY: &str = "summary";
+
+fn summary<T: Tool>(args: &[OsString]) -> ExitCode {
+    use std::io::Read;
+    let usage = || {
+        eprintln!(
+            "{}: error: usage: {} summary [REPORT.json|-]",
+            T::NAME,
+            T::NAME
+        );
+        ExitCode::from(Exit::BadInput.code())
+    };
+    let mut text = String::new();
+    let read = match args {
+        [] => std::io::stdin().read_to_string(&mut text).map(|_| ()),
+        [one] if one == "-" => std::io::stdin().read_to_string(&mut text).map(|_| ()),
+        [file] => std::fs::read_to_string(file).map(|t| text = t),
+        _ => return usage(),
+    };
+    if let Err(e) = read {
+        eprintln!("{}: error: cannot read the report: {e}", T::NAME);
+        return Exit::BadInput.into();
+    }
+    let report = serde_json::from_str::<Value>(text.trim()).ok().or_else(|| {
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .find(|v| v.get("schemaVersion").is_some())
+    });
+    match report.as_ref().and_then(ReportView::from_value) {
+        Some(view) if !view.tool.is_empty() => {
+            print!(
+                "{}",
+                crate::summary::render(&view, T::summarize, &Style::detect())
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!(
+                "{}: error: no report found (give the JSON a run printed with --output json)",
+                T::NAME
+            );
+            Exit::BadInput.into()
+        }
+    }
+}
 
 fn completions<T: Tool>(version: &'static str, args: &[OsString]) -> ExitCode {
     use clap::ValueEnum;
@@ -193,10 +274,10 @@ fn man_page<T: Tool>(version: &'static str) -> ExitCode {
     }
 }
 
-fn print_report(report: &Report, output: OutputFormat) {
+fn print_report<T: Tool>(report: &Report, output: OutputFormat) {
     let text = match output {
         OutputFormat::Json => format!("{}\n", report.to_json()),
-        OutputFormat::Text => report.to_text(),
+        OutputFormat::Text => report.to_text(T::summarize, &Style::detect()),
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
@@ -303,8 +384,9 @@ fn instance_target(i: &Instance) -> Target {
 }
 
 /// `--stop RUN_ID`: SIGTERM to the run and wait for its revert. "Nothing to stop" is
-/// success only when the registry could be read: a directory that exists but is not
-/// trusted makes the answer unknowable, which is a failure.
+/// success only when the registry could be read and remembers the run as ended: a run
+/// id it has never seen is bad input (exit 2, most likely a typo), and a directory that
+/// exists but is not trusted makes the answer unknowable, which is a failure.
 fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
     let mut report = Report::new(tool, version, run_id, Action::Stop);
     report.hypothesis = format!("the {tool} run {run_id} stops and reverts its fault");
@@ -325,9 +407,15 @@ fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
             report.errors.push(ReportError::from(&e));
             return report.finish(RunResult::Failed);
         }
-        info!("no running {tool} with run id {run_id}: nothing to stop");
         report.observations = json!({ "stopped": [], "running": false });
-        return report.finish(RunResult::Ok);
+        if instance::ended::ended(tool, run_id).is_some() {
+            info!("{tool} run {run_id} has already ended: nothing to stop");
+            return report.finish(RunResult::Ok);
+        }
+        let e = ChaosError::bad_input(never_ran(tool, run_id));
+        error!("{e}");
+        report.errors.push(ReportError::from(&e));
+        return report.finish(RunResult::BadInput);
     }
     let mut stopped = Vec::new();
     for running in &listing.instances {
@@ -346,6 +434,20 @@ fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
         RunResult::Failed
     };
     report.finish(result)
+}
+
+/// What `--stop` says of a run id that is neither running nor remembered as ended.
+fn never_ran(tool: &str, run_id: &str) -> String {
+    let days = instance::ended::RETENTION.as_secs() / 86_400;
+    format!(
+        "no {tool} run {run_id} is running, and none ended here in the last {days} days: \
+         check the run id (the report and the first log line of a run print it; state in {})",
+        instance::candidate_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
 }
 
 /// `--cleanup`: stop this tool's runs in this network namespace, then remove what runs

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::report::round;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -81,6 +82,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, _run_id: &str) -> Result<Prepared<CpuBurn>> {
