@@ -8,6 +8,7 @@ use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 
@@ -258,6 +259,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<LatencyProxy>> {

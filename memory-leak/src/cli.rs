@@ -9,6 +9,7 @@ use std::time::Duration;
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -129,6 +130,12 @@ impl Tool for Cli {
     fn common(&self) -> &CommonArgs {
         &self.common
     }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
+    }
+
+    const ORIGINAL_SHORT_H: Option<&'static str> = Some("--hold-seconds");
 
     /// The allocator child: `memory-leak __allocate ...`.
     const HIDDEN: &'static [Hidden] = &[Hidden {

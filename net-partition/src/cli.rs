@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chaos_common::cli::CommonArgs;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -114,6 +115,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<Partition>> {

@@ -11,6 +11,7 @@ use chaos_common::duration::HumanDuration;
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
 use chaos_common::safety::validate_namespace;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
 use serde_json::json;
@@ -228,6 +229,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> chaos_common::Result<Prepared<PodKill>> {

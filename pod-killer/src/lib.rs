@@ -19,6 +19,7 @@
 //! - `settings.rs`: `Settings` and `Method` (a leaf: everything reads it).
 //! - `fault.rs`: `PodKill`, the fault. `resolve.rs`: the resolve step's snapshot.
 //! - `plan.rs`: what `--dry-run` prints. `observations.rs`: the report's observations.
+//!   `summary.rs`: the run in sentences.
 //! - `run.rs`: the pod watch and the kill loop. `strike.rs`: one delete or eviction.
 //! - `timeline.rs`: watch events turned into per-kill timestamps (pure).
 
@@ -30,4 +31,5 @@ pub mod resolve;
 pub mod run;
 pub mod settings;
 pub mod strike;
+pub mod summary;
 pub mod timeline;
