@@ -474,7 +474,10 @@ pub fn in_own_network_namespace(pid: i32) -> bool {
 
 /// Sends SIGTERM to the instance and waits until it has exited (its revert done).
 pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
-    info!(run_id = %instance.run_id, pid = instance.pid, "stopping {}", instance.tool);
+    info!(
+        "stopping {} run {} (pid {})",
+        instance.tool, instance.run_id, instance.pid
+    );
     match kill(Pid::from_raw(instance.pid), Signal::SIGTERM) {
         Ok(()) | Err(Errno::ESRCH) => {}
         Err(e) => {

@@ -87,7 +87,7 @@ impl Fault for PodKill {
         }))
     }
 
-    #[tracing::instrument(skip(self), fields(run_id = %self.settings.run_id))]
+    #[tracing::instrument(skip_all)]
     async fn apply(&mut self) -> chaos_common::Result<Handle> {
         let snapshot = self
             .snapshot
