@@ -14,7 +14,8 @@
 //!
 //! # Layout
 //! - `fault.rs`: the contract. `runner.rs`: the lifecycle. `report.rs`: the report.
-//! - `safety.rs`, `cli.rs`, `duration.rs`, `runid.rs`: input and the rules applied to it.
+//! - `safety.rs`, `cli.rs`, `duration.rs`, `size.rs`, `runid.rs`: input and the rules
+//!   applied to it.
 //! - `signals.rs`, `progress.rs`, `logging.rs`, `instance.rs`: process plumbing.
 //! - `cgroup/`: cgroup v1 and v2 readers and their pure parsers.
 //! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
@@ -39,6 +40,7 @@ pub mod runid;
 pub mod runner;
 pub mod safety;
 pub mod signals;
+pub mod size;
 pub mod summary;
 pub mod tool;
 pub mod watchdog;

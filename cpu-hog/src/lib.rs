@@ -28,6 +28,7 @@
 pub mod cli;
 pub mod control;
 pub mod fault;
+pub mod help;
 pub mod load;
 pub mod observations;
 pub mod summary;

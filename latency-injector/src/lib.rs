@@ -65,6 +65,7 @@ pub mod fault;
 pub mod framing;
 pub mod guard;
 pub mod heads;
+pub mod help;
 pub mod http;
 pub mod leg;
 pub mod matching;

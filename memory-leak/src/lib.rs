@@ -42,6 +42,7 @@ pub mod child;
 pub mod cli;
 pub mod config;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod plan;
 pub mod rules;

@@ -22,7 +22,7 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// nftables table that is deleted on every exit path (a watchdog deletes it if this
 /// process is killed). Needs root or CAP_NET_ADMIN, and the `nft` binary.
 #[derive(Debug, Parser)]
-#[command(name = "net-partition", version)]
+#[command(name = "net-partition", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
     /// Target: host name (resolved once, at start), IP address or CIDR. Repeatable; at
     /// least one is required.

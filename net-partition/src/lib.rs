@@ -29,6 +29,7 @@
 
 pub mod cli;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod probe;
 pub mod render;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chaos_common::ChaosError;
 use chaos_common::cli::CommonArgs;
-use chaos_common::duration::HumanDuration;
+use chaos_common::duration::{HumanDuration, parse_whole_seconds};
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
 use chaos_common::safety::validate_namespace;
@@ -26,7 +26,7 @@ const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Kubernetes API and times each recovery with watches: old pod gone, replacement
 /// created, scheduled, Ready, and the workload back to its desired ready count.
 #[derive(Debug, Parser)]
-#[command(name = "pod-killer", version)]
+#[command(name = "pod-killer", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
     /// Namespace of the target.
     #[arg(short = 'n', long, default_value = "lomash-wood", value_name = "NS")]
@@ -57,8 +57,8 @@ pub struct Cli {
     #[arg(short = 'i', long, default_value = "30", value_name = "DURATION")]
     pub interval: HumanDuration,
 
-    /// Grace period of each deletion, in seconds (0: at once).
-    #[arg(short = 'g', long, default_value_t = 0, value_name = "SECONDS")]
+    /// Grace period of each deletion, in whole seconds: 0 (at once), 5, 5s, 1m.
+    #[arg(short = 'g', long, default_value_t = 0, value_name = "SECONDS", value_parser = parse_whole_seconds)]
     pub grace_period: u32,
 
     /// Wait this long before the first kill.

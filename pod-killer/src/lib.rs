@@ -25,6 +25,7 @@
 
 pub mod cli;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod plan;
 pub mod resolve;
