@@ -8,9 +8,9 @@ use std::time::Duration;
 use chaos_common::ChaosError;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::{HumanDuration, parse_whole_seconds};
+use chaos_common::kube::namespace;
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
-use chaos_common::safety::validate_namespace;
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
@@ -28,9 +28,10 @@ const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Parser)]
 #[command(name = "pod-killer", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
-    /// Namespace of the target.
-    #[arg(short = 'n', long, default_value = "lomash-wood", value_name = "NS")]
-    pub namespace: String,
+    /// Namespace of the target [default: CHAOS_NAMESPACE, else the kubeconfig context's
+    /// namespace, else lomash-wood].
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
 
     /// Target the pods labelled app=SERVICE.
     #[arg(short = 's', long, value_name = "SERVICE", group = "target")]
@@ -176,8 +177,17 @@ impl Cli {
 
     /// Validates every flag; nothing here needs the cluster.
     pub fn settings(&self, run_id: &str) -> Result<Settings, ChaosError> {
-        let namespace = validate_namespace(&self.namespace)
-            .map_err(|e| ChaosError::bad_input(format!("--namespace: {e}")))?;
+        if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
+            return Err(ChaosError::bad_input(format!(
+                "--kubeconfig {}: no such file",
+                path.display()
+            )));
+        }
+        let client = ClientOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        let (namespace, from) = namespace::choose(self.namespace.as_deref(), &client)?;
         if self.count == 0 || self.count > 100 {
             return Err(ChaosError::bad_input("--count must be between 1 and 100"));
         }
@@ -187,14 +197,9 @@ impl Cli {
             .map(|e| positive("--expect-recovery-within", e.as_duration()))
             .transpose()?;
         let recovery_timeout = self.recovery_timeout(expect)?;
-        if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
-            return Err(ChaosError::bad_input(format!(
-                "--kubeconfig {}: no such file",
-                path.display()
-            )));
-        }
         Ok(Settings {
             namespace,
+            namespace_from: from.to_string(),
             target: self.target()?,
             count: self.count,
             interval,
@@ -208,10 +213,7 @@ impl Cli {
             min_ready: self.min_ready,
             recovery_timeout,
             expect_recovery_within: expect,
-            client: ClientOptions {
-                kubeconfig: self.kubeconfig.clone(),
-                context: self.context.clone(),
-            },
+            client,
             run_id: run_id.to_owned(),
         })
     }

@@ -55,6 +55,11 @@ impl Fault for PodKill {
     }
 
     async fn resolve(&mut self) -> chaos_common::Result<()> {
+        tracing::info!(
+            "namespace {} (from {})",
+            self.settings.namespace,
+            self.settings.namespace_from
+        );
         self.snapshot = Some(crate::resolve::resolve(&self.settings, &self.throttled).await?);
         Ok(())
     }
