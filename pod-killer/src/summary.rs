@@ -51,7 +51,7 @@ fn whole(seen: &Seen) -> String {
     }
 }
 
-fn criterion<'a>(report: &'a ReportView, index: usize) -> Option<&'a CriterionView> {
+fn criterion(report: &ReportView, index: usize) -> Option<&CriterionView> {
     let prefix = format!("kill {index} (");
     report.criteria.iter().find(|c| c.name.starts_with(&prefix))
 }
