@@ -11,7 +11,8 @@ Examples:
   # EXP-007 inside order-payment-service's pod: the Stripe webhook 10 s slower
   latency-injector --endpoint /v1/webhooks/stripe --latency 10s -d 2m
   # 200 ms ± 50 ms on 30% of the HTTP requests through an explicit proxy
-  latency-injector --listen 127.0.0.1:8081 --upstream 127.0.0.1:8080 --http -l 200 -j 50 --probability 30
+  latency-injector --listen 127.0.0.1:8081 --upstream 127.0.0.1:8080 --http \\
+    -l 200 -j 50 --probability 30
   # remove whatever any run left in this network namespace (safe to repeat)
   latency-injector --cleanup
 
