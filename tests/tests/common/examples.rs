@@ -1,8 +1,9 @@
 //! Running the command examples a person reads (in `--help`, README.md and docs/) the
 //! way they would, with `--dry-run`, in the setting the examples are written for:
-//! product-service's pod (cpu 500m, memory 512Mi: docs/reference, the target cluster) as
+//! product-service's pod (limits cpu 500m, memory 512Mi, as deployed) as
 //! cgroups the test makes; a pod network namespace whose /etc/hosts knows the services
 //! the examples name; the Lomash Wood cluster (the Kubernetes API test server).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
