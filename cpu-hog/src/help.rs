@@ -18,4 +18,5 @@ Examples:
   cpu-hog --cleanup
 
 Documentation: man cpu-hog; docs/cpu-hog.md and docs/operator-guide.md in the chaos-tools
-repository. A saved report in sentences: cpu-hog summary REPORT.json";
+repository. A saved report in sentences: cpu-hog summary REPORT.json
+Shell completions: cpu-hog completions bash|zsh|fish (scripts/install.sh installs them)";

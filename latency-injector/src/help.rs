@@ -20,4 +20,5 @@ Durations: --latency and --jitter take a bare number of milliseconds, or 500ms, 
 the other durations a bare number of seconds. Sizes: 4MiB, 512KiB (MB means MiB).
 
 Documentation: man latency-injector; docs/latency-injector.md and docs/operator-guide.md
-in the chaos-tools repository. A saved report in sentences: latency-injector summary REPORT.json";
+in the chaos-tools repository. A saved report in sentences: latency-injector summary REPORT.json
+Shell completions: latency-injector completions bash|zsh|fish (scripts/install.sh installs them)";

@@ -21,4 +21,5 @@ Sizes: a bare number is MiB; MB, MiB and Mi all mean MiB (1,048,576 bytes), GB, 
 and Gi mean GiB. Durations: a bare number is seconds; also 500ms, 30s, 2m, 1h.
 
 Documentation: man memory-leak; docs/memory-leak.md and docs/operator-guide.md in the
-chaos-tools repository. A saved report in sentences: memory-leak summary REPORT.json";
+chaos-tools repository. A saved report in sentences: memory-leak summary REPORT.json
+Shell completions: memory-leak completions bash|zsh|fish (scripts/install.sh installs them)";

@@ -15,4 +15,5 @@ Examples:
   net-partition --cleanup
 
 Documentation: man net-partition; docs/net-partition.md and docs/operator-guide.md in
-the chaos-tools repository. A saved report in sentences: net-partition summary REPORT.json";
+the chaos-tools repository. A saved report in sentences: net-partition summary REPORT.json
+Shell completions: net-partition completions bash|zsh|fish (scripts/install.sh installs them)";

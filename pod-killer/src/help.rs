@@ -18,4 +18,5 @@ lomash-wood. Durations: a bare number is seconds; also 500ms, 30s, 2m, 1h.
 
 Documentation: man pod-killer; docs/pod-killer.md, docs/rbac.yaml and
 docs/operator-guide.md in the chaos-tools repository. A saved report in sentences:
-pod-killer summary REPORT.json";
+pod-killer summary REPORT.json
+Shell completions: pod-killer completions bash|zsh|fish (scripts/install.sh installs them)";
