@@ -419,6 +419,58 @@ fn quiet_live_runs_print_only_warnings_and_errors() {
     }
 }
 
+/// `-q` for the proxy and for pod-killer (a kill in the Lomash Wood API test server):
+/// stderr has only warnings and errors, and the run still reports ok.
+#[test]
+fn quiet_proxy_and_pod_killer_runs_print_only_warnings_and_errors() {
+    let lab = KubeLab::lomash_wood().unwrap();
+    let config = lab.kubeconfig.to_string_lossy().into_owned();
+    let state = state_dir();
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let upstream = upstream.local_addr().unwrap().to_string();
+    let runs: [&[&str]; 2] = [
+        &[
+            "latency-injector",
+            "--listen",
+            &listen,
+            "--upstream",
+            &upstream,
+            "-d",
+            "1",
+        ],
+        &[
+            "pod-killer",
+            "--kubeconfig",
+            &config,
+            "--deployment",
+            "product-service",
+            "-c",
+            "1",
+            "--delay",
+            "0",
+        ],
+    ];
+    for tool_args in runs {
+        let out = common::run(
+            Command::new(common::bin(tool_args[0]))
+                .args(&tool_args[1..])
+                .args(["-y", "-q", "--output", "json"])
+                .env("CHAOS_STATE_DIR", state.path()),
+        );
+        assert_eq!(out.status.code(), Some(0), "{tool_args:?}: {out:?}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["result"], "ok", "{report:#}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr
+                .lines()
+                .all(|l| l.contains("WARN") || l.contains("ERROR")),
+            "{tool_args:?} -q:\n{stderr}"
+        );
+    }
+}
+
 #[test]
 fn stop_tells_an_ended_run_from_one_that_never_ran() {
     let state = state_dir();
