@@ -81,7 +81,9 @@ rb_defaults() {
   done
 }
 
-# rb_option FLAG VAR DEFAULT HELP [text|seconds|count|switch]: a flag of this runbook.
+# rb_option FLAG VAR DEFAULT HELP [text|seconds|count|switch|list]: a flag of this
+# runbook. A list flag may be repeated: VAR is an array of the values in order (DEFAULT
+# is ignored; it starts empty).
 rb_option() {
   local flag=$1 var=$2 default=$3 help=$4 kind=${5:-text}
   [[ $flag =~ ^--[a-z][a-z0-9-]*$ ]] || rb_fail 2 "internal: '$flag' is not a --flag"
@@ -89,7 +91,12 @@ rb_option() {
   RB_OPT_VARS+=("$var")
   RB_OPT_KINDS+=("$kind")
   RB_OPT_HELP+=("$help")
-  rb__set "$var" "$default"
+  if [ "$kind" = list ]; then
+    rb__set "$var" ""
+    declare -ga "$var=()"
+  else
+    rb__set "$var" "$default"
+  fi
 }
 
 # rb__option_value I VALUE: sets runbook option I, checked by its kind.
@@ -99,6 +106,11 @@ rb__option_value() {
     switch) rb__set "${RB_OPT_VARS[$i]}" 1 ;;
     seconds) rb__seconds "${RB_OPT_VARS[$i]}" "${RB_OPT_FLAGS[$i]}" "$value" ;;
     count) rb__count "${RB_OPT_VARS[$i]}" "${RB_OPT_FLAGS[$i]}" "$value" ;;
+    list)
+      rb__plain "${RB_OPT_FLAGS[$i]}" "$value"
+      local -n _rb_list="${RB_OPT_VARS[$i]}"
+      _rb_list+=("$value")
+      ;;
     *) rb__plain "${RB_OPT_FLAGS[$i]}" "$value" && rb__set "${RB_OPT_VARS[$i]}" "$value" ;;
   esac
 }
@@ -238,7 +250,11 @@ TXT
   if [ "${#RB_OPT_FLAGS[@]}" -gt 0 ]; then
     printf '\nThis runbook'"'"'s flags:\n'
     for i in "${!RB_OPT_FLAGS[@]}"; do
-      printf '  %-24s %s (now: %s)\n' "${RB_OPT_FLAGS[$i]} ${RB_OPT_KINDS[$i]/switch/}" "${RB_OPT_HELP[$i]}" "${!RB_OPT_VARS[$i]}"
+      if [ "${RB_OPT_KINDS[$i]}" = list ]; then
+        printf '  %-24s %s (repeatable)\n' "${RB_OPT_FLAGS[$i]} VALUE" "${RB_OPT_HELP[$i]}"
+      else
+        printf '  %-24s %s (now: %s)\n' "${RB_OPT_FLAGS[$i]} ${RB_OPT_KINDS[$i]/switch/}" "${RB_OPT_HELP[$i]}" "${!RB_OPT_VARS[$i]}"
+      fi
     done
   fi
   cat <<TXT

@@ -15,7 +15,12 @@ rb__run_cmd_checks() {
       continue
     fi
     rc=0
-    out=$(timeout 120 "${argv[@]}" 2>&1) || rc=$?
+    if declare -F "${argv[0]}" >/dev/null; then
+      # A function of the runbook (it judges what the run recorded); in this shell.
+      out=$("${argv[@]}" 2>&1) || rc=$?
+    else
+      out=$(timeout 120 "${argv[@]}" 2>&1) || rc=$?
+    fi
     printf '%s\n' "$out" >"$RB_DIR/check-$i.txt"
     if [ "$rc" -eq 0 ]; then
       rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0"
