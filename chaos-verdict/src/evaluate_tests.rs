@@ -232,3 +232,22 @@ fn outcomes_and_manual_checks() {
         Status::Pass
     );
 }
+
+#[test]
+fn fault_plus_seconds_extends_the_fault_window_and_stops_at_the_data() {
+    // 10-15 s fault, +2 s: 10-17 s, which holds the two slow seconds after the fault too.
+    let r = eval("name=x\twindow=fault+2\tmetric=requests\tgt=0", &[]);
+    let w = r.window.unwrap();
+    assert_eq!(w.started_at, "1970-01-01T00:00:10.000Z");
+    assert_eq!(w.ended_at, "1970-01-01T00:00:17.000Z");
+    assert!(w.ended);
+    assert_eq!(r.samples, Some(70 + 14));
+    // Past the end of the data: cut there, and not "ended".
+    let r = eval("name=x\twindow=fault+60\tmetric=requests\tgt=0", &[]);
+    let w = r.window.unwrap();
+    assert_eq!(w.ended_at, "1970-01-01T00:00:30.000Z");
+    assert!(!w.ended);
+    let r = eval("name=x\twindow=fault+soon\tmetric=requests\tgt=0", &[]);
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.detail.contains("fault+SECONDS"), "{}", r.detail);
+}

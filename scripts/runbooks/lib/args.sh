@@ -44,6 +44,8 @@ RB_GUARD_BREACHES=3
 RB_BAND_WINDOW=5
 RB_BAND_WINDOWS=3
 RB_ARGS=()
+# --namespace and --context as the tools and kubectl take them (set by rb_parse_args).
+RB_KUBE_ARGS=()
 
 # rb_experiment ID TITLE HYPOTHESIS
 rb_experiment() {
@@ -150,6 +152,8 @@ rb_parse_args() {
     esac
   done
   rb__check_args
+  RB_KUBE_ARGS=(--namespace "$RB_NAMESPACE")
+  [ -z "$RB_CONTEXT" ] || RB_KUBE_ARGS+=(--context "$RB_CONTEXT")
 }
 
 # rb__option_index FLAG: the index of a runbook flag, or nothing.
