@@ -43,10 +43,11 @@ rb__result() {
   RB_FINISHED=1
   rb__step result
   rb__stop_load
-  rb__run_cmd_checks
+  # The events first: command checks may read them.
   if [ "$RB_USES_KUBE" -eq 1 ]; then
     rb_kubectl get events -n "$RB_NAMESPACE" --sort-by=.lastTimestamp >"$RB_DIR/events.txt" 2>&1 || true
   fi
+  rb__run_cmd_checks
   rb__step_end result
   local args=(verdict --timeline "$RB_DIR/timeline.tsv" --checks "$RB_CHECKS_FILE" --out "$RB_DIR"
     --experiment "$RB_EXPERIMENT" --run-id "$RB_RUN_ID" --environment "$RB_ENVIRONMENT"
