@@ -94,6 +94,10 @@ fn bad_input_is_one_line_and_exit_2_before_anything() {
         ),
         (vec!["--baseline"], "--baseline needs a value"),
         (
+            vec!["--guard-error-rate", "100"],
+            "--guard-error-rate must be below 100",
+        ),
+        (
             vec!["--namespace", "Not_A_Namespace"],
             "is not a valid namespace name",
         ),

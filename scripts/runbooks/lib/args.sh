@@ -230,6 +230,7 @@ rb__check_args() {
     rb_fail 2 "--guard-cmd must be an executable file (it runs with no arguments; wrap a command line in a script), not '$RB_GUARD_CMD'"
   fi
   [ -n "$RB_RESULT_LOG" ] || rb_fail 2 "--result-log must name a file"
+  [ "$((10#${RB_GUARD_ERROR_RATE%%.*}))" -lt 100 ] || rb_fail 2 "--guard-error-rate must be below 100 (%), not '$RB_GUARD_ERROR_RATE'"
 }
 
 # rb__usage: --help, printed by rb_main once the runbook's declarations are known.
