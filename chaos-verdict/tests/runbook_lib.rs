@@ -98,6 +98,22 @@ fn bad_input_is_one_line_and_exit_2_before_anything() {
             "--guard-error-rate must be below 100",
         ),
         (
+            vec!["--guard-breaches", "601"],
+            "--guard-breaches must be at most 600",
+        ),
+        (
+            vec!["--guard-window", "2h"],
+            "--guard-window must be whole seconds",
+        ),
+        (
+            vec!["--guard-window", "3601"],
+            "--guard-window must be at most 3600 s",
+        ),
+        (
+            vec!["--band-windows", "101"],
+            "--band-windows must be at most 100",
+        ),
+        (
             vec!["--namespace", "Not_A_Namespace"],
             "is not a valid namespace name",
         ),

@@ -231,6 +231,11 @@ rb__check_args() {
   fi
   [ -n "$RB_RESULT_LOG" ] || rb_fail 2 "--result-log must name a file"
   [ "$((10#${RB_GUARD_ERROR_RATE%%.*}))" -lt 100 ] || rb_fail 2 "--guard-error-rate must be below 100 (%), not '$RB_GUARD_ERROR_RATE'"
+  # chaos-verdict's ranges, judged here so that a run never starts with a guard or a
+  # verdict that would refuse its flags halfway.
+  [ "$RB_GUARD_WINDOW" -le 3600 ] || rb_fail 2 "--guard-window must be at most 3600 s, not '$RB_GUARD_WINDOW'"
+  [ "$RB_GUARD_BREACHES" -le 600 ] || rb_fail 2 "--guard-breaches must be at most 600, not '$RB_GUARD_BREACHES'"
+  [ "$RB_BAND_WINDOWS" -le 100 ] || rb_fail 2 "--band-windows must be at most 100, not '$RB_BAND_WINDOWS'"
 }
 
 # rb__usage: --help, printed by rb_main once the runbook's declarations are known.
