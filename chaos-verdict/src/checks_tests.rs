@@ -95,7 +95,8 @@ fn the_file_needs_its_header_unique_names_and_a_check() {
 
 #[test]
 fn a_fault_plus_window_needs_whole_seconds() {
-    let ok = parse("chaos-verdict-checks\t1\nname=a\twindow=fault+30\tmetric=errors\tlt=5\n").unwrap();
+    let ok =
+        parse("chaos-verdict-checks\t1\nname=a\twindow=fault+30\tmetric=errors\tlt=5\n").unwrap();
     assert_eq!(ok[0].window, "fault+30");
     let err = parse("chaos-verdict-checks\t1\nname=a\twindow=fault+3s\tmetric=errors\tlt=5\n")
         .unwrap_err();

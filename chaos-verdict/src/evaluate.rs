@@ -124,7 +124,9 @@ impl Run<'_> {
             .fault_span()
             .ok_or("no fault started in this run")?;
         let wanted = end.map(|e| e + Millis::from(seconds) * 1000);
-        let to = wanted.map_or(self.data_end, |w| w.min(self.data_end)).max(from);
+        let to = wanted
+            .map_or(self.data_end, |w| w.min(self.data_end))
+            .max(from);
         Ok(NamedWindow {
             name: name.to_owned(),
             started_at: time::format(from),

@@ -572,5 +572,9 @@ fn lab_backend_warmup_answers_503_while_health_says_ok() {
         "served after {:?}, before LAB_WARMUP_MS",
         started.elapsed()
     );
-    assert!(svc.log().contains("warming up for 1500 ms"), "{}", svc.log());
+    assert!(
+        svc.log().contains("warming up for 1500 ms"),
+        "{}",
+        svc.log()
+    );
 }
