@@ -23,7 +23,7 @@ rb__run_cmd_checks() {
     fi
     printf '%s\n' "$out" >"$RB_DIR/check-$i.txt"
     if [ "$rc" -eq 0 ]; then
-      rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0"
+      rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0${out:+: $(printf '%s' "$out" | tail -n 1)}"
     else
       rb__check_line "$name" fail "$(rb_show "${argv[@]}") exited $rc: $(printf '%s' "$out" | tail -n 1)"
     fi

@@ -137,6 +137,16 @@ impl Lab {
         assert_eq!(&now, before, "the platform changed");
     }
 
+    /// The platform as it was before the run once the HPA has scaled back (its
+    /// scale-down stabilization window is 30 s on the lab): waits up to `secs`.
+    pub fn assert_back_to(&self, before: &Platform, secs: u64) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+        while self.platform() != *before && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        self.assert_as_it_was(before);
+    }
+
     /// `kubectl set env` on each Deployment, the rollouts awaited and settled.
     pub fn set_env(&self, deployments: &[&str], pairs: &[&str]) {
         for d in deployments {
