@@ -89,6 +89,11 @@ rb_defaults() {
 rb_option() {
   local flag=$1 var=$2 default=$3 help=$4 kind=${5:-text}
   [[ $flag =~ ^--[a-z][a-z0-9-]*$ ]] || rb_fail 2 "internal: '$flag' is not a --flag"
+  # A runbook flag named as a common one would silently shadow it (EXP-006's leak rate
+  # once took --rate, k6's): refused. The common flags are rb__common_flag's case labels.
+  if grep -Eq -- "(^|[ |])$flag( \||\))" <<<"$(declare -f rb__common_flag)"; then
+    rb_fail 2 "internal: $flag is a common flag of every runbook"
+  fi
   RB_OPT_FLAGS+=("$flag")
   RB_OPT_VARS+=("$var")
   RB_OPT_KINDS+=("$kind")
