@@ -5,11 +5,10 @@
 # cpu-hog runs INSIDE one pod of the target Deployment (so that the pod's cgroup pays, as
 # the HPA and metrics-server see it), holding --cpu-percent of the container's CPU limit
 # (--of-limit). The tools' remote mode (`cpu-hog --pod`, issue "Remote targeting") is not
-# on main yet, so this runbook does what it will do, with kubectl: the static cpu-hog
-# (dist/, scripts/build-static.sh) is copied into the pod's /tmp as a tar stream through
-# `kubectl exec -i ... tar -x` (what `kubectl cp` does), run there through `kubectl exec`
-# with its own --duration as a backstop, and stopped with `cpu-hog --stop RUNID` through
-# exec, then removed. The HPA and the Deployment are sampled once a second meanwhile.
+# on main yet, so this runbook does what it will do, with kubectl (lib/inpod.sh): the
+# static cpu-hog copied into the pod's /tmp, run there through `kubectl exec` with its own
+# --duration as a backstop, stopped with `cpu-hog --stop RUNID` through exec, removed.
+# The HPA and the Deployment are sampled once a second meanwhile.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,34 +31,17 @@ rb_uses_kube
 HPA=${HPA:-$TARGET}
 [[ $HPA =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || rb_fail 2 "--hpa must be a resource name, not '$HPA'"
 [ -z "$CONTAINER" ] || [[ $CONTAINER =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || rb_fail 2 "--container must be a container name, not '$CONTAINER'"
-if [ -z "$HOG_BIN" ]; then
-  HOG_BIN=${CHAOS_DIST:-$RB_REPO/dist}/cpu-hog
-fi
+rb_inpod_tool hog cpu-hog "$HOG_BIN"
+HOG_BIN=$INPOD_BIN
 
 rb_load products products.js
 
-# The in-pod run: its run id, its directory under the pod's /tmp (an emptyDir or tmpfs on
-# the platform's read-only root filesystems), the pod and the kubectl exec that carries it.
-# The ids are named once the run id is known (rb_main makes one when --run-id is absent).
-HOG_RUN=""
-HOG_DIR=""
 POD=""
-HOG_PID=""
 HPA_TARGET=""
 HOT_PERCENT=""
 HOT_MS=""
 DESIRED0=""
 READY0=""
-
-# The first Running pod of the target by name (the seed: `kubectl get pod -l app=... | head -1`).
-pick_pod() {
-  rb_kubectl get pods -n "$RB_NAMESPACE" -l "app=$TARGET" --field-selector=status.phase=Running \
-    -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}' | LC_ALL=C sort | head -n 1
-}
-
-pod_exec() {
-  rb_kubectl exec -n "$RB_NAMESPACE" "$POD" -c "$CONTAINER" -- "$@"
-}
 
 rb_hook_preflight() {
   local ref
@@ -68,19 +50,10 @@ rb_hook_preflight() {
   [ "$ref" = "Deployment/$TARGET" ] || rb_fail 2 "hpa/$HPA scales $ref, not Deployment/$TARGET (--hpa, --target)"
   HPA_TARGET=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" -o 'jsonpath={.spec.metrics[?(@.resource.name=="cpu")].resource.target.averageUtilization}')
   [[ $HPA_TARGET =~ ^[0-9]+$ ]] || rb_fail 3 "hpa/$HPA has no CPU averageUtilization target: EXP-005 judges the HPA's CPU answer"
-  POD=$(pick_pod)
+  POD=$(rb_inpod_pick "$TARGET")
   [ -n "$POD" ] || rb_fail 2 "no Running pod labelled app=$TARGET in $RB_NAMESPACE"
-  if [ -z "$CONTAINER" ]; then
-    CONTAINER=$(rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" -o 'jsonpath={.metadata.annotations.kubectl\.kubernetes\.io/default-container}')
-    [ -n "$CONTAINER" ] || CONTAINER=$(rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" -o 'jsonpath={.spec.containers[0].name}')
-  fi
-  if ! [ -f "$HOG_BIN" ] || ! [ -x "$HOG_BIN" ]; then
-    rb_fail 2 "no cpu-hog at $HOG_BIN: build the static tools (scripts/build-static.sh) or give --hog-binary"
-  fi
-  # A dynamically linked binary names its loader in .interp, within its first page.
-  if head -c 4096 "$HOG_BIN" | LC_ALL=C grep -aq -e '/ld-linux' -e '/ld-musl'; then
-    rb_fail 2 "$HOG_BIN is dynamically linked and may not run in the pod: use the static build (scripts/build-static.sh, dist/cpu-hog)"
-  fi
+  [ -n "$CONTAINER" ] || CONTAINER=$(rb_inpod_container "$POD")
+  rb_inpod_check_binary --hog-binary
   # The hog's load as the HPA counts it: percent of the container's CPU request.
   local resources
   resources=$(rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" \
@@ -91,109 +64,36 @@ rb_hook_preflight() {
   rb_log "cpu-hog goes into pod/$POD (container $CONTAINER): $CPU% of its CPU limit is $HOT_PERCENT% of its request; hpa/$HPA targets $HPA_TARGET%"
 }
 
+hog_args() {
+  HOG_ARGS=(-c "$CPU" --of-limit -k all -d "$((RB_FAULT_DURATION + 60))s")
+}
+
 rb_hook_dry_run() {
-  hog_ids
-  printf '  in-pod fault: tar of %s as %s/cpu-hog | %s\n' "$HOG_BIN" "$HOG_DIR" \
-    "$(rb_show kubectl exec -i -n "$RB_NAMESPACE" "${POD:-POD}" -c "${CONTAINER:-CONTAINER}" -- tar -x -f - -C /tmp)"
-  printf '  then: %s\n' "$(rb_show kubectl exec -n "$RB_NAMESPACE" "${POD:-POD}" -c "${CONTAINER:-CONTAINER}" -- "$(hog_argv_text)")"
-}
-
-hog_ids() {
-  HOG_RUN="${RB_RUN_ID:-RUNID}-hog"
-  HOG_DIR="chaos-cpu-hog-$HOG_RUN"
-}
-
-hog_argv() {
-  hog_ids
-  HOG_ARGV=("/tmp/$HOG_DIR/cpu-hog" -c "$CPU" --of-limit -k all -d "$((RB_FAULT_DURATION + 60))s"
-    --run-id "$HOG_RUN" --output json --log-format json --yes)
-}
-
-hog_argv_text() {
-  hog_argv
-  rb_show "${HOG_ARGV[@]}"
+  hog_args
+  rb_inpod_dry_run "$POD" "$CONTAINER" "${HOG_ARGS[@]}"
 }
 
 # Copies cpu-hog into the pod and starts it; returns once it says its workers run.
 hog_apply() {
-  local stage="$RB_DIR/faults/stage" tries=0
-  hog_ids
-  POD=$(pick_pod)
-  [ -n "$POD" ] || { echo "no Running pod labelled app=$TARGET"; return 1; }
+  POD=$(rb_inpod_pick "$TARGET")
+  [ -n "$POD" ] || {
+    echo "no Running pod labelled app=$TARGET"
+    return 1
+  }
   DESIRED0=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" -o 'jsonpath={.status.desiredReplicas}') || return 1
   READY0=$(rb_kubectl get deployment "$TARGET" -n "$RB_NAMESPACE" -o 'jsonpath={.status.readyReplicas}') || return 1
   rb_mark hog-target "pod/$POD; hpa/$HPA wants ${DESIRED0:-0}, $TARGET has ${READY0:-0} Ready"
-  mkdir -p "$stage/$HOG_DIR"
-  cp "$HOG_BIN" "$stage/$HOG_DIR/cpu-hog"
-  tar -C "$stage" -cf - "$HOG_DIR" | rb_kubectl exec -i -n "$RB_NAMESPACE" "$POD" -c "$CONTAINER" -- tar -x -f - -C /tmp ||
-    { echo "cannot copy cpu-hog into $POD"; return 1; }
-  rm -rf "$stage"
-  hog_argv
-  # In a session of its own: a Ctrl-C to the terminal's process group must not end the
-  # exec that carries the in-pod run's report (the revert stops the run, and the exec
-  # ends with it); a runbook killed outright leaves it until the run's own --duration.
-  setsid kubectl ${RB_CONTEXT:+--context "$RB_CONTEXT"} exec -n "$RB_NAMESPACE" "$POD" -c "$CONTAINER" -- "${HOG_ARGV[@]}" \
-    >"$RB_DIR/faults/hog.json" 2>"$RB_DIR/faults/hog-pod.log" </dev/null &
-  HOG_PID=$!
-  until grep -q 'started [0-9]* worker' "$RB_DIR/faults/hog-pod.log"; do
-    if ! kill -0 "$HOG_PID" 2>/dev/null || [ "$tries" -ge 300 ]; then
-      echo "cpu-hog did not start in $POD (faults/hog-pod.log)"
-      return 1
-    fi
-    sleep 0.1
-    tries=$((tries + 1))
-  done
+  hog_args
+  rb_inpod_start "$POD" "$CONTAINER" 'started [0-9]+ worker' "${HOG_ARGS[@]}" || return 1
   HOT_MS=$(rb_now_ms)
   rb_mark hog-applied "cpu-hog holds $CPU% of the CPU limit of $POD/$CONTAINER ($HOT_PERCENT% of its request)"
 }
 
-# Stops the in-pod run (it reverts and prints its report), waits for its exec to end and
-# removes what was copied. A pod that is gone took the run with it.
-hog_revert() {
-  local tries=0
-  rm -rf "$RB_DIR/faults/stage"
-  [ -n "$POD" ] || return 0
-  if [ -n "$HOG_PID" ] && rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" -o name >/dev/null 2>&1; then
-    # Even when the exec has ended: the in-pod run outlives a client that went away.
-    pod_exec "/tmp/$HOG_DIR/cpu-hog" --stop "$HOG_RUN" || echo "cpu-hog --stop $HOG_RUN in $POD: not running (or failed)"
-    while kill -0 "$HOG_PID" 2>/dev/null && [ "$tries" -lt 300 ]; do
-      sleep 0.1
-      tries=$((tries + 1))
-    done
-    if kill -0 "$HOG_PID" 2>/dev/null; then
-      echo "the exec of cpu-hog in $POD did not end: stopping it"
-      kill "$HOG_PID" 2>/dev/null || true
-    fi
-  fi
-  [ -z "$HOG_PID" ] || wait "$HOG_PID" 2>/dev/null || true
-  if rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" -o name >/dev/null 2>&1; then
-    pod_exec rm -rf "/tmp/$HOG_DIR"
-  fi
-}
-
-# Nothing left: no cpu-hog process and no copy in the pod, and the in-pod run's report
-# says it reverted (when it was started, in a pod still there).
 hog_verify() {
-  [ -n "$POD" ] || return 0
-  rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" -o name >/dev/null 2>&1 || return 0
-  if pod_exec test -e "/tmp/$HOG_DIR"; then
-    echo "/tmp/$HOG_DIR is still in $POD"
-    return 1
-  fi
-  if pod_exec sh -c 'cat /proc/[0-9]*/comm 2>/dev/null' | grep -qx cpu-hog; then
-    echo "a cpu-hog process still runs in $POD"
-    return 1
-  fi
-  [ -n "$HOG_PID" ] || return 0 # never started: no report to judge
-  local status
-  status=$(rb_verdict get "$RB_DIR/faults/hog.json" /revert/status 2>/dev/null) || status=""
-  [ "$status" = reverted ] || {
-    echo "the in-pod report (faults/hog.json) says revert '${status:-missing}'"
-    return 1
-  }
+  rb_inpod_verify report
 }
 
-rb_fault_custom hog hog_apply hog_revert \
+rb_fault_custom hog hog_apply rb_inpod_revert \
   "kubectl exec -n $RB_NAMESPACE POD -c CONTAINER -- /tmp/chaos-cpu-hog-RUNID-hog/cpu-hog --stop RUNID-hog, then kubectl exec ... -- rm -rf /tmp/chaos-cpu-hog-RUNID-hog (RUNID: this run's id; POD: in the timeline's hog-target mark; the in-pod run also ends by itself $((RB_FAULT_DURATION + 60)) s after it started)" \
   "cpu-hog -c $CPU --of-limit -k all inside one pod of $TARGET (copied in and run through kubectl exec) for $RB_FAULT_DURATION s"
 rb_fault_verify hog hog_verify

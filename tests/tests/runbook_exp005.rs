@@ -97,6 +97,17 @@ fn root_runbook_exp005_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
 
     // Replicas Ready before they can serve: the scale-up brings 503s.
     lab.fragile(&["product-service"]);
+    // The rollout's warm-up may have made the HPA scale up: its minimum first.
+    runbook_support::wait_until("the HPA back to 2 replicas", 120, || {
+        lab.ok(&[
+            "get",
+            "deployment",
+            "product-service",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ]) == "2"
+    });
+    lab.settled();
     let fragile = lab.platform();
     let mut args = FAST.to_vec();
     args.extend(GUARD_AWAY);

@@ -61,6 +61,8 @@ pub struct Runs<'a> {
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
     pub results: PathBuf,
+    /// Set on every run after the defaults (stand-ins on PATH, their settings).
+    pub env: Vec<(String, String)>,
 }
 
 /// One finished run.
@@ -123,6 +125,7 @@ impl<'a> Runs<'a> {
             log,
             results: dir.path().join("results"),
             dir,
+            env: Vec::new(),
         }
     }
 
@@ -143,6 +146,7 @@ impl<'a> Runs<'a> {
             .env_remove("RATE")
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
