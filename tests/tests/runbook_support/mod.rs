@@ -161,6 +161,28 @@ impl<'a> Runs<'a> {
         self.finished(run_id, &out)
     }
 
+    /// A run whose stdin is `input` (an operator's answers to a guided procedure).
+    pub fn run_input(&self, script: &str, run_id: &str, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(script, run_id, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || {
+            // The runbook may stop reading early (a halted procedure): a broken pipe is fine.
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        eprintln!("{script} {run_id}: exit {:?}", out.status.code());
+        self.finished(run_id, &out)
+    }
+
     /// Started in its own process group, as from a terminal (Ctrl-C reaches the group).
     pub fn spawn(&self, script: &str, run_id: &str, args: &[&str]) -> Child {
         self.command(script, run_id, args)
