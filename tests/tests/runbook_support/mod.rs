@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod run;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 pub use lab::Lab;
+pub use run::Run;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -63,56 +65,6 @@ pub struct Runs<'a> {
     pub results: PathBuf,
     /// Set on every run after the defaults (stand-ins on PATH, their settings).
     pub env: Vec<(String, String)>,
-}
-
-/// One finished run.
-pub struct Run {
-    pub code: Option<i32>,
-    pub out: String,
-    pub dir: PathBuf,
-    pub result: Value,
-}
-
-impl Run {
-    pub fn check(&self, name: &str) -> &Value {
-        self.result["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no check '{name}' in {:#}\n{}", self.result, self.out))
-    }
-
-    pub fn status(&self, name: &str) -> String {
-        self.check(name)["status"].as_str().unwrap().to_owned()
-    }
-
-    /// The names of the failed checks.
-    pub fn failed(&self) -> Vec<String> {
-        self.result["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["status"] == "fail")
-            .map(|c| c["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    pub fn file(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.dir.join(rel))
-            .unwrap_or_else(|e| panic!("{}: {e}", self.dir.join(rel).display()))
-    }
-
-    /// Asserts the result, showing the run's summary and output when it is not.
-    pub fn expect(&self, result: &str) {
-        assert_eq!(
-            self.result["result"],
-            result,
-            "{}\n{}",
-            std::fs::read_to_string(self.dir.join("summary.md")).unwrap_or_default(),
-            self.out
-        );
-    }
 }
 
 impl<'a> Runs<'a> {
@@ -322,8 +274,4 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what}: not within {secs} s");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
