@@ -37,7 +37,7 @@
 //!   validated flags to the fault and its parameters.
 //! - `fault.rs`: the fault contract (baseline, apply, observe, conclude, revert);
 //!   `placement.rs`: where the proxy sits; `plan.rs`: the plan; `observations.rs`: the
-//!   report's typed observations.
+//!   report's typed observations; `summary.rs`: the run in sentences.
 //! - `proxy.rs`: listener and drain; `accept.rs`: the accept loop; `connection.rs`: one
 //!   connection (relay, lifecycle); `dial.rs`: its upstream; `leg.rs`: one direction
 //!   (read, queue, deliver bytes and closes); `queue.rs`: the pieces on their way and the
@@ -66,6 +66,7 @@ pub mod fault;
 pub mod framing;
 pub mod guard;
 pub mod heads;
+pub mod help;
 pub mod http;
 pub mod leg;
 pub mod matching;
@@ -83,6 +84,7 @@ pub mod schedule;
 pub mod size;
 pub mod sockets;
 pub mod stats;
+pub mod summary;
 pub mod target;
 pub mod timer;
 
