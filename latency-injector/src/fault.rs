@@ -74,7 +74,7 @@ async fn received(signal: Option<tokio::signal::unix::Signal>) {
 
 /// Resolves at the first SIGINT, SIGTERM or SIGHUP from now on (the runner's own
 /// handlers stay installed and only log these): a signal during the drain ends it.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let [int, term, hup] = [
         SignalKind::interrupt(),

@@ -16,9 +16,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 VM_SUITE=bookworm
 VM_MIRROR=http://deb.debian.org/debian
 # What the guest suite runs: the kernel (cgroup v2, sch_netem, nf_tables), nft and ip for
-# the network tools, jq to read reports, socat as a TCP peer, procps for ps/pgrep.
-# util-linux (unshare, setpriv, mount) and coreutils come with minbase.
-VM_PACKAGES=(linux-image-amd64 iproute2 nftables jq socat procps)
+# the network tools (and tc for latency-injector's netem engine), jq to read reports,
+# socat as a TCP peer, procps for ps/pgrep, redis-server (and with it redis-tools:
+# redis-benchmark, redis-cli) for the latency engines' benchmark. util-linux (unshare,
+# setpriv, mount) and coreutils come with minbase.
+VM_PACKAGES=(linux-image-amd64 iproute2 nftables jq socat procps redis-server)
 
 # The guest's first program: mounts the payload disk (scripts/vm and dist/, attached by
 # vm-test.sh as the second virtio disk) and hands over to its init. Kept in the image so
