@@ -1,6 +1,7 @@
 //! chaos-common: what every chaos-tools injector shares.
 //!
-//! - the fault contract ([`fault::Fault`]: plan, apply, observe, revert) and the
+//! - the fault contract ([`fault::Fault`]: plan, resolve, preflight, check_access, apply,
+//!   observe, revert) and the
 //!   lifecycle runner that drives it ([`runner::run`]), which owns signals, timing and the
 //!   guarantee that whatever was applied is reverted;
 //! - the report every tool prints ([`report::Report`], documented in `docs/report.md`)
@@ -13,13 +14,16 @@
 //! Nothing here needs privileges; the faults that do say so in their own crates.
 //!
 //! # Layout
-//! - `fault.rs`: the contract. `runner.rs`: the lifecycle. `report.rs`: the report.
+//! - `fault.rs`: the contract. `runner.rs` (+ `runner/`): the lifecycle. `report.rs`: the
+//!   report.
 //! - `safety.rs`, `cli.rs`, `duration.rs`, `runid.rs`: input and the rules applied to it.
-//! - `signals.rs`, `progress.rs`, `logging.rs`, `instance.rs`: process plumbing.
+//! - `signals.rs`, `progress.rs`, `logging.rs`: process plumbing; `instance.rs` (+
+//!   `instance/`): the trusted registry behind `--stop` and `--cleanup`.
 //! - `cgroup/`: cgroup v1 and v2 readers and their pure parsers.
 //! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
-//!   process that removes a tool's table if the tool is SIGKILLed (network tools).
-//! - `tool.rs`: the shared `main` (parse, log, stop/cleanup, run, print, exit code).
+//!   process that removes a tool's table if the tool dies or hangs (network tools).
+//! - `tool.rs` (+ `tool/`): the shared `main` (hidden sub-commands, parse, log,
+//!   stop/cleanup, completions and man page, run, print, exit code).
 
 pub mod cgroup;
 pub mod cli;

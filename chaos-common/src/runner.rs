@@ -17,10 +17,10 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::error::ChaosError;
-use crate::fault::{Conclusion, Fault, Plan, Progress};
+use crate::fault::{Conclusion, Fault};
 use crate::instance::{Registration, Registry};
 use crate::progress::{self, ProgressMode};
-use crate::report::{Action, Phase, Report, ReportError, Revert, RevertStatus, RunResult, Target};
+use crate::report::{Report, ReportError, Revert, RevertStatus, RunResult, Target};
 use crate::safety::SafetyPolicy;
 
 /// How late the end of the observe phase may come before the run counts as overrun
@@ -281,70 +281,6 @@ async fn revert<F: Fault>(fault: &mut F, handle: F::Handle, tool: &str, run: &mu
     }
 }
 
-async fn observe_until_stop<F: Fault>(
-    fault: &mut F,
-    handle: &mut F::Handle,
-    duration: Duration,
-    shutdown: &mut std::pin::Pin<&mut impl Future<Output = String>>,
-    run: &mut RunRecord,
-) -> (String, RunResult) {
-    let deadline = tokio::time::Instant::now() + duration;
-    let mut ticker = tokio::time::interval(fault.observe_interval());
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let observed = async {
-            ticker.tick().await;
-            AssertUnwindSafe(fault.observe(handle)).catch_unwind().await
-        };
-        tokio::select! {
-            biased;
-            reason = shutdown.as_mut() => return (reason, RunResult::Aborted),
-            () = tokio::time::sleep_until(deadline) => return end_of_duration(deadline, duration, run),
-            progress = observed => match progress {
-                Ok(Ok(Progress::Running)) => {}
-                Ok(Ok(Progress::Finished(reason))) => return (reason, RunResult::Ok),
-                Ok(Ok(Progress::Failed(reason))) => {
-                    run.errors.push(ReportError { kind: "fault".into(), message: reason.clone() });
-                    return (format!("failed: {reason}"), RunResult::Failed);
-                }
-                Ok(Err(e)) => {
-                    run.errors.push(ReportError::from(&e));
-                    return (format!("failed: {e}"), RunResult::Failed);
-                }
-                Err(panic) => {
-                    run.errors.push(panic_error("observe", &panic));
-                    return ("failed: observe panicked".into(), RunResult::Failed);
-                }
-            },
-        }
-    }
-}
-
-/// The normal end, unless the end came so late that the fault overstayed: the process
-/// was suspended (SIGSTOP) or starved past the deadline plus [`OVERRUN_GRACE`].
-fn end_of_duration(
-    deadline: tokio::time::Instant,
-    duration: Duration,
-    run: &mut RunRecord,
-) -> (String, RunResult) {
-    let late = tokio::time::Instant::now().saturating_duration_since(deadline);
-    if late <= OVERRUN_GRACE {
-        return ("duration".into(), RunResult::Ok);
-    }
-    let message = format!(
-        "the fault stayed {:.1} s past its {:.1} s duration (this process was suspended or \
-         starved); a network tool's watchdog may already have removed its rules",
-        late.as_secs_f64(),
-        duration.as_secs_f64()
-    );
-    error!("{message}");
-    run.errors.push(ReportError {
-        kind: "overran".into(),
-        message: message.clone(),
-    });
-    (format!("overran: {message}"), RunResult::Failed)
-}
-
 /// The fault's own manual steps, or at least the tool's idempotent sweep.
 fn manual_steps<F: Fault>(fault: &F, tool: &str) -> Vec<String> {
     let steps = fault.manual_revert_steps();
@@ -376,101 +312,7 @@ fn panic_error(step: &str, panic: &Box<dyn std::any::Any + Send>) -> ReportError
     }
 }
 
-/// The report under construction.
-struct RunRecord {
-    report: Report,
-}
-
-impl RunRecord {
-    fn new(settings: &RunSettings, plan: &Plan) -> Self {
-        let mut report = Report::new(
-            settings.tool,
-            &settings.version,
-            &settings.run_id,
-            Action::Run,
-        );
-        report.parameters = settings.parameters.clone();
-        report.safety = serde_json::to_value(&settings.safety).unwrap_or(Value::Null);
-        let mut run = RunRecord { report };
-        run.set_plan(plan);
-        run
-    }
-
-    /// Records the plan (again after resolve, when targets are concrete).
-    fn set_plan(&mut self, plan: &Plan) {
-        self.report.hypothesis = plan.hypothesis.clone();
-        self.report.targets = plan.targets.clone();
-        self.report.plan = plan.steps.clone();
-        self.report.warnings = plan.warnings.clone();
-    }
-
-    /// Ends a run that was stopped before anything was touched.
-    fn refuse(mut self, e: ChaosError, phase: &str) -> Report {
-        error!("{e}");
-        let result = match e {
-            ChaosError::Refused { .. } => RunResult::Refused,
-            ChaosError::BadInput(_) => RunResult::BadInput,
-            _ => RunResult::Failed,
-        };
-        self.errors.push(ReportError::from(&e));
-        self.finish(
-            result,
-            Some(format!("{phase}-failed")),
-            Conclusion::default(),
-        )
-    }
-
-    fn phase_start(&self) -> (SystemTime, Instant) {
-        (SystemTime::now(), Instant::now())
-    }
-
-    fn phase_end(
-        &mut self,
-        name: &'static str,
-        (wall, mono): (SystemTime, Instant),
-        status: &'static str,
-    ) {
-        self.report.phases.push(Phase {
-            name,
-            started_at: wall,
-            ended_at: SystemTime::now(),
-            duration_ms: mono.elapsed().as_secs_f64() * 1000.0,
-            status,
-        });
-    }
-
-    fn revert_failed(&mut self, took: Option<f64>, manual_steps: Vec<String>) {
-        self.report.revert = Revert {
-            status: RevertStatus::Failed,
-            duration_ms: took,
-            manual_steps,
-            details: Value::Null,
-        };
-    }
-
-    fn finish(
-        mut self,
-        result: RunResult,
-        stop_reason: Option<String>,
-        conclusion: Conclusion,
-    ) -> Report {
-        let report = &mut self.report;
-        report.stop_reason = stop_reason;
-        report.observations = conclusion.observations;
-        report.criteria = conclusion.criteria;
-        self.report.finish(result)
-    }
-}
-
-impl std::ops::DerefMut for RunRecord {
-    fn deref_mut(&mut self) -> &mut Report {
-        &mut self.report
-    }
-}
-
-impl std::ops::Deref for RunRecord {
-    type Target = Report;
-    fn deref(&self) -> &Report {
-        &self.report
-    }
-}
+mod observe;
+mod record;
+use observe::observe_until_stop;
+use record::RunRecord;

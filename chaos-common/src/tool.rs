@@ -14,20 +14,18 @@ use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use serde_json::{Value, json};
-use tracing::{error, info};
+use serde_json::Value;
+use tracing::error;
 
 use crate::cli::{CommonArgs, OutputFormat};
 use crate::error::{ChaosError, Exit, Result};
 use crate::fault::Fault;
-use crate::instance::{self, Instance, Registry};
+use crate::instance::Registry;
 use crate::progress::ProgressMode;
-use crate::report::{Action, Report, ReportError, RevertStatus, RunResult, Target};
+use crate::report::{Action, Report, ReportError, RunResult};
 use crate::runner::{self, RunSettings};
 use crate::signals;
 
-/// How long `--stop` and `--cleanup` wait for a run to finish its revert.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const COUNTDOWN: Duration = Duration::from_secs(5);
 
 /// A validated run: the fault, how long, and the parameters the report records.
@@ -83,7 +81,7 @@ pub fn long_version(version: &str) -> String {
 }
 
 /// The tool's clap command with the build's version.
-fn command<T: Tool>(version: &'static str) -> clap::Command {
+pub(crate) fn command<T: Tool>(version: &'static str) -> clap::Command {
     T::command()
         .version(long_version(version))
         .long_version(long_version(version))
@@ -124,8 +122,8 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
         return (hidden.run)(&args[1..]);
     }
     match args.first().and_then(|a| a.to_str()) {
-        Some(COMPLETIONS) => return completions::<T>(version, &args[1..]),
-        Some(MAN_PAGE) => return man_page::<T>(version),
+        Some(shell::COMPLETIONS) => return shell::completions::<T>(version, &args[1..]),
+        Some(shell::MAN_PAGE) => return shell::man_page::<T>(version),
         _ => {}
     }
     let cli = match parse_or_exit::<T>(version, &args) {
@@ -156,43 +154,6 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     }
 }
 
-/// `TOOL completions bash|zsh|fish|elvish|powershell`: the shell completion script.
-const COMPLETIONS: &str = "completions";
-/// `TOOL __man`: the man page (roff), for `scripts/build-static.sh`.
-const MAN_PAGE: &str = "__man";
-
-fn completions<T: Tool>(version: &'static str, args: &[OsString]) -> ExitCode {
-    use clap::ValueEnum;
-    let shell = match args {
-        [one] => one
-            .to_str()
-            .and_then(|s| clap_complete::Shell::from_str(s, true).ok()),
-        _ => None,
-    };
-    let Some(shell) = shell else {
-        eprintln!(
-            "{}: error: usage: {} completions bash|zsh|fish|elvish|powershell",
-            T::NAME,
-            T::NAME
-        );
-        return Exit::BadInput.into();
-    };
-    let mut cmd = command::<T>(version);
-    clap_complete::generate(shell, &mut cmd, T::NAME, &mut std::io::stdout());
-    ExitCode::SUCCESS
-}
-
-fn man_page<T: Tool>(version: &'static str) -> ExitCode {
-    let page = clap_mangen::Man::new(command::<T>(version));
-    match page.render(&mut std::io::stdout()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{}: error: cannot write the man page: {e}", T::NAME);
-            Exit::Failed.into()
-        }
-    }
-}
-
 fn print_report(report: &Report, output: OutputFormat) {
     let text = match output {
         OutputFormat::Json => format!("{}\n", report.to_json()),
@@ -211,10 +172,10 @@ async fn run_tool<T: Tool>(cli: T, version: &str) -> Option<Report> {
         if let Err(e) = crate::runid::validate(run_id) {
             return bad_input(T::NAME, &e);
         }
-        return Some(stop_one(T::NAME, version, run_id));
+        return Some(sweep::stop_one(T::NAME, version, run_id));
     }
     if common.cleanup {
-        return Some(cleanup::<T>(version, common.dry_run));
+        return Some(sweep::cleanup::<T>(version, common.dry_run));
     }
     let settings = match settings_for(&common, T::NAME, version) {
         Ok(s) => s,
@@ -295,134 +256,5 @@ fn bad_input(tool: &str, e: &ChaosError) -> Option<Report> {
     None
 }
 
-fn instance_target(i: &Instance) -> Target {
-    Target::new(
-        "process",
-        format!("pid {} ({} run {})", i.pid, i.tool, i.run_id),
-    )
-}
-
-/// `--stop RUN_ID`: SIGTERM to the run and wait for its revert. "Nothing to stop" is
-/// success only when the registry could be read: a directory that exists but is not
-/// trusted makes the answer unknowable, which is a failure.
-fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
-    let mut report = Report::new(tool, version, run_id, Action::Stop);
-    report.hypothesis = format!("the {tool} run {run_id} stops and reverts its fault");
-    let listing = instance::list(tool, Some(run_id));
-    report.targets = listing.instances.iter().map(instance_target).collect();
-    report.plan = listing
-        .instances
-        .iter()
-        .map(|i| format!("send SIGTERM to pid {} and wait for its revert", i.pid))
-        .collect();
-    if listing.instances.is_empty() {
-        if !listing.skipped.is_empty() {
-            let e = ChaosError::Precondition(format!(
-                "cannot tell whether {tool} run {run_id} is running: {}",
-                listing.skipped.join("; ")
-            ));
-            error!("{e}");
-            report.errors.push(ReportError::from(&e));
-            return report.finish(RunResult::Failed);
-        }
-        info!("no running {tool} with run id {run_id}: nothing to stop");
-        report.observations = json!({ "stopped": [], "running": false });
-        return report.finish(RunResult::Ok);
-    }
-    let mut stopped = Vec::new();
-    for running in &listing.instances {
-        match instance::stop(running, STOP_TIMEOUT) {
-            Ok(()) => stopped.push(running.pid),
-            Err(e) => {
-                error!("{e}");
-                report.errors.push(ReportError::from(&e));
-            }
-        }
-    }
-    report.observations = json!({ "stopped": stopped, "running": true });
-    let result = if report.errors.is_empty() {
-        RunResult::Ok
-    } else {
-        RunResult::Failed
-    };
-    report.finish(result)
-}
-
-/// `--cleanup`: stop this tool's runs in this network namespace, then remove what runs
-/// left behind. With `--dry-run`, only say what would be stopped and removed.
-fn cleanup<T: Tool>(version: &str, dry_run: bool) -> Report {
-    let mut report = Report::new(T::NAME, version, &crate::runid::generate(), Action::Cleanup);
-    report.hypothesis = format!(
-        "no {} run and nothing a run created is left in this network namespace",
-        T::NAME
-    );
-    // Only runs in this network namespace: sweeping one pod (or test namespace) must not
-    // stop experiments running elsewhere on the same host.
-    let listing = instance::list(T::NAME, None);
-    let here: Vec<Instance> = listing
-        .instances
-        .into_iter()
-        .filter(|i| instance::in_own_network_namespace(i.pid))
-        .collect();
-    report.targets = here.iter().map(instance_target).collect();
-    report.warnings = listing
-        .skipped
-        .iter()
-        .map(|s| format!("not read: {s}"))
-        .collect();
-    let unknowable = !listing.skipped.is_empty();
-    let mut failed = false;
-    let mut stopped = Vec::new();
-    for running in &here {
-        report.plan.push(format!(
-            "stop run {} (pid {}) and wait for its revert",
-            running.run_id, running.pid
-        ));
-        if dry_run {
-            continue;
-        }
-        match instance::stop(running, STOP_TIMEOUT) {
-            Ok(()) => stopped.push(running.run_id.clone()),
-            Err(e) => {
-                error!("{e}");
-                report.errors.push(ReportError::from(&e));
-                failed = true;
-            }
-        }
-    }
-    let removed = match T::cleanup_leftovers(dry_run) {
-        Ok(removed) => removed,
-        Err(e) => {
-            error!("cleanup failed: {e}");
-            report.errors.push(ReportError::from(&e));
-            failed = true;
-            Vec::new()
-        }
-    };
-    for line in &removed {
-        if dry_run {
-            report.plan.push(format!("remove {line}"));
-        } else {
-            info!("removed {line}");
-        }
-    }
-    if dry_run {
-        return report.finish(RunResult::DryRun);
-    }
-    info!(
-        "cleanup done: {} run(s) stopped, {} leftover(s) removed",
-        stopped.len(),
-        removed.len()
-    );
-    report.observations = json!({ "stopped": stopped, "removed": removed });
-    if failed {
-        // Something a run created may still be in place: exit 4, as a failed revert.
-        report.revert.status = RevertStatus::Failed;
-        report.revert.manual_steps = vec![format!("{} --cleanup", T::NAME)];
-    }
-    report.finish(if failed || unknowable {
-        RunResult::Failed
-    } else {
-        RunResult::Ok
-    })
-}
+mod shell;
+mod sweep;

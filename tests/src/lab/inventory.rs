@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::cgroups::{Cgroup, Layout};
 use super::cleanup;
 use super::plan::STATE_ROOT;
-use super::pod::PodShared;
+use k8s_openapi::api::core::v1::Pod;
 
 pub const POD_FILE: &str = "pod.json";
 
@@ -31,36 +31,25 @@ pub struct PodRecord {
     pub cgroup: PathBuf,
 }
 
-impl PodRecord {
-    pub fn of(pod: &PodShared) -> PodRecord {
-        let containers: Vec<String> = pod
-            .pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter().map(|c| c.name.clone()))
-            .collect();
-        let annotated = pod
-            .pod
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
-            .filter(|c| containers.contains(c))
-            .cloned();
-        PodRecord {
-            lab: pod.ctx.plan.id.clone(),
-            namespace: pod.namespace.clone(),
-            name: pod.name.clone(),
-            uid: pod.uid.clone(),
-            default_container: annotated
-                .or_else(|| containers.first().cloned())
-                .unwrap_or_default(),
-            containers,
-            net_ns: pod.net.ns.clone(),
-            ip: pod.net.ip.to_string(),
-            cgroup: pod.cgroup.rel.clone(),
-        }
-    }
+/// The pod's containers in spec order, and the default one (the
+/// `kubectl.kubernetes.io/default-container` annotation when it names one, else the first).
+pub fn containers_of(pod: &Pod) -> (Vec<String>, String) {
+    let containers: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter().map(|c| c.name.clone()))
+        .collect();
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
+        .filter(|c| containers.contains(c))
+        .cloned();
+    let default = annotated
+        .or_else(|| containers.first().cloned())
+        .unwrap_or_default();
+    (containers, default)
 }
 
 /// Every pod record of every lab whose owner is alive.

@@ -47,6 +47,7 @@ pub mod net;
 pub mod node;
 pub mod plan;
 pub mod pod;
+pub mod pod_state;
 pub mod probe;
 pub mod probes;
 pub mod proxy;

@@ -2,13 +2,12 @@
 //! with volumes, hosts, resolv.conf and hostname files), its containers' state, and the
 //! PodStatus composed from them.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context as _, Result, bail};
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodStatus, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
@@ -17,34 +16,14 @@ use super::clock;
 use super::context::{Context, LabEvent, OomMode};
 use super::env::Refs;
 use super::hosts;
-use super::launch::{BindMount, Launch};
+use super::launch::BindMount;
 use super::net::{self, PodNet};
+pub use super::pod_state::{ContainerSlot, PodState};
 
 /// Pod annotation choosing what an OOM kill does to a container of this pod: `group`
 /// (the whole container ends, as on cgroup v2) or `process` (only the killed process
 /// dies, as on cgroup v1). Default: the node's setting.
 pub const OOM_ANNOTATION: &str = "lab.chaos-tools/oom-kill";
-
-/// The state of one container (or ephemeral container) of the pod.
-#[derive(Debug, Clone)]
-pub struct ContainerSlot {
-    pub status: ContainerStatus,
-    pub ephemeral: bool,
-    /// The running instance's main pid.
-    pub pid: Option<i32>,
-    pub cgroup: Option<Cgroup>,
-    /// The running instance's launch (exec reuses its identity and environment).
-    pub launch: Option<Launch>,
-}
-
-#[derive(Debug, Default)]
-pub struct PodState {
-    pub containers: BTreeMap<String, ContainerSlot>,
-    /// Condition type -> (status, lastTransitionTime).
-    pub(super) conditions: BTreeMap<String, (bool, Time)>,
-    pub terminating: bool,
-    pub events: Vec<LabEvent>,
-}
 
 /// A pod's sandbox and state, shared by its container workers and the node.
 pub struct PodShared {
@@ -124,7 +103,18 @@ impl PodShared {
             let d = self.dir.join(sub);
             std::fs::create_dir_all(&d).with_context(|| format!("mkdir {}", d.display()))?;
         }
-        let record = super::inventory::PodRecord::of(self);
+        let (containers, default_container) = super::inventory::containers_of(&self.pod);
+        let record = super::inventory::PodRecord {
+            lab: self.ctx.plan.id.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            containers,
+            default_container,
+            net_ns: self.net.ns.clone(),
+            ip: self.net.ip.to_string(),
+            cgroup: self.cgroup.rel.clone(),
+        };
         std::fs::write(
             self.dir.join(super::inventory::POD_FILE),
             serde_json::to_vec(&record)?,
@@ -312,7 +302,13 @@ impl PodShared {
     pub fn publish(&self) {
         let status = {
             let mut state = self.lock();
-            super::status::compose(self, &mut state)
+            let view = super::status::PodView {
+                pod: &self.pod,
+                ip: self.net.ip.to_string(),
+                host_ip: &self.ctx.host_ip,
+                started: &self.started,
+            };
+            super::status::compose(&view, &mut state)
         };
         self.status.send_replace(status);
     }

@@ -3,10 +3,20 @@
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodIP, PodStatus};
 
-use super::clock;
-use super::pod::{PodShared, PodState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-pub fn compose(pod: &PodShared, state: &mut PodState) -> PodStatus {
+use super::clock;
+use super::pod_state::PodState;
+
+/// What of a pod the status is composed from, besides its state.
+pub struct PodView<'a> {
+    pub pod: &'a Pod,
+    pub ip: String,
+    pub host_ip: &'a str,
+    pub started: &'a Time,
+}
+
+pub fn compose(pod: &PodView<'_>, state: &mut PodState) -> PodStatus {
     let spec_order: Vec<String> = pod
         .pod
         .spec
@@ -40,7 +50,7 @@ pub fn compose(pod: &PodShared, state: &mut PodState) -> PodStatus {
                 .as_ref()
                 .is_some_and(|st| st.terminated.is_some())
     });
-    let phase = phase(&pod.pod, &statuses, any_started);
+    let phase = phase(pod.pod, &statuses, any_started);
     let now = clock::time();
     let mut conditions = Vec::new();
     for (kind, value) in [
@@ -66,17 +76,17 @@ pub fn compose(pod: &PodShared, state: &mut PodState) -> PodStatus {
             ..Default::default()
         });
     }
-    let ip = pod.net.ip.to_string();
+    let ip = pod.ip.clone();
     PodStatus {
         phase: Some(phase.to_owned()),
         conditions: Some(conditions),
         container_statuses: Some(statuses),
         ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
-        host_ip: Some(pod.ctx.host_ip.clone()),
+        host_ip: Some(pod.host_ip.to_owned()),
         pod_ip: Some(ip.clone()),
         pod_ips: Some(vec![PodIP { ip }]),
         start_time: Some(pod.started.clone()),
-        qos_class: Some(qos_class(&pod.pod).to_owned()),
+        qos_class: Some(qos_class(pod.pod).to_owned()),
         ..Default::default()
     }
 }

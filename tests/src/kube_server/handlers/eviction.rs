@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::kube_server::api::DeleteOptions;
 use crate::kube_server::errors::{ApiError, ApiResult};
-use crate::kube_server::http::{Body, Context, Server, resource, respond};
+use crate::kube_server::http::{Body, Context, Server, body, respond};
 use crate::kube_server::meta;
 use crate::kube_server::registry::{PDBS, PODS};
 use crate::kube_server::select;
@@ -100,7 +100,7 @@ pub async fn handle(
             ctx.info.verb
         )));
     }
-    let (_, bytes) = resource::body(req).await?;
+    let (_, bytes) = body::body(req).await?;
     let eviction = respond::parse_body(&bytes)?;
     let (ns, name) = (ctx.info.namespace.as_str(), ctx.info.name.as_str());
     let body_name = meta::name(&eviction);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::kube_server::api::patch;
 use crate::kube_server::errors::{ApiError, ApiResult, FieldError};
-use crate::kube_server::http::{Body, Context, Server, resource, respond};
+use crate::kube_server::http::{Body, Context, Server, body, respond};
 use crate::kube_server::meta;
 
 fn selector_string(selector: &Value) -> String {
@@ -63,7 +63,7 @@ pub async fn handle(
     ctx: Context,
     req: Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
-    let (parts, bytes) = resource::body(req).await?;
+    let (parts, bytes) = body::body(req).await?;
     let rt = ctx.resource;
     let (ns, name) = (ctx.info.namespace.as_str(), ctx.info.name.as_str());
     let current = server.cluster.get(&rt, ns, name)?;
@@ -71,7 +71,7 @@ pub async fn handle(
         "get" => return Ok(respond::json(200, &scale_of(&current))),
         "update" => respond::parse_body(&bytes)?,
         "patch" => {
-            let kind = resource::patch_type(&parts)?;
+            let kind = body::patch_type(&parts)?;
             patch::apply(kind, &scale_of(&current), &respond::parse_body(&bytes)?)?
         }
         other => {

@@ -11,7 +11,7 @@ use k8s_openapi::chrono::SecondsFormat;
 use serde_json::{Value, json};
 
 use crate::kube_server::errors::{ApiError, ApiResult, FieldError};
-use crate::kube_server::http::{Body, Context, Server, resource, respond};
+use crate::kube_server::http::{Body, Context, Server, body, respond};
 use crate::kube_server::meta;
 use crate::kube_server::registry::SERVICE_ACCOUNTS;
 
@@ -26,7 +26,7 @@ pub async fn handle(
             ctx.info.verb
         )));
     }
-    let (_, bytes) = resource::body(req).await?;
+    let (_, bytes) = body::body(req).await?;
     let request = respond::parse_body(&bytes)?;
     let (ns, name) = (ctx.info.namespace.as_str(), ctx.info.name.as_str());
     let seconds = request

@@ -8,6 +8,7 @@
 //! - `subresources.rs`: the handler table (`status`, `scale`, `eviction`, `token`, ...).
 //! - `table.rs`: server-side printing. `openapi.rs`: the OpenAPI v3 documents kubectl asks for.
 
+pub mod body;
 pub mod list;
 pub mod openapi;
 pub mod protobuf;

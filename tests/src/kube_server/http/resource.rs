@@ -4,29 +4,17 @@
 
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::Response;
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use super::body::{body, patch_type};
 use super::{Body, Context, Server, list, respond, table, watch};
-use crate::kube_server::api::patch::PatchType;
 use crate::kube_server::api::{DeleteOptions, Part};
 use crate::kube_server::errors::{ApiError, ApiResult};
 use crate::kube_server::meta;
 use crate::kube_server::select::Selector;
-
-/// Reads the whole body (requests are small: objects, patches, options).
-pub async fn body(req: Request<Incoming>) -> ApiResult<(hyper::http::request::Parts, Vec<u8>)> {
-    let (parts, incoming) = req.into_parts();
-    let bytes = incoming
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?
-        .to_bytes();
-    Ok((parts, bytes.to_vec()))
-}
 
 fn accept(parts: &hyper::http::request::Parts) -> String {
     parts
@@ -95,21 +83,6 @@ pub async fn handle(
         }
     };
     Ok(respond::json(200, &object))
-}
-
-pub fn patch_type(parts: &hyper::http::request::Parts) -> ApiResult<PatchType> {
-    let content_type = parts
-        .headers
-        .get("content-type")
-        .and_then(|c| c.to_str().ok())
-        .unwrap_or("");
-    PatchType::from_content_type(content_type).ok_or_else(|| {
-        ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (server-side apply, {content_type}, is not supported by kube-test-server)"),
-        )
-    })
 }
 
 /// DELETE on a collection: every selected object, each as a DELETE would.

@@ -99,7 +99,7 @@ async fn status(
     ctx: Context,
     req: Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
-    let (parts, bytes) = super::resource::body(req).await?;
+    let (parts, bytes) = super::body::body(req).await?;
     let rt = ctx.resource;
     let (ns, name) = (ctx.info.namespace.as_str(), ctx.info.name.as_str());
     let cluster = &server.cluster;
@@ -107,7 +107,7 @@ async fn status(
         "get" => cluster.get(&rt, ns, name)?,
         "update" => cluster.update(&rt, ns, name, &respond::parse_body(&bytes)?, Part::Status)?,
         "patch" => {
-            let kind = super::resource::patch_type(&parts)?;
+            let kind = super::body::patch_type(&parts)?;
             cluster.patch(
                 &rt,
                 ns,
@@ -139,7 +139,7 @@ pub async fn review(
             ctx.info.verb, ctx.resource.gr
         )));
     }
-    let (_, bytes) = super::resource::body(req).await?;
+    let (_, bytes) = super::body::body(req).await?;
     let reviewed =
         review::self_subject_access_review(&server, &ctx.user, &respond::parse_body(&bytes)?)?;
     Ok(respond::json(201, &reviewed))

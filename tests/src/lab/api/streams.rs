@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::logs;
 use crate::kube_server::api::patch;
 use crate::kube_server::errors::{ApiError, ApiResult};
-use crate::kube_server::http::{Body, Context, Handler, Server, resource, respond};
+use crate::kube_server::http::{Body, Context, Handler, Server, body, respond};
 use crate::kube_server::meta;
 use crate::kube_server::registry::PODS;
 use crate::lab::exec;
@@ -208,11 +208,11 @@ async fn ephemeral_handler(
     let cluster = &server.cluster;
     let rt = *cluster.resource(PODS)?;
     let current = cluster.get(&rt, &ns, &name)?;
-    let (parts, bytes) = resource::body(req).await?;
+    let (parts, bytes) = body::body(req).await?;
     let wanted = match ctx.info.verb.as_str() {
         "get" => return Ok(respond::json(200, &current)),
         "patch" => patch::apply(
-            resource::patch_type(&parts)?,
+            body::patch_type(&parts)?,
             &current,
             &respond::parse_body(&bytes)?,
         )?,
