@@ -11,11 +11,12 @@ use chaos_common::duration::HumanDuration;
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 
-use crate::config::{self, Settings};
+use crate::config;
 use crate::engine::EngineFlag;
-use crate::latency::Latency;
+use crate::fault::Latency;
 use crate::matching::{HttpRules, normalise};
 use crate::model::{Direction, LatencyModel};
+use crate::settings::Settings;
 use crate::size::ByteSize;
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);

@@ -3,42 +3,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chaos_common::Result;
 use chaos_common::tool::Prepared;
 use serde_json::json;
 
 use crate::dial::Upstream;
-use crate::engine::EngineFlag;
-use crate::fault::LatencyProxy;
+use crate::fault::Latency;
 use crate::http::Delays;
-use crate::latency::Latency;
-use crate::matching::HttpRules;
-use crate::model::LatencyModel;
 use crate::placement::Placement;
 use crate::proxy::ProxyConfig;
+use crate::proxy_fault::LatencyProxy;
 use crate::routes::Routes;
 use crate::rules::{self, Redirect};
+use crate::settings::Settings;
 use crate::target::Chosen;
-
-/// Every flag, checked.
-#[derive(Debug)]
-pub struct Settings {
-    pub model: LatencyModel,
-    pub latency_ms: u64,
-    pub jitter_ms: u64,
-    /// Some: HTTP mode.
-    pub rules: Option<HttpRules>,
-    pub chosen: Chosen,
-    pub engine: EngineFlag,
-    pub duration: Duration,
-    pub drain: Duration,
-    pub header_timeout: Duration,
-    pub buffer_limit: u64,
-    pub reset_existing: bool,
-    pub allow_source_rewrite: bool,
-}
 
 /// Where the proxy listens, where it forwards to, how it is put in the path, and what
 /// the plan calls the upstream.

@@ -4,10 +4,10 @@
 
 use chaos_common::{ChaosError, Result};
 
-use crate::config::Settings;
 use crate::engine::{EngineFlag, Shape};
 use crate::model::Direction;
 use crate::netem::NetemFault;
+use crate::settings::Settings;
 use crate::target::Chosen;
 use crate::tc::{self, Matches, NetemDelay};
 

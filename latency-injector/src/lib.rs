@@ -41,15 +41,15 @@
 //!
 //! # Layout
 //! - `cli.rs`: flags and their validation (table tests in `cli_tests.rs`); `size.rs`:
-//!   byte sizes; `target.rs`: the chosen mode, address resolution; `config.rs`: from
-//!   validated flags to the fault and its parameters.
-//! - `latency.rs`: the tool's fault, dispatching to the chosen engine; `engine.rs`: the
+//!   byte sizes; `target.rs`: the chosen mode, address resolution; `settings.rs`: the
+//!   checked flags; `config.rs`: from them to the fault and its parameters.
+//! - `fault.rs`: the tool's fault, dispatching to the chosen engine; `engine.rs`: the
 //!   choice (pure) and the facts it reads; `engine_config.rs`: what the flags allow.
 //! - netem: `netem.rs` (apply, observe, revert, cleanup), `netem_plan.rs`, `tc.rs` (the
 //!   `tc` argument vectors), `qdiscs.rs` (reading `tc -j`: default, ours, foreign roots;
 //!   counters), `devices.rs` (egress interfaces), `probe.rs` (does the kernel have a
 //!   qdisc kind, asked over netlink without creating one), `netem_guard.rs`.
-//! - `fault.rs`: the proxy's fault contract (baseline, apply, observe, conclude, revert);
+//! - `proxy_fault.rs`: the proxy's fault contract (baseline, apply, observe, conclude, revert);
 //!   `placement.rs`: where the proxy sits; `plan.rs`: the plan; `observations.rs`: the
 //!   report's typed observations.
 //! - `proxy.rs`: listener and drain; `accept.rs`: the accept loop; `connection.rs`: one
@@ -83,7 +83,6 @@ pub mod framing;
 pub mod guard;
 pub mod heads;
 pub mod http;
-pub mod latency;
 pub mod leg;
 pub mod matching;
 pub mod model;
@@ -95,12 +94,14 @@ pub mod placement;
 pub mod plan;
 pub mod probe;
 pub mod proxy;
+pub mod proxy_fault;
 pub mod qdiscs;
 pub mod queue;
 pub mod redirect;
 pub mod routes;
 pub mod rules;
 pub mod schedule;
+pub mod settings;
 pub mod size;
 pub mod sockets;
 pub mod stats;

@@ -229,7 +229,7 @@ impl NetemFault {
 
     #[instrument(skip_all, fields(run_id = %self.run_id))]
     pub async fn revert(&mut self, mut handle: Handle) -> Result<Value> {
-        let interrupt = crate::fault::stop_signal();
+        let interrupt = crate::proxy_fault::stop_signal();
         let mut filters_removed = true;
         for dev in &handle.devices {
             if let Err(e) = tc::run(&tc::filters_del(dev, self.root), tc::GONE).await {
