@@ -6,8 +6,10 @@
 //! proxy, saying why. What only the proxy does keeps it: HTTP matching (`--endpoint`,
 //! `--method`, `--http`), the explicit and ingress placements, `--direction downstream` or
 //! `both` (netem delays what leaves the namespace), `--reset-existing`. Without a target
-//! (every outgoing connection) only netem can do it: where it cannot, the run fails with
-//! the reason (exit 1), as `--engine netem` does.
+//! (every outgoing connection) only netem can do it: where it cannot, the run ends with
+//! the reason, as `--engine netem` does: exit 2 (bad input) on a kernel without sch_netem
+//! or sch_prio, exit 3 (refused, rule `foreign-root-qdisc`) when an interface has a root
+//! qdisc that is not the default, exit 1 when there is no route to a target.
 //!
 //! The decision ([`decide`]) is pure over the facts [`gather`] reads in `resolve` (so a
 //! dry run prints the same choice): the kernel's answer about the qdisc kinds
@@ -68,17 +70,52 @@ pub struct Facts {
     pub devices: std::result::Result<Vec<Device>, String>,
 }
 
-/// Why netem cannot run here: for certain, or because a check could not be made.
+/// Why netem cannot run here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Unfit {
-    No(String),
+    /// The kernel has no sch_netem or sch_prio: the engine does not exist here.
+    Missing(String),
+    /// An interface has a root qdisc that is not the default: never replaced.
+    Taken(String),
+    /// The interfaces could not be found (no route to a target).
+    NoDevices(String),
+    /// The kernel could not be asked (no CAP_NET_ADMIN in a dry run).
     CannotTell(String),
+}
+
+impl Unfit {
+    fn why(&self) -> &str {
+        match self {
+            Unfit::Missing(why)
+            | Unfit::Taken(why)
+            | Unfit::NoDevices(why)
+            | Unfit::CannotTell(why) => why,
+        }
+    }
+
+    /// The error of a run that only netem can serve (`--engine netem`, or no target),
+    /// `what` naming it: a kernel without the engine is bad input (exit 2: this kernel
+    /// cannot serve the command, like a target that does not exist), a root qdisc that
+    /// is not the default is refused (exit 3: the engine never replaces one), no route
+    /// to a target a failed precondition (exit 1). `CannotTell` is not an error.
+    fn error(self, what: &str, instead: &str) -> ChaosError {
+        match self {
+            Unfit::Missing(why) => ChaosError::bad_input(format!("{what}: {why}; {instead}")),
+            Unfit::Taken(why) => ChaosError::Refused {
+                rule: "foreign-root-qdisc",
+                message: format!("{what}: {why}; {instead}"),
+            },
+            Unfit::NoDevices(why) | Unfit::CannotTell(why) => {
+                ChaosError::Precondition(format!("{what}: {why}"))
+            }
+        }
+    }
 }
 
 fn kind_fits(name: &str, module: &str, kind: &Kind) -> std::result::Result<(), Unfit> {
     match kind {
         Kind::Available => Ok(()),
-        Kind::Missing => Err(Unfit::No(format!(
+        Kind::Missing => Err(Unfit::Missing(format!(
             "the kernel has no {module} (qdisc kind {name} is unknown to it)"
         ))),
         Kind::Unknown(why) => Err(Unfit::CannotTell(format!(
@@ -89,12 +126,15 @@ fn kind_fits(name: &str, module: &str, kind: &Kind) -> std::result::Result<(), U
 
 /// The interfaces netem would go on, or why not.
 fn fits(facts: &Facts) -> std::result::Result<Vec<String>, Unfit> {
-    let devices = facts.devices.as_ref().map_err(|e| Unfit::No(e.clone()))?;
+    let devices = facts
+        .devices
+        .as_ref()
+        .map_err(|e| Unfit::NoDevices(e.clone()))?;
     if let Some(taken) = devices
         .iter()
         .find(|d| !matches!(d.root, Root::Default { .. }))
     {
-        return Err(Unfit::No(format!(
+        return Err(Unfit::Taken(format!(
             "{} has {}: the netem engine never replaces a root qdisc",
             taken.name,
             taken.root.describe()
@@ -105,8 +145,39 @@ fn fits(facts: &Facts) -> std::result::Result<Vec<String>, Unfit> {
     Ok(devices.iter().map(|d| d.name.clone()).collect())
 }
 
-fn names(devices: &[String]) -> String {
-    devices.join(", ")
+fn auto_netem(devices: &[String]) -> String {
+    format!(
+        "auto: the kernel has sch_netem and {} keep their default qdisc under it",
+        devices.join(", ")
+    )
+}
+
+/// netem for a run only netem can serve, or the error saying why not; where the kernel
+/// cannot be asked (a dry run without CAP_NET_ADMIN) it goes ahead with a warning and
+/// apply fails cleanly if the kernel lacks it.
+fn netem_or_error(
+    facts: Facts,
+    reason: fn(&[String]) -> String,
+    what: &str,
+    instead: &str,
+) -> Result<Choice> {
+    let netem = |devices: Vec<String>, warning: Option<String>| Choice {
+        engine: Engine::Netem,
+        reason: reason(&devices),
+        devices,
+        warning,
+    };
+    match fits(&facts) {
+        Ok(devices) => Ok(netem(devices, None)),
+        Err(Unfit::CannotTell(why)) => match facts.devices {
+            Ok(devices) => Ok(netem(
+                devices.into_iter().map(|d| d.name).collect(),
+                Some(format!("{why}; apply fails cleanly if it is missing")),
+            )),
+            Err(e) => Err(Unfit::NoDevices(e).error(what, instead)),
+        },
+        Err(unfit) => Err(unfit.error(what, instead)),
+    }
 }
 
 /// The engine for `requested`, given what the flags allow and (lazily) the facts.
@@ -121,52 +192,35 @@ pub fn decide(
         devices: Vec::new(),
         warning: None,
     };
-    let netem = |reason: String, devices: Vec<String>, warning: Option<String>| Choice {
-        engine: Engine::Netem,
-        reason,
-        devices,
-        warning,
-    };
     match requested {
         EngineFlag::Proxy => Ok(proxy("--engine proxy".into())),
-        EngineFlag::Netem => {
-            let facts = facts();
-            match fits(&facts) {
-                Ok(devices) => Ok(netem("--engine netem".into(), devices, None)),
-                // A dry run without CAP_NET_ADMIN cannot ask the kernel; apply will tell.
-                Err(Unfit::CannotTell(why)) => match facts.devices {
-                    Ok(devices) => Ok(netem(
-                        "--engine netem".into(),
-                        devices.into_iter().map(|d| d.name).collect(),
-                        Some(format!("{why}; apply fails cleanly if it is missing")),
-                    )),
-                    Err(e) => Err(ChaosError::Precondition(format!("--engine netem: {e}"))),
-                },
-                Err(Unfit::No(why)) => Err(ChaosError::Precondition(format!(
-                    "--engine netem: {why} (--engine proxy delays through a user-space proxy instead)"
-                ))),
-            }
-        }
+        EngineFlag::Netem => netem_or_error(
+            facts(),
+            |_| "--engine netem".into(),
+            "--engine netem",
+            "--engine proxy delays through a user-space proxy instead",
+        ),
         EngineFlag::Auto => {
             if let Some(why) = shape.proxy_only {
                 return Ok(proxy(format!("auto: {why} needs the proxy")));
             }
-            match fits(&facts()) {
-                Ok(devices) => Ok(netem(
-                    format!(
-                        "auto: the kernel has sch_netem and {} keep their default qdisc under it",
-                        names(&devices)
-                    ),
+            let facts = facts();
+            if shape.netem_only {
+                return netem_or_error(
+                    facts,
+                    auto_netem,
+                    "delaying every outgoing connection (no --target) needs the netem engine",
+                    "the proxy delays named targets only (--target HOST[:PORT])",
+                );
+            }
+            match fits(&facts) {
+                Ok(devices) => Ok(Choice {
+                    engine: Engine::Netem,
+                    reason: auto_netem(&devices),
                     devices,
-                    None,
-                )),
-                Err(Unfit::No(why) | Unfit::CannotTell(why)) if shape.netem_only => {
-                    Err(ChaosError::Precondition(format!(
-                        "delaying every outgoing connection (no --target) needs the netem engine, \
-                         and {why}; the proxy delays named targets only (--target HOST[:PORT])"
-                    )))
-                }
-                Err(Unfit::No(why) | Unfit::CannotTell(why)) => Ok(proxy(format!("auto: {why}"))),
+                    warning: None,
+                }),
+                Err(unfit) => Ok(proxy(format!("auto: {}", unfit.why()))),
             }
         }
     }

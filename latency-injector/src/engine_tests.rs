@@ -121,21 +121,16 @@ fn a_missing_prio_is_a_reason_too() {
     assert!(choice.reason.contains("sch_prio"), "{}", choice.reason);
 }
 
-#[test]
-fn without_a_target_auto_fails_where_netem_cannot_run() {
-    let no_netem = facts(Kind::Missing, Ok(vec![device("eth0", default_root())]));
-    match decide(EngineFlag::Auto, EVERYTHING, || no_netem) {
-        Err(ChaosError::Precondition(message)) => {
-            assert!(message.contains("every outgoing connection"), "{message}");
-            assert!(message.contains("no sch_netem"), "{message}");
-        }
-        other => panic!("expected a precondition error, got {other:?}"),
+/// The error a run that only netem can serve ends with: (kind, exit code, message).
+fn refusal(result: Result<Choice>) -> (&'static str, u8, String) {
+    match result {
+        Err(e) => (e.kind(), e.exit().code(), e.to_string()),
+        Ok(choice) => panic!("expected an error, got {choice:?}"),
     }
 }
 
-#[test]
-fn engine_netem_refuses_with_the_reason_and_never_falls_back() {
-    let foreign = facts(
+fn foreign_netem() -> Facts {
+    facts(
         Kind::Available,
         Ok(vec![device(
             "eth0",
@@ -144,24 +139,62 @@ fn engine_netem_refuses_with_the_reason_and_never_falls_back() {
                 handle: "8001:".into(),
             },
         )]),
+    )
+}
+
+#[test]
+fn without_a_target_auto_ends_where_netem_cannot_run() {
+    let no_netem = facts(Kind::Missing, Ok(vec![device("eth0", default_root())]));
+    let (kind, code, message) = refusal(decide(EngineFlag::Auto, EVERYTHING, || no_netem));
+    assert_eq!((kind, code), ("bad-input", 2), "{message}");
+    assert!(message.contains("every outgoing connection"), "{message}");
+    assert!(message.contains("no sch_netem"), "{message}");
+    let (kind, code, message) = refusal(decide(EngineFlag::Auto, EVERYTHING, foreign_netem));
+    assert_eq!((kind, code), ("refused", 3), "{message}");
+    assert!(message.contains("not ours (netem 8001:)"), "{message}");
+    let chosen = decide(EngineFlag::Auto, EVERYTHING, good).unwrap();
+    assert_eq!(chosen.engine, Engine::Netem);
+}
+
+#[test]
+fn engine_netem_ends_with_the_reason_and_never_falls_back() {
+    let no_route = facts(
+        Kind::Available,
+        Err("no route to target 203.0.113.9".into()),
     );
-    for (facts, reason) in [
+    for (facts, reason, kind, code) in [
         (
             facts(Kind::Missing, Ok(vec![device("eth0", default_root())])),
             "no sch_netem",
+            "bad-input",
+            2,
         ),
         (
-            foreign,
+            foreign_netem(),
             "eth0 has a root qdisc that is not ours (netem 8001:)",
+            "refused",
+            3,
+        ),
+        (
+            facts(
+                Kind::Available,
+                Ok(vec![device("eth0", Root::Ours { major: 0x4c01 })]),
+            ),
+            "latency-injector netem setup already",
+            "refused",
+            3,
+        ),
+        (
+            no_route,
+            "no route to target 203.0.113.9",
+            "precondition",
+            1,
         ),
     ] {
-        match decide(EngineFlag::Netem, TCP, || facts) {
-            Err(ChaosError::Precondition(message)) => {
-                assert!(message.starts_with("--engine netem: "), "{message}");
-                assert!(message.contains(reason), "{message}");
-            }
-            other => panic!("expected a precondition error, got {other:?}"),
-        }
+        let (got_kind, got_code, message) = refusal(decide(EngineFlag::Netem, TCP, || facts));
+        assert_eq!((got_kind, got_code), (kind, code), "{message}");
+        assert!(message.contains("--engine netem: "), "{message}");
+        assert!(message.contains(reason), "{message}");
     }
     let chosen = decide(EngineFlag::Netem, TCP, good).unwrap();
     assert_eq!((chosen.engine, chosen.warning), (Engine::Netem, None));

@@ -115,10 +115,11 @@ fn root_engine_choice_agrees_with_what_tc_can_do_on_this_kernel() {
         );
         assert_eq!(all["targets"][0]["name"], "every outgoing TCP connection");
     } else {
-        // Refused before anything is touched: exit 1, one precondition naming the module.
-        assert_eq!(code, 1, "{stderr}");
-        assert_eq!(forced["result"], "failed");
-        assert_eq!(forced["errors"][0]["kind"], "precondition");
+        // Ended before anything is touched: this kernel cannot serve the command, bad
+        // input (exit 2, like a target that does not exist), one line naming the module.
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(forced["result"], "bad-input");
+        assert_eq!(forced["errors"][0]["kind"], "bad-input");
         let message = forced["errors"][0]["message"].as_str().unwrap();
         assert!(
             message.contains("--engine netem: the kernel has no sch_"),
@@ -129,7 +130,8 @@ fn root_engine_choice_agrees_with_what_tc_can_do_on_this_kernel() {
             1,
             "{stderr}"
         );
-        assert_eq!(code_all, 1);
+        assert_eq!(code_all, 2);
+        assert_eq!(all["errors"][0]["kind"], "bad-input");
         let message = all["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("needs the netem engine"), "{message}");
     }
@@ -140,7 +142,7 @@ fn root_engine_choice_agrees_with_what_tc_can_do_on_this_kernel() {
         &pod,
         &["--engine", "netem", "--target", &target, "-d", "1", "-y"],
     );
-    assert_eq!(code, if netem { 0 } else { 1 }, "{stderr}");
+    assert_eq!(code, if netem { 0 } else { 2 }, "{stderr}");
     assert_eq!(
         live["revert"]["status"],
         if netem { "reverted" } else { "not-applied" }
@@ -174,9 +176,11 @@ fn root_a_foreign_root_qdisc_keeps_auto_on_the_proxy_and_is_never_replaced() {
         &["--engine", "netem", "--target", &target, "-d", "1", "-y"],
         &["-l", "100", "-d", "1", "-y"],
     ] {
+        // Refused (exit 3): the engine never replaces a root qdisc.
         let (code, report, stderr) = run_in(&lab, &pod, args);
-        assert_eq!(code, 1, "{args:?}: {stderr}");
-        assert_eq!(report["errors"][0]["kind"], "precondition", "{args:?}");
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert_eq!(report["result"], "refused", "{args:?}");
+        assert_eq!(report["errors"][0]["kind"], "refused", "{args:?}");
         assert!(
             report["errors"][0]["message"]
                 .as_str()

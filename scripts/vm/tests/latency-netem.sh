@@ -172,7 +172,7 @@ test_netem_a_foreign_root_qdisc_refuses_netem_and_auto_takes_the_proxy() {
   CHAOS_STATE_DIR=$(mktemp -d) ip netns exec "$NS_C" latency-injector --engine netem \
     --target 198.51.100.2:6379 -l 300 -d 5 -y >/dev/null 2>/tmp/nref.err || status=$?
   note "--engine netem: exit $status: $(grep -m1 ERROR /tmp/nref.err)"
-  check "--engine netem exits 1 (precondition)" [ "$status" -eq 1 ]
+  check "--engine netem is refused (exit 3)" [ "$status" -eq 3 ]
   check "naming the foreign qdisc" grep -q "has a root qdisc that is not ours (htb 1:)" /tmp/nref.err
   check "which is untouched" root_is "$NS_C" "$dev" "htb 1:"
   start_tool "$NS_C" latency-injector nprox --target 198.51.100.2:6379 -l 300
