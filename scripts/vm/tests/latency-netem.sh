@@ -1,10 +1,11 @@
 #!/bin/bash
 # latency-injector's netem engine on a kernel that has sch_netem (this machine's CI host
 # does not): what is delayed and what is not, connections opened before the fault,
-# jitter's bounds, the exact revert, the guard after a SIGKILL, --cleanup, and the refusal
-# to replace a root qdisc that is not ours. In the lab of net.sh (namespaces C and A on
-# 198.51.100.0/30, echo servers on A's 8080, 9090 and 6379); delays are timed inside one
-# shell on a connection opened beforehand (delay_ms), never around a process start.
+# jitter's bounds, probability, the exact revert, the guard after a SIGKILL and after a
+# SIGSTOP (its deadline), --cleanup, and the refusal to replace a root qdisc that is not
+# ours. In the lab of net.sh (namespaces C and A on 198.51.100.0/30, echo servers on A's
+# 8080, 9090 and 6379); delays are timed inside one shell on a connection opened
+# beforehand (delay_ms), never around a process start.
 
 # root_of NS DEV: "KIND HANDLE" of DEV's root qdisc in NS.
 root_of() {
@@ -12,13 +13,14 @@ root_of() {
 }
 root_is() { [ "$(root_of "$1" "$2")" = "$3" ]; }
 
-# start_netem NS RUN_ID ARGS...: starts latency-injector in NS (report /tmp/RUN_ID.json,
-# log /tmp/RUN_ID.err) and waits until its log says the setup (root, netem, filters) is
-# in place. Sets TOOL_PID.
+# start_netem NS RUN_ID ARGS...: starts latency-injector in NS for $NETEM_DURATION
+# seconds (default 60; report /tmp/RUN_ID.json, log /tmp/RUN_ID.err) and waits until its
+# log says the setup (root, netem, filters) is in place. Sets TOOL_PID.
 start_netem() {
   local ns=$1 run_id=$2
   shift 2
-  CHAOS_STATE_DIR=$(mktemp -d) ip netns exec "$ns" latency-injector "$@" --run-id "$run_id" -d 60 -y \
+  CHAOS_STATE_DIR=$(mktemp -d) ip netns exec "$ns" latency-injector "$@" --run-id "$run_id" \
+    -d "${NETEM_DURATION:-60}" -y \
     --output json >"/tmp/$run_id.json" 2>"/tmp/$run_id.err" &
   TOOL_PID=$!
   TEST_PIDS+=("$TOOL_PID")
@@ -133,6 +135,54 @@ test_netem_guard_removes_the_qdisc_after_sigkill() {
   check "the guard put the default qdisc back within 2 s" wait_until 2 root_is "$NS_C" "$dev" "noqueue 0:"
   note "root back to noqueue $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms after SIGKILL"
   check "the target is reached directly" num_lt "$(delay_ms "$NS_C" 198.51.100.2 6379)" 150
+}
+
+test_netem_guard_removes_the_qdisc_of_a_stopped_injector_after_its_deadline() {
+  lab
+  local dev="vc$BASHPID" t0 status=0 waited
+  # Planned end: 2 s + the 1 s drain; the guard waits the watchdog's grace (10 s) more.
+  NETEM_DURATION=2 start_netem "$NS_C" nstop --engine netem --target 198.51.100.2:6379 -l 300 \
+    --drain-timeout 1s
+  t0=$EPOCHREALTIME
+  kill -STOP "$TOOL_PID"
+  check "the guard put the default qdisc back by the deadline (+ 10 s of slack)" \
+    wait_until 25 root_is "$NS_C" "$dev" "noqueue 0:"
+  waited=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+  note "root back to noqueue ${waited} s after SIGSTOP (planned end 3 s + 10 s of grace)"
+  check "not before the planned end and the grace (12 s)" num_ge "$waited" 12
+  check "the target is reached directly while the injector is stopped" \
+    num_lt "$(delay_ms "$NS_C" 198.51.100.2 6379)" 150
+  kill -CONT "$TOOL_PID"
+  wait "$TOOL_PID" || status=$?
+  note "resumed injector: exit $status, $(jq -c '{result, stopReason, revert: .revert.status}' /tmp/nstop.json)"
+  check "the resumed injector reports the overrun (exit 1)" [ "$status" -eq 1 ]
+  check "as failed, overran, and its revert finds nothing left" \
+    jq -e '.result == "failed" and (.stopReason | startswith("overran")) and .revert.status == "reverted"' /tmp/nstop.json
+  check "nothing is left" root_is "$NS_C" "$dev" "noqueue 0:"
+}
+
+test_netem_probability_delays_about_that_share_of_packets() {
+  lab
+  local samples s slow=0 fast=0 other=0
+  start_netem "$NS_C" nprob --engine netem --target 198.51.100.2:6379 -l 300 --probability 50
+  samples=$(samples_ms "$NS_C" 198.51.100.2 6379 40) || fail "the samples' connection broke"
+  for s in $samples; do
+    if ((s >= 300)); then
+      slow=$((slow + 1))
+    elif ((s < 150)); then
+      fast=$((fast + 1))
+    else
+      other=$((other + 1))
+    fi
+  done
+  stop_tool nprob
+  note "--probability 50 on 40 round trips: $slow delayed, $fast direct, $other between: $samples"
+  note "netem: $(jq -c '.observations | {packets, packetsNotDelayed}' /tmp/nprob.json)"
+  # Binomial(40, 0.5): fewer than 8 or more than 32 happens about once in 10^5 runs.
+  check "8 to 32 of the 40 were delayed" near "$slow" 20 12
+  check "the others went at once" [ $((fast + slow)) -eq 40 ]
+  check "netem counted the packets it sent at once" \
+    jq -e '.observations.packetsNotDelayed > 0 and .observations.packetsNotDelayed < .observations.packets' /tmp/nprob.json
 }
 
 test_netem_cleanup_removes_only_ours() {

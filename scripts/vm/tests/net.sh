@@ -3,7 +3,7 @@
 # nf_tables): apply, revert, the watchdog after a SIGKILL, and --cleanup, in network
 # namespaces this test creates (a client "pod" C linked to a server A on 198.51.100.0/30).
 # Traffic is measured from C with socat, compared with the same measurement taken before
-# the fault. The netem engine's tests (netem.sh) use the same lab.
+# the fault. The netem engine's tests (latency-netem.sh, group netem) use the same lab.
 
 # lab: namespaces C and A joined by a veth pair, 198.51.100.1 (C) <-> 198.51.100.2 (A),
 # and echo servers on A's ports 8080, 9090 and 6379. Sets NS_C, NS_A.
