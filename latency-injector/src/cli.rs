@@ -1,5 +1,5 @@
-//! The command line and its validation into a [`LatencyProxy`]. All input checks live
-//! here and run before anything is touched (bad input: exit 2).
+//! The command line and its validation into a [`Latency`] (the proxy or netem). All
+//! input checks live here and run before anything is touched (bad input: exit 2).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
-use chaos_common::duration::HumanDuration;
+use chaos_common::duration::{HumanDuration, parse_millis};
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 
@@ -42,7 +43,7 @@ const MAX_BUFFER: u64 = 1 << 30;
 /// the matching requests. Without a target (`-l 200 -j 50 [-p PORT]`): every outgoing TCP
 /// connection of this network namespace, with netem.
 #[derive(Debug, Parser)]
-#[command(name = "latency-injector", version)]
+#[command(name = "latency-injector", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
     /// Address the explicit proxy listens on (IP:PORT).
     #[arg(long, value_name = "ADDR")]
@@ -52,25 +53,28 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Option<String>,
 
-    /// Added latency in milliseconds.
+    /// Added latency: a bare number is milliseconds; also 500ms, 5s, 1m.
     #[arg(
         short = 'l',
         long = "latency",
         visible_alias = "latency-ms",
         value_name = "MS",
         default_value_t = 200,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = parse_millis
     )]
     pub latency_ms: u64,
 
-    /// Jitter in milliseconds: each delay is uniform in latency ± jitter (never below 0).
+    /// Jitter (a bare number is milliseconds; also 50ms, 1s): each delay is uniform in
+    /// latency ± jitter (never below 0).
     #[arg(
         short = 'j',
         long = "jitter",
         visible_alias = "jitter-ms",
         value_name = "MS",
         default_value_t = 0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = parse_millis
     )]
     pub jitter_ms: u64,
 
@@ -269,6 +273,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<Latency>> {

@@ -83,7 +83,6 @@ pub fn netem(settings: &Settings, run_id: &str) -> Option<NetemFault> {
         Chosen::Explicit { .. } | Chosen::Ingress { .. } => return None,
     };
     Some(NetemFault {
-        run_id: run_id.to_owned(),
         root: tc::root_for(run_id),
         matches,
         delay: NetemDelay {

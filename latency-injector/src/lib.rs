@@ -51,7 +51,7 @@
 //!   qdisc kind, asked over netlink without creating one), `netem_guard.rs`.
 //! - `proxy_fault.rs`: the proxy's fault contract (baseline, apply, observe, conclude, revert);
 //!   `placement.rs`: where the proxy sits; `plan.rs`: the plan; `observations.rs`: the
-//!   report's typed observations.
+//!   report's typed observations; `summary.rs`: the run in sentences.
 //! - `proxy.rs`: listener and drain; `accept.rs`: the accept loop; `connection.rs`: one
 //!   connection (relay, lifecycle); `dial.rs`: its upstream; `leg.rs`: one direction
 //!   (read, queue, deliver bytes and closes); `queue.rs`: the pieces on their way and the
@@ -82,6 +82,7 @@ pub mod fault;
 pub mod framing;
 pub mod guard;
 pub mod heads;
+pub mod help;
 pub mod http;
 pub mod leg;
 pub mod matching;
@@ -105,6 +106,7 @@ pub mod settings;
 pub mod size;
 pub mod sockets;
 pub mod stats;
+pub mod summary;
 pub mod target;
 pub mod tc;
 pub mod timer;

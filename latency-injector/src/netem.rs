@@ -30,7 +30,6 @@ const MAX_SAMPLES: usize = 3600;
 
 #[derive(Debug, Clone)]
 pub struct NetemFault {
-    pub(crate) run_id: String,
     /// The run's root handle major (the netem child is `root + 1`).
     pub(crate) root: u16,
     pub(crate) matches: Matches,
@@ -156,7 +155,7 @@ impl NetemFault {
         first_error.map_or(Ok(()), Err)
     }
 
-    #[instrument(skip(self), fields(run_id = %self.run_id))]
+    #[instrument(skip_all)]
     pub async fn apply(&mut self) -> Result<Handle> {
         // The guard first: a kill after any qdisc exists still removes it.
         let guard = netem_guard::start(self.root, &self.devices, self.run_for).await?;
@@ -227,7 +226,7 @@ impl NetemFault {
         }
     }
 
-    #[instrument(skip_all, fields(run_id = %self.run_id))]
+    #[instrument(skip_all)]
     pub async fn revert(&mut self, mut handle: Handle) -> Result<Value> {
         let interrupt = crate::proxy_fault::stop_signal();
         let mut filters_removed = true;

@@ -178,7 +178,7 @@ impl Fault for LatencyProxy {
         self.access()
     }
 
-    #[instrument(skip(self), fields(run_id = %self.run_id))]
+    #[instrument(skip_all)]
     async fn apply(&mut self) -> Result<Handle> {
         if let Some((addrs, flag)) = self.fixed_upstream() {
             connect_ms(&addrs, flag).await?;
@@ -230,7 +230,7 @@ impl Fault for LatencyProxy {
         }
     }
 
-    #[instrument(skip_all, fields(run_id = %self.run_id))]
+    #[instrument(skip_all)]
     async fn revert(&mut self, handle: Handle) -> Result<Value> {
         let interrupt = stop_signal();
         if let Some(applied) = &handle.redirect {

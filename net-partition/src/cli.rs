@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chaos_common::cli::CommonArgs;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -21,7 +22,7 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// nftables table that is deleted on every exit path (a watchdog deletes it if this
 /// process is killed). Needs root or CAP_NET_ADMIN, and the `nft` binary.
 #[derive(Debug, Parser)]
-#[command(name = "net-partition", version)]
+#[command(name = "net-partition", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
     /// Target: host name (resolved once, at start), IP address or CIDR. Repeatable; at
     /// least one is required.
@@ -114,6 +115,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<Partition>> {
