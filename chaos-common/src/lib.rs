@@ -27,6 +27,8 @@
 //!   stop/cleanup, completions and man page, `TOOL summary FILE`, run, print, exit code).
 //! - `summary/`: the report in sentences (the text printed without `--output json`);
 //!   each tool adds its own sentences through [`tool::Tool::summarize`].
+//! - `kube/` (feature `kube`): the Kubernetes client layer; `remote/` (feature `remote`):
+//!   remote mode, the tools' local mode run inside pods (docs/remote.md).
 
 pub mod cgroup;
 pub mod cli;
@@ -39,6 +41,8 @@ pub mod kube;
 pub mod logging;
 pub mod nft;
 pub mod progress;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod report;
 pub mod runid;
 pub mod runner;

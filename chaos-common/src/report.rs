@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::{ChaosError, Exit};
 
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// Rounds `value` to `decimals` places for reports (figures stay readable; the raw
 /// precision is never meaningful past a microsecond or a hundredth of a point).

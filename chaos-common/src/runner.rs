@@ -28,6 +28,10 @@ use crate::safety::SafetyPolicy;
 /// is `failed`, since the fault stayed in place longer than asked.
 pub const OVERRUN_GRACE: Duration = Duration::from_secs(5);
 
+/// What the runner logs (info) the moment apply has succeeded: remote mode waits for this
+/// line from each pod's run to know its fault is in place.
+pub const APPLIED: &str = "fault applied";
+
 /// Everything the runner needs besides the fault itself.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -117,6 +121,7 @@ pub async fn run<F: Fault>(
     let mut handle = match applied {
         Ok(Ok(handle)) => {
             run.phase_end("apply", phase, "completed");
+            info!("{APPLIED}");
             handle
         }
         Ok(Err(e)) => {

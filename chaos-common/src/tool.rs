@@ -65,6 +65,21 @@ pub trait Tool: Parser {
         Ok(Vec::new())
     }
 
+    /// Remote mode (docs/remote.md): the request when the flags select pods, `None` for
+    /// local mode. Validation only, like `prepare`; bad input is `ChaosError::BadInput`.
+    #[cfg(feature = "remote")]
+    fn remote(&self) -> Result<Option<crate::remote::Request>> {
+        Ok(None)
+    }
+
+    /// The freeze switch a local run that reaches the cluster obeys (pod-killer): the run
+    /// stops within seconds of a `chaos-freeze` ConfigMap appearing. Remote runs have
+    /// theirs from the remote flags.
+    #[cfg(feature = "kube")]
+    fn freeze_switch(&self) -> Option<crate::kube::freeze::FreezeSwitch> {
+        None
+    }
+
     /// The tool's sentences for a run report whose fault was applied (its
     /// `summary.rs`: what was asked, what was achieved, for how long, on what, how it
     /// ended); None leaves the generic sentence. See [`crate::summary`].
@@ -104,6 +119,15 @@ pub fn parse_or_exit<T: Tool>(
     version: &'static str,
     args: &[OsString],
 ) -> std::result::Result<T, ExitCode> {
+    parse_with_matches::<T>(version, args).map(|(cli, _)| cli)
+}
+
+/// [`parse_or_exit`], keeping clap's matches (remote mode rebuilds the in-pod command
+/// line from them).
+pub fn parse_with_matches<T: Tool>(
+    version: &'static str,
+    args: &[OsString],
+) -> std::result::Result<(T, clap::ArgMatches), ExitCode> {
     let name = T::NAME;
     if let Some(message) = help_with_a_value(args, T::ORIGINAL_SHORT_H) {
         eprintln!("{name}: error: {message}");
@@ -112,9 +136,9 @@ pub fn parse_or_exit<T: Tool>(
     let argv = std::iter::once(OsString::from(name)).chain(args.iter().cloned());
     let parsed = command::<T>(version)
         .try_get_matches_from(argv)
-        .and_then(|matches| T::from_arg_matches(&matches));
+        .and_then(|matches| T::from_arg_matches(&matches).map(|cli| (cli, matches)));
     match parsed {
-        Ok(cli) => Ok(cli),
+        Ok(parsed) => Ok(parsed),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             Err(ExitCode::SUCCESS)
@@ -157,8 +181,8 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
         Some(summary_file::SUMMARY) => return summary_file::summary::<T>(&args[1..]),
         _ => {}
     }
-    let cli = match parse_or_exit::<T>(version, &args) {
-        Ok(cli) => cli,
+    let (cli, matches) = match parse_with_matches::<T>(version, &args) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
     crate::logging::init(cli.common().log_format, cli.common().log_level());
@@ -173,7 +197,8 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
         }
     };
     let output = cli.common().output;
-    let report = runtime.block_on(run_tool(cli, &report_version(version)));
+    let command = command::<T>(version);
+    let report = runtime.block_on(run_tool(cli, &report_version(version), &command, &matches));
     // Workers spawned for progress or signals must not delay exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match report {
@@ -197,8 +222,29 @@ fn print_report<T: Tool>(report: &Report, output: OutputFormat) {
 }
 
 /// The report of the invocation, or None for bad input (already said on stderr).
-async fn run_tool<T: Tool>(cli: T, version: &str) -> Option<Report> {
+async fn run_tool<T: Tool>(
+    cli: T,
+    version: &str,
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+) -> Option<Report> {
     let common = cli.common().clone();
+    #[cfg(feature = "remote")]
+    match cli.remote() {
+        Ok(Some(request)) => {
+            let invocation = crate::remote::run::Invocation {
+                tool: T::NAME,
+                version,
+                command,
+                matches,
+            };
+            return remote_tool(request, invocation, &common).await;
+        }
+        Ok(None) => {}
+        Err(e) => return bad_input(T::NAME, &e),
+    }
+    #[cfg(not(feature = "remote"))]
+    let _ = (command, matches);
     if let Some(run_id) = &common.stop {
         if let Err(e) = crate::runid::validate(run_id) {
             return bad_input(T::NAME, &e);
@@ -212,6 +258,8 @@ async fn run_tool<T: Tool>(cli: T, version: &str) -> Option<Report> {
         Ok(s) => s,
         Err(e) => return bad_input(T::NAME, &e),
     };
+    #[cfg(feature = "kube")]
+    let cli_freeze = cli.freeze_switch();
     let prepared = match cli.prepare(&settings.run_id) {
         Ok(p) => p,
         Err(e @ ChaosError::BadInput(_)) => return bad_input(T::NAME, &e),
@@ -234,15 +282,105 @@ async fn run_tool<T: Tool>(cli: T, version: &str) -> Option<Report> {
     };
     let shutdown = match signals::shutdown_signal() {
         Ok(s) => s,
-        Err(e) => {
-            let e = ChaosError::Precondition(format!("cannot install signal handlers: {e}"));
-            error!("{e}");
-            let mut report = Report::new(T::NAME, version, &settings.run_id, Action::Run);
-            report.errors.push(ReportError::from(&e));
-            return Some(report.finish(RunResult::Failed));
-        }
+        Err(e) => return Some(no_signals(T::NAME, version, &settings.run_id, e)),
     };
+    #[cfg(feature = "kube")]
+    if let Some(switch) = cli_freeze {
+        let stop = async move {
+            tokio::select! {
+                reason = shutdown => reason,
+                reason = crate::kube::freeze::wait_frozen(switch) => reason,
+            }
+        };
+        return Some(runner::run(prepared.fault, settings, stop).await);
+    }
     Some(runner::run(prepared.fault, settings, shutdown).await)
+}
+
+fn no_signals(tool: &str, version: &str, run_id: &str, e: std::io::Error) -> Report {
+    let e = ChaosError::Precondition(format!("cannot install signal handlers: {e}"));
+    error!("{e}");
+    let mut report = Report::new(tool, version, run_id, Action::Run);
+    report.errors.push(ReportError::from(&e));
+    report.finish(RunResult::Failed)
+}
+
+/// Remote mode: `--stop RUNID` in the matched pods, or the remote run.
+#[cfg(feature = "remote")]
+async fn remote_tool(
+    request: crate::remote::Request,
+    invocation: crate::remote::run::Invocation<'_>,
+    common: &CommonArgs,
+) -> Option<Report> {
+    let tool = invocation.tool;
+    if let Some(run_id) = &common.stop {
+        if let Err(e) = crate::runid::validate(run_id) {
+            return bad_input(tool, &e);
+        }
+        let stopped = crate::remote::stop::stop(&request, invocation, run_id).await;
+        return match stopped {
+            Err(e @ ChaosError::BadInput(_)) => bad_input(tool, &e),
+            Err(e) => Some(failed_report(
+                tool,
+                invocation.version,
+                run_id,
+                Action::Stop,
+                &e,
+            )),
+            Ok(report) => Some(report),
+        };
+    }
+    if common.cleanup {
+        let cleaned = crate::remote::stop::cleanup(&request, invocation, common.dry_run).await;
+        return match cleaned {
+            Err(e @ ChaosError::BadInput(_)) => bad_input(tool, &e),
+            Err(e) => {
+                let run_id = crate::runid::generate();
+                Some(failed_report(
+                    tool,
+                    invocation.version,
+                    &run_id,
+                    Action::Cleanup,
+                    &e,
+                ))
+            }
+            Ok(report) => Some(report),
+        };
+    }
+    let settings = match settings_for(common, tool, invocation.version) {
+        Ok(s) => RunSettings {
+            duration: common.max_duration.as_duration(),
+            ..s
+        },
+        Err(e) => return bad_input(tool, &e),
+    };
+    let shutdown = match signals::shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => return Some(no_signals(tool, invocation.version, &settings.run_id, e)),
+    };
+    match crate::remote::run::run(request, invocation, settings, shutdown).await {
+        Ok(report) => Some(report),
+        Err(e) => bad_input(tool, &e),
+    }
+}
+
+/// The report of an invocation that failed before it could do anything.
+#[cfg(feature = "remote")]
+fn failed_report(
+    tool: &str,
+    version: &str,
+    run_id: &str,
+    action: Action,
+    e: &ChaosError,
+) -> Report {
+    error!("{e}");
+    let mut report = Report::new(tool, version, run_id, action);
+    report.errors.push(ReportError::from(e));
+    let result = match e {
+        ChaosError::Refused { .. } => RunResult::Refused,
+        _ => RunResult::Failed,
+    };
+    report.finish(result)
 }
 
 fn settings_for(common: &CommonArgs, tool: &'static str, version: &str) -> Result<RunSettings> {

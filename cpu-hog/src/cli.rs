@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
+use chaos_common::remote::{Delivery, RemoteArgs, Request};
 use chaos_common::report::round;
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
@@ -54,6 +55,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// CPUs in this process's affinity mask. Not `std::thread::available_parallelism`,
@@ -114,6 +118,16 @@ impl Tool for Cli {
         })
     }
 
+    /// Remote mode: cpu-hog runs inside each target container, so its cgroup pays.
+    fn remote(&self) -> Result<Option<Request>> {
+        let request = Request::from_args(Self::NAME, &self.remote, Delivery::Exec)?;
+        if request.is_some() {
+            // The load itself depends on the container's quota: the pod's run checks it.
+            self.common.duration_or(DEFAULT_DURATION)?;
+        }
+        Ok(request)
+    }
+
     /// The workers are threads: nothing of a run outlives its process, so there is no
     /// leftover to remove. `--cleanup` still stops every running instance (tool::main
     /// does that before calling this).
@@ -164,11 +178,34 @@ mod tests {
             &["-k", "-1"],
             &["-k", "x"],
             &["-d", "10days"],
-            &["--pod", "x"],
-            &["--namespace", "x"],
+            &["--max-pods", "0"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was accepted");
         }
+    }
+
+    #[test]
+    fn remote_flags_select_remote_mode_and_local_mode_refuses_them()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let cli = parse(&[
+            "--pod=pod/product-service-1",
+            "-c",
+            "80",
+            "--of-limit",
+            "-d",
+            "180",
+        ])?;
+        let request = cli.remote()?.ok_or("no remote request")?;
+        assert_eq!(request.delivery, Delivery::Exec);
+        assert!(parse(&["-c", "50"])?.remote()?.is_none());
+        assert!(parse(&["-n", "lomash-wood"])?.remote().is_err());
+        assert!(
+            parse(&["-s", "product-service", "-d", "0"])?
+                .remote()
+                .is_err()
+        );
+        assert!(parse(&["--pod", "x", "-s", "y"])?.remote().is_err());
+        Ok(())
     }
 
     #[test]

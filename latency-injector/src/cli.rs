@@ -8,6 +8,7 @@ use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::{HumanDuration, parse_millis};
+use chaos_common::remote::{RemoteArgs, Request};
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
@@ -42,8 +43,13 @@ const MAX_BUFFER: u64 = 1 << 30;
 /// clients at the listen address. With `--endpoint` the proxy speaks HTTP and delays only
 /// the matching requests. Without a target (`-l 200 -j 50 [-p PORT]`): every outgoing TCP
 /// connection of this network namespace, with netem.
+///
+/// Remote mode (--service A, --pod, --deployment, or -n NS --target SERVICE): it runs in
+/// an ephemeral container in each target pod (docs/remote.md); `-l` stays the latency, so
+/// the label selector is --selector only.
 #[derive(Debug, Parser)]
 #[command(name = "latency-injector", version, after_help = crate::help::AFTER_HELP)]
+#[command(mut_arg("selector", |a| a.short(None)))]
 pub struct Cli {
     /// Address the explicit proxy listens on (IP:PORT).
     #[arg(long, value_name = "ADDR")]
@@ -159,6 +165,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 fn check_ms(flag: &str, value: u64) -> Result<Duration> {
@@ -305,6 +314,37 @@ impl Tool for Cli {
         removed.extend(crate::routes::cleanup_leftovers(dry_run)?);
         removed.extend(crate::netem::cleanup_leftovers(dry_run)?);
         Ok(removed)
+    }
+
+    /// Remote mode (`remote.rs`): the forms of the issue and the runbooks.
+    fn remote(&self) -> Result<Option<Request>> {
+        let request = crate::remote::request(&self.remote_flags())?;
+        if request.is_some() {
+            self.model()?;
+            self.http_rules()?;
+            self.common.duration_or(DEFAULT_DURATION)?;
+        }
+        Ok(request)
+    }
+}
+
+impl Cli {
+    /// The flags remote mode reads (`remote.rs`).
+    pub(crate) fn remote_flags(&self) -> crate::remote::Flags<'_> {
+        let placed =
+            self.app_port.is_some() || !self.target_hosts.is_empty() || self.listen.is_some();
+        crate::remote::Flags {
+            remote: &self.remote,
+            target: self.target.as_deref(),
+            target_port: self.target_port,
+            reset_existing: self.reset_existing,
+            placed,
+            aimed: placed
+                || self.target.is_some()
+                || self.http
+                || !self.endpoints.is_empty()
+                || !self.methods.is_empty(),
+        }
     }
 }
 

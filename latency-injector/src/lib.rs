@@ -66,6 +66,7 @@
 //!   connections; `routes.rs`: ingress's policy routing; `guard.rs`: the guard processes;
 //!   `conns.rs`: established connections from /proc/net/tcp{,6}, `ss -K`;
 //!   `sockets.rs`: socket options (SO_ORIGINAL_DST, SO_MARK, IP_TRANSPARENT, SO_LINGER).
+//! - `remote.rs`: remote mode's forms (docs/remote.md).
 
 pub mod accept;
 pub mod chunked;
@@ -99,6 +100,7 @@ pub mod proxy_fault;
 pub mod qdiscs;
 pub mod queue;
 pub mod redirect;
+pub mod remote;
 pub mod routes;
 pub mod rules;
 pub mod schedule;

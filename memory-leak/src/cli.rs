@@ -9,6 +9,7 @@ use std::time::Duration;
 use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
+use chaos_common::remote::{Delivery, RemoteArgs, Request};
 use chaos_common::size::{parse_mib, parse_mib_rate};
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
@@ -27,7 +28,8 @@ use crate::watch::may_lower_oom_score_adj;
 ///
 /// All sizes are MiB (1 MB = 1,048,576 bytes). The memory is allocated by a child
 /// process; every page is written, so it is resident. Defaults: 256 MiB over 30 s, held
-/// for 60 s.
+/// for 60 s. Remote mode (--pod pod/X, -s SERVICE, ...) runs it inside each target
+/// container, so that container's memory cgroup pays (docs/remote.md).
 #[derive(Debug, Parser)]
 #[command(name = "memory-leak", version, about, long_about = None, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
@@ -85,6 +87,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 impl Cli {
@@ -151,6 +156,31 @@ impl Tool for Cli {
 
     fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
         crate::sweep::kill_orphans(dry_run)
+    }
+
+    /// Remote mode: memory-leak runs inside each target container, so its memory cgroup
+    /// pays; with --watch-oom the pods are watched for the container's OOM kill, restart
+    /// and return to Ready.
+    fn remote(&self) -> Result<Option<Request>> {
+        let Some(mut request) = Request::from_args(Self::NAME, &self.remote, Delivery::Exec)?
+        else {
+            return Ok(None);
+        };
+        if self.cgroup.is_some() {
+            return Err(ChaosError::bad_input(
+                "--cgroup names a directory on this machine; in remote mode the run uses its \
+                 container's own cgroup",
+            ));
+        }
+        // Sizing against the container's limit happens in the pod; what does not depend
+        // on the limit is checked here, before any pod is touched.
+        if self.limit_percent.is_none() {
+            let sizing = sizing::size(&self.sizing_flags(), None)?;
+            self.duration(sizing.ramp, sizing.hold)?;
+        }
+        request.watch_oom = self.watch_oom;
+        request.destructive = self.watch_oom;
+        Ok(Some(request))
     }
 
     fn prepare(self, _run_id: &str) -> Result<Prepared<MemoryLeak>> {
@@ -237,6 +267,27 @@ mod tests {
         assert!(
             matches!(parse(&["-h"]), Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_runbook_form_is_remote_and_watches_oom() -> Result<()> {
+        let cli = parse(&[
+            "--namespace=lomash-wood",
+            "--pod=pod/notification-service-1",
+            "--rate-mb-per-second=50",
+            "--limit-mb=512",
+            "--watch-oom",
+        ])
+        .map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        let request = cli.remote()?.ok_or_else(|| ChaosError::fault("local"))?;
+        assert!(request.watch_oom && request.destructive);
+        let bad = parse(&["--pod", "p", "--rate-mb-per-second", "0"])
+            .map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        assert!(matches!(bad.remote(), Err(ChaosError::BadInput(_))));
+        let cgroup = parse(&["--pod", "p", "--cgroup", "/sys/fs/cgroup/x"])
+            .map_err(|e| ChaosError::bad_input(e.to_string()))?;
+        assert!(matches!(cgroup.remote(), Err(ChaosError::BadInput(_))));
         Ok(())
     }
 

@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use chaos_common::cli::CommonArgs;
+use chaos_common::remote::args::check_label;
+use chaos_common::remote::peers::Peer;
+use chaos_common::remote::{Delivery, PeerUse, RemoteArgs, Request};
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
@@ -21,8 +24,16 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// Drop or reject traffic between this network namespace and the targets, in one owned
 /// nftables table that is deleted on every exit path (a watchdog deletes it if this
 /// process is killed). Needs root or CAP_NET_ADMIN, and the `nft` binary.
+///
+/// Remote mode (-s SOURCE, --pod, --selector, --deployment): the partition runs in an
+/// ephemeral container with NET_ADMIN in each source pod (docs/remote.md); -t SERVICE
+/// cuts the Service's ClusterIP and its endpoints, kept current while the run lasts.
 #[derive(Debug, Parser)]
 #[command(name = "net-partition", version, after_help = crate::help::AFTER_HELP)]
+#[command(mut_arg("service", |a| a
+    .long("source-service")
+    .visible_alias("service")
+    .help("Remote mode: the source pods, Running and labelled app=SERVICE")))]
 pub struct Cli {
     /// Target: host name (resolved once, at start), IP address or CIDR. Repeatable; at
     /// least one is required.
@@ -56,27 +67,40 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub probe: Option<String>,
 
-    /// The original's source service: a remote-mode flag (docs/design.md), refused with exit 2
-    /// in local mode so a runbook using it fails loudly instead of partitioning locally.
-    #[arg(short = 's', long = "source-service", hide = true)]
-    pub source_service: Option<String>,
-
-    /// The original's target service: a remote-mode flag, refused with exit 2 in local mode.
-    #[arg(short = 't', long = "target-service", hide = true)]
+    /// Remote mode: cut this Service (its ClusterIP and the pod IPs of its
+    /// EndpointSlices, kept current while the run lasts).
+    #[arg(short = 't', long = "target-service", value_name = "SERVICE")]
     pub target_service: Option<String>,
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// The in-pod `-H` arguments for the `-t` Service: its ClusterIP and endpoint addresses.
+fn peer_args(peer: &Peer, _port: Option<u16>) -> Result<Vec<String>> {
+    let addrs = peer.addresses();
+    if addrs.is_empty() {
+        return Err(ChaosError::bad_input(format!(
+            "-t/--target-service {}: the Service has no ClusterIP and no endpoints: nothing to cut",
+            peer.service
+        )));
+    }
+    Ok(addrs
+        .iter()
+        .flat_map(|a| ["-H".to_owned(), a.to_string()])
+        .collect())
 }
 
 impl Cli {
     /// The `-H` values, checked; host names are resolved later, by the fault.
     fn parse_targets(&self) -> Result<Vec<ResolvedTarget>> {
-        if self.source_service.is_some() || self.target_service.is_some() {
+        if self.target_service.is_some() {
             return Err(ChaosError::bad_input(
-                "-s/--source-service and -t/--target-service belong to remote mode, which is not \
-                 available yet: run net-partition inside the source pod's network namespace with \
-                 -H/--target-host",
+                "-t/--target-service names a Service, which needs remote mode: add -s/--source-service \
+                 SERVICE (or --pod, --selector, --deployment) for the source pods (docs/remote.md)",
             ));
         }
         if self.target_host.is_empty() {
@@ -149,11 +173,61 @@ impl Tool for Cli {
         })
     }
 
-    /// The watchdog that removes this run's table if the tool dies or hangs.
-    const HIDDEN: &'static [Hidden] = &[Hidden {
-        name: crate::watchdog::WATCHDOG_ARG,
-        run: |args| crate::watchdog::main(crate::TOOL, args),
-    }];
+    /// The watchdog that removes this run's table if the tool dies or hangs, and the
+    /// update of a running partition's targets (remote mode keeps `-t` current with it).
+    const HIDDEN: &'static [Hidden] = &[
+        Hidden {
+            name: crate::watchdog::WATCHDOG_ARG,
+            run: |args| crate::watchdog::main(crate::TOOL, args),
+        },
+        Hidden {
+            name: crate::update::ARG,
+            run: crate::update::main,
+        },
+    ];
+
+    /// Remote mode: the partition runs in an ephemeral container in each source pod.
+    fn remote(&self) -> Result<Option<Request>> {
+        if self.target_service.is_some() && !self.remote.selects_pods() {
+            // Said before any other local-mode complaint: this is the likely mistake.
+            self.parse_targets()?;
+        }
+        let Some(mut request) = Request::from_args(crate::TOOL, &self.remote, Delivery::Ephemeral)?
+        else {
+            return Ok(None);
+        };
+        // What the pod will check anyway, checked before any pod is touched.
+        for host in &self.target_host {
+            target::parse(host)
+                .map_err(|e| ChaosError::bad_input(format!("-H/--target-host: {e}")))?;
+        }
+        if let Some(p) = &self.probe {
+            parse_probe(p).map_err(|e| ChaosError::bad_input(format!("--probe: {e}")))?;
+        }
+        self.common.duration_or(DEFAULT_DURATION)?;
+        match &self.target_service {
+            Some(service) => {
+                check_label("-t/--target-service", service)?;
+                request.peer = Some(PeerUse {
+                    service: service.clone(),
+                    flag: "-t/--target-service",
+                    port: None,
+                    args: peer_args,
+                    update: Some(crate::update::ARG),
+                });
+                request.skip = vec!["target_service"];
+            }
+            None if self.target_host.is_empty() => {
+                return Err(ChaosError::bad_input(
+                    "say what to cut the source pods from: -t/--target-service SERVICE or -H/--target-host \
+                     (net-partition never partitions all traffic by default; -H 0.0.0.0/0 means it)",
+                ));
+            }
+            None => {}
+        }
+        request.destructive = true;
+        Ok(Some(request))
+    }
 
     fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
         crate::nft::cleanup_leftovers(crate::TOOL, dry_run)
@@ -200,10 +274,7 @@ mod tests {
                 "--probe",
             ),
             (&["-H", "198.51.100.1", "-d", "0"], "--duration"),
-            (
-                &["-H", "198.51.100.1", "-s", "order-payment-service"],
-                "remote mode",
-            ),
+            (&["-H", "198.51.100.1", "-t", "auth-service"], "remote mode"),
         ];
         for (args, needle) in cases {
             match prepare(args) {

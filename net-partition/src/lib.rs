@@ -22,6 +22,8 @@
 //! - `target.rs`: `-H` values: CIDR parser, host-name checks, resolution, set elements.
 //! - `rules.rs`: the nftables JSON document (pure), `render.rs`: its nft-syntax view.
 //! - `fault.rs`: the fault (plan, resolve, apply, observe, revert).
+//! - `update.rs`: the hidden `__targets` sub-command that updates a running partition's
+//!   sets (remote mode keeps `-t SERVICE` current with it).
 //! - `watch.rs`: counter samples; `observations.rs`: the report's typed `observations`;
 //!   `probe.rs`: the TCP connect probe; `summary.rs`: the run in sentences.
 //! - `nft` and `watchdog` (from chaos-common): running `nft`, and the process that
@@ -36,6 +38,7 @@ pub mod render;
 pub mod rules;
 pub mod summary;
 pub mod target;
+pub mod update;
 pub mod watch;
 
 /// The tool's name: its tables are `chaos-net-partition-<run id>`.

@@ -8,9 +8,11 @@ use std::time::Duration;
 use chaos_common::ChaosError;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::{HumanDuration, parse_whole_seconds};
+use chaos_common::kube::freeze::FreezeSwitch;
 use chaos_common::kube::namespace;
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
+use chaos_common::safety::validate_namespace;
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
@@ -91,6 +93,11 @@ pub struct Cli {
     /// Kubeconfig context to use (default: the current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+
+    /// Also refuse to start, and stop, while a ConfigMap chaos-freeze exists in this
+    /// namespace (it is always checked in the target namespace; docs/remote.md).
+    #[arg(long, value_name = "NS")]
+    pub freeze_namespace: Option<String>,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -197,6 +204,14 @@ impl Cli {
             .map(|e| positive("--expect-recovery-within", e.as_duration()))
             .transpose()?;
         let recovery_timeout = self.recovery_timeout(expect)?;
+        let mut freeze_namespaces = vec![namespace.clone()];
+        if let Some(ns) = &self.freeze_namespace {
+            let ns = validate_namespace(ns)
+                .map_err(|e| ChaosError::bad_input(format!("--freeze-namespace: {e}")))?;
+            if !freeze_namespaces.contains(&ns) {
+                freeze_namespaces.push(ns);
+            }
+        }
         Ok(Settings {
             namespace,
             namespace_from: from.to_string(),
@@ -215,6 +230,7 @@ impl Cli {
             expect_recovery_within: expect,
             client,
             run_id: run_id.to_owned(),
+            freeze_namespaces,
         })
     }
 }
@@ -231,6 +247,15 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    /// The freeze switch: a run stops within seconds of `chaos-freeze` appearing.
+    fn freeze_switch(&self) -> Option<FreezeSwitch> {
+        let settings = self.settings("freeze").ok()?;
+        Some(FreezeSwitch {
+            client: settings.client,
+            namespaces: settings.freeze_namespaces,
+        })
     }
 
     fn summarize(report: &ReportView, style: &Style) -> Option<Said> {

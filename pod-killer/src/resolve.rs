@@ -1,10 +1,12 @@
-//! The resolve step (`Fault::resolve`, after the common safety rules): connects, finds
+//! The resolve step (`Fault::resolve`, after the common safety rules): connects, refuses
+//! while the freeze switch is on (ConfigMap `chaos-freeze`), finds
 //! the workload (Deployment or StatefulSet) and its pods, and keeps a snapshot for the
 //! plan, the baseline and the `--min-ready` rule. Touches nothing.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chaos_common::kube::client::connect;
+use chaos_common::kube::freeze;
 use chaos_common::kube::resolve::{self, Resolved};
 use chaos_common::kube::retry::ThrottleCount;
 use chaos_common::kube::targets::{Workload, is_available, is_ready, is_terminating};
@@ -90,6 +92,9 @@ pub async fn resolve(
     throttled: &ThrottleCount,
 ) -> chaos_common::Result<Snapshot> {
     let conn = connect(&settings.client).await?;
+    if let Some(frozen) = freeze::check(&conn, &settings.freeze_namespaces).await? {
+        return Err(frozen.refusal());
+    }
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

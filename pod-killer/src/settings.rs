@@ -56,6 +56,8 @@ pub struct Settings {
     pub expect_recovery_within: Option<Duration>,
     pub client: ClientOptions,
     pub run_id: String,
+    /// Where the freeze switch (ConfigMap chaos-freeze) is looked for.
+    pub freeze_namespaces: Vec<String>,
 }
 
 impl Settings {

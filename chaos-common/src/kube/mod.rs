@@ -15,10 +15,13 @@
 //! - `retry.rs`: 429 throttling (API Priority and Fairness) retried with back-off, told
 //!   apart from a PodDisruptionBudget's 429.
 //! - `events.rs`: events.k8s.io/v1 Events recording what a run did.
+//! - `freeze.rs`: the freeze switch (ConfigMap `chaos-freeze`): checked at start, polled
+//!   while a run lasts.
 
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod freeze;
 pub mod namespace;
 pub mod resolve;
 pub mod retry;
