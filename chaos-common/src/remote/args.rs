@@ -17,8 +17,9 @@ use crate::error::{ChaosError, Result};
 use crate::kube::selector;
 use crate::safety::validate_namespace;
 
-/// The namespace of the originals and of pod-killer.
-pub const DEFAULT_NAMESPACE: &str = "lomash-wood";
+/// The namespace of the originals, when nothing else names one
+/// ([`crate::kube::namespace`]).
+pub const DEFAULT_NAMESPACE: &str = crate::kube::namespace::DEFAULT_NAMESPACE;
 /// The platform's writable emptyDir.
 pub const DEFAULT_REMOTE_DIR: &str = "/tmp";
 /// Pods worked on at once.
@@ -47,7 +48,8 @@ pub struct RemoteArgs {
     #[arg(long = "deployment", value_name = "NAME")]
     pub deployment: Option<String>,
 
-    /// Namespace of the target pods [default: lomash-wood].
+    /// Namespace of the target pods [default: CHAOS_NAMESPACE, else the kubeconfig
+    /// context's, else lomash-wood].
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespace: Option<String>,
 
@@ -266,16 +268,21 @@ impl RemoteArgs {
 
     /// Validates every remote flag for `selection`; `version` names the default image.
     pub fn settings(&self, selection: Selection, version: &str) -> Result<Settings> {
-        let namespace = validate_namespace(self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE))
-            .map_err(|e| ChaosError::bad_input(format!("--namespace: {e}")))?;
-        if let Some(c) = &self.container {
-            check_label("--container", c)?;
-        }
         if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
             return Err(ChaosError::bad_input(format!(
                 "--kubeconfig {}: no such file",
                 path.display()
             )));
+        }
+        // The same choice as every tool that reaches the cluster (pod-killer): -n, else
+        // CHAOS_NAMESPACE, else the kubeconfig context's, else in-cluster, else lomash-wood.
+        let client = crate::kube::ClientOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        let (namespace, _) = crate::kube::namespace::choose(self.namespace.as_deref(), &client)?;
+        if let Some(c) = &self.container {
+            check_label("--container", c)?;
         }
         let remote_dir = self
             .remote_dir

@@ -141,3 +141,30 @@ fn numbers_are_bounded_by_clap() {
         );
     }
 }
+
+#[test]
+fn the_namespace_follows_the_kubeconfig_context_unless_n_names_one() -> Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "apiVersion: v1\nkind: Config\ncurrent-context: staging\ncontexts:\n\
+         - name: staging\n  context: {cluster: c, user: u, namespace: lomash-staging}\n\
+         clusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:6443\"}\n\
+         users:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    let path = config.to_string_lossy().into_owned();
+    assert!(
+        std::env::var_os(crate::kube::namespace::ENV).is_none(),
+        "unset CHAOS_NAMESPACE to run this test: it checks what comes after it"
+    );
+    let s = parse(&["-s", "a", "--kubeconfig", &path])
+        .settings(Selection::Service("a".into()), "0.1.0")?;
+    assert_eq!(s.namespace, "lomash-staging");
+    assert_eq!(s.freeze_namespaces, ["lomash-staging"]);
+    let s = parse(&["-s", "a", "--kubeconfig", &path, "-n", "shop"])
+        .settings(Selection::Service("a".into()), "0.1.0")?;
+    assert_eq!(s.namespace, "shop");
+    Ok(())
+}
