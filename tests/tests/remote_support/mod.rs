@@ -169,7 +169,7 @@ pub fn ensure_dist() -> PathBuf {
         "latency-injector",
     ]
     .iter()
-    .all(|t| dist.join(t).is_file());
+    .all(|t| dist.join(t).is_file() && built_from_head(&repo, &dist.join(t)));
     if !complete {
         let out = common::run(&mut Command::new(repo.join("scripts/build-static.sh")));
         assert!(
@@ -179,6 +179,28 @@ pub fn ensure_dist() -> PathBuf {
         );
     }
     dist
+}
+
+/// Whether `binary --version` names the commit the tree is at: a `dist/` left from an
+/// older commit runs old code in the pods (seen: reports without fields the schema has
+/// since required), so it is rebuilt rather than trusted. Outside a git checkout (no
+/// commit to compare) the binary is taken as it is.
+fn built_from_head(repo: &std::path::Path, binary: &std::path::Path) -> bool {
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let Some(head) = head.filter(|h| !h.is_empty()) else {
+        return true;
+    };
+    Command::new(binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("commit {head}")))
 }
 
 /// The plan's steps as one text.
