@@ -246,7 +246,7 @@ for _ in $(seq "$samples"); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-echo "| pods | path | command -> active in every pod, median (max) | Ctrl-C -> gone in every pod, median (max) | copies per container (each run) | goal |"
+echo "| pods | path | command -> active in every pod, median (max) | Ctrl-C -> gone in every pod, median (max) | copies per container, each run (min-max over the pods) | goal |"
 echo "|---|---|---|---|---|---|"
 for n in 1 "$many"; do
   goal=$([ "$n" = 1 ] && echo "< 2 s" || echo "< 3 s")
