@@ -70,6 +70,7 @@ done
 is_root || die "needs root: the lab (network namespaces, cgroups, nftables)"
 command -v kubectl >/dev/null || die "kubectl is not installed (apt-get install kubernetes-client)"
 command -v python3 >/dev/null || die "python3 is not installed"
+command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
 cpu_hog="$dist/cpu-hog"
 [ -x "$cpu_hog" ] || die "$cpu_hog is missing: run scripts/build-static.sh (or give --dist)"
 watch="$root/scripts/bench/lib/remote-watch.py"
@@ -186,6 +187,10 @@ run_ours() {
   untrack_pid "$pid"
   stop_copies
   [ "$rc" -eq 0 ] || { tail -n 5 "$work/ours.log" >&2; die "cpu-hog remote exited $rc"; }
+  # Its own report must agree: every pod's run aborted by the Ctrl-C and reverted.
+  jq -e --argjson n "$#" '.result == "aborted" and (.targets | length) == $n
+      and all(.targets[]; .details.report.revert.status == "reverted")' \
+    "$work/ours.json" >/dev/null || die "cpu-hog remote's report is not $# pods aborted and reverted"
 }
 
 # --- The originals' path: one kubectl exec per pod, in sequence ---------------------------
@@ -240,6 +245,7 @@ for _ in $(seq "$samples"); do
       act[$key]="${act[$key]:-} $active_ms"
       gone[$key]="${gone[$key]:-} $gone_ms"
       cop[$key]="${cop[$key]:-} $copies"
+      [ "${copies##*-}" -le 1 ] || log "$path, $n pod(s): a container got the binary $copies times"
       log "$path, $n pod(s): active $active_ms ms, gone $gone_ms ms after Ctrl-C, copies per container $copies"
     done
   done

@@ -95,9 +95,19 @@ class Copies:
                 self.seen(pod, path)
 
 
-def first_pid(cgroup):
+def container_pid(cgroup):
+    """A process of the cgroup inside the container's mount namespace (the lab's
+    launcher can sit in the cgroup in the host's: its /tmp is the host's)."""
+    host = os.readlink("/proc/self/ns/mnt")
     with open(f"{cgroup}/cgroup.procs") as f:
-        return f.read().split()[0]
+        pids = f.read().split()
+    for pid in pids:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/mnt") != host:
+                return pid
+        except OSError:
+            continue
+    sys.exit(f"no process of {cgroup} in a mount namespace of its own")
 
 
 def count_copies(pods, timeout, comm):
@@ -107,7 +117,7 @@ def count_copies(pods, timeout, comm):
         sys.exit(f"inotify_init1 failed: errno {ctypes.get_errno()}")
     copies = Copies(libc, fd, comm)
     for pod, cgroup in pods.items():
-        copies.watch(pod, f"/proc/{first_pid(cgroup)}/root/tmp")
+        copies.watch(pod, f"/proc/{container_pid(cgroup)}/root/tmp")
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("watching", file=sys.stderr, flush=True)
