@@ -59,11 +59,13 @@ class Copies:
         self.dirs = {}  # wd -> (pod, path)
         self.inodes = {}  # pod -> set of inodes
 
-    def watch(self, pod, path):
+    def watch(self, pod, path, top=False):
         self.inodes.setdefault(pod, set())
         mask = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE
         wd = self.libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
         if wd < 0:
+            if top:
+                sys.exit(f"cannot watch {path} ({pod}): errno {ctypes.get_errno()}")
             return
         self.dirs[wd] = (pod, path)
         # What was created before the watch was in place (tar is fast).
@@ -101,13 +103,21 @@ def container_pid(cgroup):
     host = os.readlink("/proc/self/ns/mnt")
     with open(f"{cgroup}/cgroup.procs") as f:
         pids = f.read().split()
+    candidates = []
     for pid in pids:
         try:
-            if os.readlink(f"/proc/{pid}/ns/mnt") != host:
-                return pid
-        except OSError:
+            if os.readlink(f"/proc/{pid}/ns/mnt") == host:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                started = int(f.read().rsplit(")", 1)[1].split()[19])
+        except (OSError, IndexError, ValueError):
             continue
-    sys.exit(f"no process of {cgroup} in a mount namespace of its own")
+        candidates.append((started, pid))
+    if not candidates:
+        sys.exit(f"no process of {cgroup} in a mount namespace of its own")
+    # The oldest: the container's main process, not an exec'd one about to exit
+    # (a watch through a process that is gone fails).
+    return min(candidates)[1]
 
 
 def count_copies(pods, timeout, comm):
@@ -117,7 +127,7 @@ def count_copies(pods, timeout, comm):
         sys.exit(f"inotify_init1 failed: errno {ctypes.get_errno()}")
     copies = Copies(libc, fd, comm)
     for pod, cgroup in pods.items():
-        copies.watch(pod, f"/proc/{container_pid(cgroup)}/root/tmp")
+        copies.watch(pod, f"/proc/{container_pid(cgroup)}/root/tmp", top=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("watching", file=sys.stderr, flush=True)
