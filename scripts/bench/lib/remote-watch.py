@@ -12,7 +12,8 @@ Prints "POD MS" per pod (ms since T0_NS, CLOCK_REALTIME as `date +%s%N`), exit 0
 every pod got there, 1 with the pods that did not within TIMEOUT_S.
 copies: until SIGTERM (or TIMEOUT_S), counts the files named COMM written into each
         container's /tmp (or a directory below it), through inotify on the container's
-        /tmp seen from the host: the copies of the binary. Prints "POD N". Says
+        /tmp seen from the host, plus those still there at the end (a directory watched
+        too late): the copies of the binary. Prints "POD N". Says
         "watching" on stderr once every watch is in place.
 """
 import ctypes
@@ -58,6 +59,7 @@ class Copies:
         self.libc, self.fd, self.comm = libc, fd, comm
         self.dirs = {}  # wd -> (pod, path)
         self.inodes = {}  # pod -> set of inodes
+        self.tops = {}  # pod -> its /tmp seen from the host
 
     def watch(self, pod, path, top=False):
         self.inodes.setdefault(pod, set())
@@ -67,6 +69,8 @@ class Copies:
             if top:
                 sys.exit(f"cannot watch {path} ({pod}): errno {ctypes.get_errno()}")
             return
+        if top:
+            self.tops[pod] = path
         self.dirs[wd] = (pod, path)
         # What was created before the watch was in place (tar is fast).
         for name in os.listdir(path):
@@ -79,6 +83,24 @@ class Copies:
             return
         if os.path.basename(path) == self.comm and not os.path.isdir(path):
             self.inodes[pod].add(st.st_ino)
+
+    def rescan(self):
+        """Files named COMM still in place when the watch ends: one whose events were
+        missed (a directory watched late) is counted all the same."""
+        for pod, path in list(self.tops.items()):
+            try:
+                names = os.listdir(path)
+            except OSError:
+                continue
+            for name in names:
+                sub = os.path.join(path, name)
+                self.seen(pod, sub)
+                if os.path.isdir(sub) and not os.path.islink(sub):
+                    try:
+                        for inner in os.listdir(sub):
+                            self.seen(pod, os.path.join(sub, inner))
+                    except OSError:
+                        continue
 
     def read(self):
         data = os.read(self.fd, 65536)
@@ -139,6 +161,9 @@ def count_copies(pods, timeout, comm):
             continue
         if ready:
             copies.read()
+    while select.select([fd], [], [], 0)[0]:
+        copies.read()
+    copies.rescan()
     for pod, inodes in copies.inodes.items():
         print(f"{pod} {len(inodes)}")
 
