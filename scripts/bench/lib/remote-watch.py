@@ -11,9 +11,11 @@ gone:   a pod is gone once no process named COMM is left in its cgroup.
 Prints "POD MS" per pod (ms since T0_NS, CLOCK_REALTIME as `date +%s%N`), exit 0 when
 every pod got there, 1 with the pods that did not within TIMEOUT_S.
 copies: until SIGTERM (or TIMEOUT_S), counts the files named COMM written into each
-        container's /tmp (or a directory below it), through inotify on the container's
-        /tmp seen from the host, plus those still there at the end (a directory watched
-        too late): the copies of the binary. Prints "POD N". Says
+        container's /tmp (or a directory below it), as distinct inodes, through inotify
+        on the container's /tmp seen from the host and a scan of it every 50 ms and at
+        the end (inotify alone missed a copy now and then on the lab; a copy lives for
+        the whole run, so the scan cannot miss it): the copies of the binary. Prints
+        "POD N". Says
         "watching" on stderr once every watch is in place.
 """
 import ctypes
@@ -68,6 +70,7 @@ class Copies:
         if wd < 0:
             if top:
                 sys.exit(f"cannot watch {path} ({pod}): errno {ctypes.get_errno()}")
+            print(f"cannot watch {path} ({pod}): errno {ctypes.get_errno()}", file=sys.stderr)
             return
         if top:
             self.tops[pod] = path
@@ -161,6 +164,7 @@ def count_copies(pods, timeout, comm):
             continue
         if ready:
             copies.read()
+        copies.rescan()
     while select.select([fd], [], [], 0)[0]:
         copies.read()
     copies.rescan()
