@@ -139,7 +139,7 @@ impl Metric {
 pub struct CheckSpec {
     pub name: String,
     pub kind: Kind,
-    /// `run`, a phase name, `fault`, `fault:NAME`, `after-fault`.
+    /// `run`, a phase name, `fault`, `fault+SECONDS`, `fault:NAME`, `after-fault`.
     pub window: String,
     pub metric: Option<(String, Metric)>,
     pub request: Option<String>,
@@ -307,6 +307,14 @@ fn validate(mut c: CheckSpec, has_from: bool) -> std::result::Result<CheckSpec, 
             }
         },
         _ => {}
+    }
+    if let Some(extra) = c.window.strip_prefix("fault+") {
+        if extra.parse::<u32>().is_err() {
+            return Err(format!(
+                "'{}': window={}: expected fault+SECONDS, e.g. fault+30",
+                c.name, c.window
+            ));
+        }
     }
     if c.kind != Kind::Metric && (c.metric.is_some() || c.request.is_some()) {
         return Err(format!(

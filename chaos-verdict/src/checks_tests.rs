@@ -92,3 +92,13 @@ fn the_file_needs_its_header_unique_names_and_a_check() {
     let dup = format!("{HEADER}\nname=x\tkind=manual\nname=x\tkind=manual\n");
     assert!(parse(&dup).unwrap_err().contains("second check named 'x'"));
 }
+
+#[test]
+fn a_fault_plus_window_needs_whole_seconds() {
+    let ok =
+        parse("chaos-verdict-checks\t1\nname=a\twindow=fault+30\tmetric=errors\tlt=5\n").unwrap();
+    assert_eq!(ok[0].window, "fault+30");
+    let err = parse("chaos-verdict-checks\t1\nname=a\twindow=fault+3s\tmetric=errors\tlt=5\n")
+        .unwrap_err();
+    assert!(err.contains("fault+SECONDS"), "{err}");
+}

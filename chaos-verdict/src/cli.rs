@@ -32,6 +32,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Print the value at a JSON pointer of a JSON file (strings raw, the rest as JSON).
     Get(GetArgs),
+    /// Print the first element of a JSON array whose fields contain the given texts (AWS events, API lists).
+    Find(FindArgs),
     /// Write a JSON object from KEY=VALUE fields (KEY[]=V appends to a list, KEY:json=V embeds JSON).
     Manifest(ManifestArgs),
     /// The runbook's safety rules: protected namespaces, peak hours, approval, observer.
@@ -166,6 +168,20 @@ pub struct GetArgs {
     pub file: PathBuf,
     /// RFC 6901 JSON pointer, e.g. /phases/0/startedAt.
     pub pointer: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    pub file: PathBuf,
+    /// RFC 6901 JSON pointer to the array, e.g. /Events.
+    pub array: String,
+    /// POINTER=TEXT inside each element: a string containing TEXT (case-insensitive), or
+    /// an array holding such a string; all must hold (repeatable).
+    #[arg(long, value_name = "POINTER=TEXT")]
+    pub contains: Vec<String>,
+    /// Print only this pointer of the element found (strings raw, the rest as JSON).
+    #[arg(long, value_name = "POINTER")]
+    pub get: Option<String>,
 }
 
 #[derive(Debug, Args)]

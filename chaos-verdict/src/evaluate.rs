@@ -65,8 +65,12 @@ pub struct CheckResult {
 }
 
 impl Run<'_> {
-    /// Resolves a window name: `run`, a phase, `fault`, `fault:NAME`, `after-fault`.
+    /// Resolves a window name: `run`, a phase, `fault`, `fault+SECONDS`, `fault:NAME`,
+    /// `after-fault`.
     pub fn window(&self, name: &str) -> Result<NamedWindow, String> {
+        if let Some(extra) = name.strip_prefix("fault+") {
+            return self.fault_extended(name, extra);
+        }
         let start = self.series.first_at().unwrap_or(self.data_end);
         let (from, to) = match name {
             "run" => (Some(start), Some(self.data_end)),
@@ -105,6 +109,30 @@ impl Run<'_> {
                 from,
                 to: to_or_end,
             },
+        })
+    }
+
+    /// `fault+S`: the faults' window and S seconds after it (what a fault leaves behind:
+    /// a replacement pod that answers errors once Ready), cut at the end of the data; the
+    /// window counts as ended only when the data reached its end.
+    fn fault_extended(&self, name: &str, extra: &str) -> Result<NamedWindow, String> {
+        let seconds: u32 = extra
+            .parse()
+            .map_err(|_| format!("window {name}: expected fault+SECONDS, e.g. fault+30"))?;
+        let (from, end) = self
+            .timeline
+            .fault_span()
+            .ok_or("no fault started in this run")?;
+        let wanted = end.map(|e| e + Millis::from(seconds) * 1000);
+        let to = wanted
+            .map_or(self.data_end, |w| w.min(self.data_end))
+            .max(from);
+        Ok(NamedWindow {
+            name: name.to_owned(),
+            started_at: time::format(from),
+            ended_at: time::format(to),
+            ended: wanted.is_some_and(|w| w <= self.data_end),
+            window: Window { from, to },
         })
     }
 

@@ -232,3 +232,33 @@ fn outcomes_and_manual_checks() {
         Status::Pass
     );
 }
+
+#[test]
+fn fault_plus_seconds_extends_the_fault_window_and_stops_at_the_data() {
+    // 10-15 s fault, +2 s: 10-17 s, which holds the two slow seconds after the fault too.
+    let r = eval("name=x\twindow=fault+2\tmetric=requests\tgt=0", &[]);
+    let w = r.window.unwrap();
+    assert_eq!(w.started_at, "1970-01-01T00:00:10.000Z");
+    assert_eq!(w.ended_at, "1970-01-01T00:00:17.000Z");
+    assert!(w.ended);
+    assert_eq!(r.samples, Some(70 + 14));
+    // Past the end of the data: cut there, and not "ended".
+    let r = eval("name=x\twindow=fault+60\tmetric=requests\tgt=0", &[]);
+    let w = r.window.unwrap();
+    assert_eq!(w.ended_at, "1970-01-01T00:00:30.000Z");
+    assert!(!w.ended);
+    // The checks file parser refuses fault+soon (checks_tests); the window resolver
+    // refuses it too, for a caller that did not go through the parser.
+    let series = run_series();
+    let timeline = Timeline::parse(TIMELINE).unwrap();
+    let run = Run {
+        series: &series,
+        timeline: &timeline,
+        base_dir: "/nonexistent".into(),
+        band: BAND,
+        data_end: 30_000,
+        confirmed: &[],
+    };
+    let err = run.window("fault+soon").err().unwrap();
+    assert!(err.contains("fault+SECONDS"), "{err}");
+}

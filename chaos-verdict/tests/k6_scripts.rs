@@ -109,6 +109,30 @@ fn products_gets_the_catalogue_at_the_asked_rate() {
 }
 
 #[test]
+fn notifications_lists_the_notifications_at_the_asked_rate() {
+    let svc = StandIn::start(None, false);
+    let dir = tempfile::tempdir().unwrap();
+    let (out, series) = run_k6(
+        "notifications.js",
+        &svc.url,
+        &[("DURATION", "2s"), ("RATE", "10"), ("VUS", "2")],
+        dir.path(),
+    );
+    ok(&out);
+    let reqs = svc.requests();
+    let list = with_path(&reqs, "/v1/notifications");
+    assert!(
+        (15..=25).contains(&list.len()),
+        "10/s for 2 s: {} requests",
+        list.len()
+    );
+    assert_eq!(list.len(), reqs.len(), "only GET /v1/notifications");
+    assert!(list.iter().all(|r| r.method == "GET"));
+    assert_eq!(names(&series), vec!["notifications"]);
+    assert_eq!(count(&series, "notifications"), list.len() as u64);
+}
+
+#[test]
 fn auth_logs_in_with_json_credentials() {
     let svc = StandIn::start(None, false);
     let dir = tempfile::tempdir().unwrap();

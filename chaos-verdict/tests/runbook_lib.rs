@@ -94,6 +94,26 @@ fn bad_input_is_one_line_and_exit_2_before_anything() {
         ),
         (vec!["--baseline"], "--baseline needs a value"),
         (
+            vec!["--guard-error-rate", "100"],
+            "--guard-error-rate must be below 100",
+        ),
+        (
+            vec!["--guard-breaches", "601"],
+            "--guard-breaches must be at most 600",
+        ),
+        (
+            vec!["--guard-window", "2h"],
+            "--guard-window must be whole seconds",
+        ),
+        (
+            vec!["--guard-window", "3601"],
+            "--guard-window must be at most 3600 s",
+        ),
+        (
+            vec!["--band-windows", "101"],
+            "--band-windows must be at most 100",
+        ),
+        (
             vec!["--namespace", "Not_A_Namespace"],
             "is not a valid namespace name",
         ),
@@ -248,6 +268,11 @@ fn the_library_the_toy_runbook_and_the_toy_tool_are_shellcheck_clean() {
             entry.unwrap().file_name().to_string_lossy()
         ));
     }
+    files.extend(
+        exp_runbooks()
+            .into_iter()
+            .map(|f| format!("scripts/runbooks/{f}")),
+    );
     let out = Command::new("shellcheck")
         .arg("-x")
         .args(&files)
@@ -259,4 +284,84 @@ fn the_library_the_toy_runbook_and_the_toy_tool_are_shellcheck_clean() {
         "shellcheck:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The EXP runbooks of scripts/runbooks/ (exp-*.sh), by name.
+fn exp_runbooks() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(common::repo().join("scripts/runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("exp-") && n.ends_with(".sh"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    names
+}
+
+#[test]
+fn every_exp_runbook_has_help_and_refuses_bad_input_with_one_line() {
+    let repo = common::repo();
+    for name in exp_runbooks() {
+        let script = repo.join("scripts/runbooks").join(&name);
+        let id = format!("EXP-{}", &name[4..7]);
+        let help = Command::new(&script)
+            .arg("--help")
+            .env("BASE_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(help.status.code(), Some(0), "{name}: {}", text(&help));
+        let out = String::from_utf8_lossy(&help.stdout);
+        assert!(out.starts_with(&format!("{id}: ")), "{name}:\n{out}");
+        assert!(out.contains("Hypothesis: "), "{name}:\n{out}");
+        assert!(out.contains("rollback: "), "{name}:\n{out}");
+        let bad = Command::new(&script)
+            .args(["--vus", "0"])
+            .env("BASE_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{name}: {}", text(&bad));
+        let err = stderr(&bad);
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.contains("--vus must be a whole number above 0"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_runbook_flag_named_as_a_common_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("shadow.sh");
+    let lib = common::repo().join("scripts/runbooks/lib.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "source '{}'\nrb_experiment EXP-006 T H\nrb_option \"$1\" V 1 help count\necho declared\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    for (flag, shadows) in [
+        ("--rate", true),
+        ("--recovery", true),
+        ("--guard-breaches", true),
+        ("--rate-mb-per-second", false),
+    ] {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(flag)
+            .output()
+            .unwrap();
+        if shadows {
+            assert_eq!(out.status.code(), Some(2), "{flag}: {}", text(&out));
+            assert!(
+                stderr(&out).contains(&format!("internal: {flag} is a common flag")),
+                "{flag}: {}",
+                text(&out)
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
+        }
+    }
 }

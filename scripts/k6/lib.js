@@ -10,6 +10,8 @@
 //   MAX_VUS          with RATE: VUs k6 may add when responses slow down (default 4 x VUS)
 //   SLEEP            seconds between iterations of one VU without RATE (default 1)
 //   REQUEST_TIMEOUT  per request (default 10s): a hung request becomes an error, not silence
+//   NAME_PREFIX      put before every request's name tag (EXP-009: "failover-" tells the
+//                    failover region's smoke requests from the main load's)
 
 import { sleep } from 'k6';
 
@@ -58,7 +60,7 @@ export function loadOptions(defaults) {
 // Request parameters: the name tag every check filters on, the timeout, headers.
 export function params(name, headers) {
   return {
-    tags: { name },
+    tags: { name: env('NAME_PREFIX', '') + name },
     timeout: env('REQUEST_TIMEOUT', '10s'),
     headers: Object.assign({ 'User-Agent': 'chaos-tools-k6/1' }, headers || {}),
   };

@@ -24,7 +24,8 @@
 # --help), lib/preflight.sh (safety rules, cluster, freeze switch, tool dry-runs),
 # lib/load.sh (k6), lib/faults.sh (start, stop, verify), lib/guard.sh (abort guard),
 # lib/run.sh (checks, phases, run directory, manifest), lib/result.sh (verdict, result
-# log, traps), lib/dryrun.sh (--dry-run).
+# log, traps), lib/dryrun.sh (--dry-run), lib/checklist.sh (guided procedures: EXP-009),
+# lib/inpod.sh (a tool copied into a pod and run there: EXP-005, EXP-006).
 
 set -euo pipefail
 
@@ -49,3 +50,7 @@ source "$RB_LIB_DIR/lib/run.sh"
 source "$RB_LIB_DIR/lib/result.sh"
 # shellcheck source=lib/dryrun.sh
 source "$RB_LIB_DIR/lib/dryrun.sh"
+# shellcheck source=lib/checklist.sh
+source "$RB_LIB_DIR/lib/checklist.sh"
+# shellcheck source=lib/inpod.sh
+source "$RB_LIB_DIR/lib/inpod.sh"

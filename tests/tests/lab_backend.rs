@@ -544,3 +544,37 @@ fn lab_backend_sender_retries_a_timeout_and_settles_pending_orders() {
     .unwrap();
     assert_eq!(metrics.status, 200);
 }
+
+#[test]
+fn lab_backend_warmup_answers_503_while_health_says_ok() {
+    let port = free_port();
+    let started = Instant::now();
+    let svc = service(
+        "notification-service",
+        port,
+        &[("LAB_WARMUP_MS", "1500".to_owned())],
+    );
+    let cold = get(port, "/v1/notifications");
+    assert_eq!(cold.status, 503, "{:?}", cold.body);
+    assert!(
+        cold.body["error"].as_str().unwrap().contains("warming up"),
+        "{:?}",
+        cold.body
+    );
+    assert_eq!(get(port, "/health").status, 200, "Ready while warming up");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(port, "/v1/notifications").status == 503 {
+        assert!(Instant::now() < deadline, "never warmed up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "served after {:?}, before LAB_WARMUP_MS",
+        started.elapsed()
+    );
+    assert!(
+        svc.log().contains("warming up for 1500 ms"),
+        "{}",
+        svc.log()
+    );
+}

@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Log(args) => log::log(&args),
         Command::Stats(args) => util::stats(&args),
         Command::Get(args) => util::get(&args),
+        Command::Find(args) => util::find(&args),
         Command::Manifest(args) => util::manifest(&args),
         Command::Safety(args) => safety::safety(&args),
         Command::Validate(args) => util::validate(&args),

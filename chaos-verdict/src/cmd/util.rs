@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{GetArgs, ManifestArgs, StatsArgs, ValidateArgs};
+use crate::cli::{FindArgs, GetArgs, ManifestArgs, StatsArgs, ValidateArgs};
 use crate::error::{Exit, Result, VerdictError};
 use crate::series::{Series, Window};
 use crate::time;
@@ -31,19 +31,10 @@ pub fn stats(args: &StatsArgs) -> Result<Exit> {
 }
 
 pub fn get(args: &GetArgs) -> Result<Exit> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| VerdictError::bad(format!("cannot read {}: {e}", args.file.display())))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| VerdictError::bad(format!("{} is not JSON: {e}", args.file.display())))?;
-    if !(args.pointer.is_empty() || args.pointer.starts_with('/')) {
-        return Err(VerdictError::bad(format!(
-            "'{}' is not a JSON pointer (it starts with '/')",
-            args.pointer
-        )));
-    }
+    let value = read_json(&args.file)?;
+    check_pointer(&args.pointer)?;
     match value.pointer(&args.pointer) {
-        Some(Value::String(s)) => println!("{s}"),
-        Some(v) => println!("{v}"),
+        Some(v) => print_value(v),
         None => {
             return Err(VerdictError::bad(format!(
                 "{} has nothing at {}",
@@ -53,6 +44,90 @@ pub fn get(args: &GetArgs) -> Result<Exit> {
         }
     }
     Ok(Exit::Pass)
+}
+
+/// `find`: the first element of an array matching every `--contains`; exit 1 when none
+/// does (an answer, not an error: "no such event yet").
+pub fn find(args: &FindArgs) -> Result<Exit> {
+    let value = read_json(&args.file)?;
+    check_pointer(&args.array)?;
+    let mut conditions = Vec::new();
+    for c in &args.contains {
+        let (pointer, text) = c
+            .split_once('=')
+            .ok_or_else(|| VerdictError::bad(format!("--contains '{c}' is not POINTER=TEXT")))?;
+        check_pointer(pointer)?;
+        conditions.push((pointer, text.to_lowercase()));
+    }
+    if let Some(p) = &args.get {
+        check_pointer(p)?;
+    }
+    let items = match value.pointer(&args.array) {
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(VerdictError::bad(format!(
+                "{}: {} is not an array",
+                args.file.display(),
+                args.array
+            )));
+        }
+        None => {
+            return Err(VerdictError::bad(format!(
+                "{} has nothing at {}",
+                args.file.display(),
+                args.array
+            )));
+        }
+    };
+    let found = items.iter().find(|item| {
+        conditions
+            .iter()
+            .all(|(pointer, text)| item.pointer(pointer).is_some_and(|v| holds_text(v, text)))
+    });
+    let Some(item) = found else {
+        return Ok(Exit::Fail);
+    };
+    match &args.get {
+        Some(p) => match item.pointer(p) {
+            Some(v) => print_value(v),
+            None => return Ok(Exit::Fail),
+        },
+        None => print_value(item),
+    }
+    Ok(Exit::Pass)
+}
+
+/// A string containing `text` (already lowercase), or an array holding one.
+fn holds_text(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => s.to_lowercase().contains(text),
+        Value::Array(items) => items.iter().any(|v| holds_text(v, text)),
+        _ => false,
+    }
+}
+
+fn read_json(file: &std::path::Path) -> Result<Value> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| VerdictError::bad(format!("cannot read {}: {e}", file.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| VerdictError::bad(format!("{} is not JSON: {e}", file.display())))
+}
+
+fn check_pointer(pointer: &str) -> Result<()> {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(())
+    } else {
+        Err(VerdictError::bad(format!(
+            "'{pointer}' is not a JSON pointer (it starts with '/')"
+        )))
+    }
+}
+
+fn print_value(v: &Value) {
+    match v {
+        Value::String(s) => println!("{s}"),
+        v => println!("{v}"),
+    }
 }
 
 pub fn manifest(args: &ManifestArgs) -> Result<Exit> {

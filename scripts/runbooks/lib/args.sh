@@ -44,6 +44,8 @@ RB_GUARD_BREACHES=3
 RB_BAND_WINDOW=5
 RB_BAND_WINDOWS=3
 RB_ARGS=()
+# --namespace and --context as the tools and kubectl take them (set by rb_parse_args).
+RB_KUBE_ARGS=()
 
 # rb_experiment ID TITLE HYPOTHESIS
 rb_experiment() {
@@ -81,15 +83,27 @@ rb_defaults() {
   done
 }
 
-# rb_option FLAG VAR DEFAULT HELP [text|seconds|count|switch]: a flag of this runbook.
+# rb_option FLAG VAR DEFAULT HELP [text|seconds|count|switch|list]: a flag of this
+# runbook. A list flag may be repeated: VAR is an array of the values in order (DEFAULT
+# is ignored; it starts empty).
 rb_option() {
   local flag=$1 var=$2 default=$3 help=$4 kind=${5:-text}
   [[ $flag =~ ^--[a-z][a-z0-9-]*$ ]] || rb_fail 2 "internal: '$flag' is not a --flag"
+  # A runbook flag named as a common one would silently shadow it (EXP-006's leak rate
+  # once took --rate, k6's): refused. The common flags are rb__common_flag's case labels.
+  if grep -Eq -- "(^|[ |])$flag( \||\))" <<<"$(declare -f rb__common_flag)"; then
+    rb_fail 2 "internal: $flag is a common flag of every runbook"
+  fi
   RB_OPT_FLAGS+=("$flag")
   RB_OPT_VARS+=("$var")
   RB_OPT_KINDS+=("$kind")
   RB_OPT_HELP+=("$help")
-  rb__set "$var" "$default"
+  if [ "$kind" = list ]; then
+    rb__set "$var" ""
+    declare -ga "$var=()"
+  else
+    rb__set "$var" "$default"
+  fi
 }
 
 # rb__option_value I VALUE: sets runbook option I, checked by its kind.
@@ -99,6 +113,11 @@ rb__option_value() {
     switch) rb__set "${RB_OPT_VARS[$i]}" 1 ;;
     seconds) rb__seconds "${RB_OPT_VARS[$i]}" "${RB_OPT_FLAGS[$i]}" "$value" ;;
     count) rb__count "${RB_OPT_VARS[$i]}" "${RB_OPT_FLAGS[$i]}" "$value" ;;
+    list)
+      rb__plain "${RB_OPT_FLAGS[$i]}" "$value"
+      local -n _rb_list="${RB_OPT_VARS[$i]}"
+      _rb_list+=("$value")
+      ;;
     *) rb__plain "${RB_OPT_FLAGS[$i]}" "$value" && rb__set "${RB_OPT_VARS[$i]}" "$value" ;;
   esac
 }
@@ -138,6 +157,8 @@ rb_parse_args() {
     esac
   done
   rb__check_args
+  RB_KUBE_ARGS=(--namespace "$RB_NAMESPACE")
+  [ -z "$RB_CONTEXT" ] || RB_KUBE_ARGS+=(--context "$RB_CONTEXT")
 }
 
 # rb__option_index FLAG: the index of a runbook flag, or nothing.
@@ -214,6 +235,12 @@ rb__check_args() {
     rb_fail 2 "--guard-cmd must be an executable file (it runs with no arguments; wrap a command line in a script), not '$RB_GUARD_CMD'"
   fi
   [ -n "$RB_RESULT_LOG" ] || rb_fail 2 "--result-log must name a file"
+  [ "$((10#${RB_GUARD_ERROR_RATE%%.*}))" -lt 100 ] || rb_fail 2 "--guard-error-rate must be below 100 (%), not '$RB_GUARD_ERROR_RATE'"
+  # chaos-verdict's ranges, judged here so that a run never starts with a guard or a
+  # verdict that would refuse its flags halfway.
+  [ "$RB_GUARD_WINDOW" -le 3600 ] || rb_fail 2 "--guard-window must be at most 3600 s, not '$RB_GUARD_WINDOW'"
+  [ "$RB_GUARD_BREACHES" -le 600 ] || rb_fail 2 "--guard-breaches must be at most 600, not '$RB_GUARD_BREACHES'"
+  [ "$RB_BAND_WINDOWS" -le 100 ] || rb_fail 2 "--band-windows must be at most 100, not '$RB_BAND_WINDOWS'"
 }
 
 # rb__usage: --help, printed by rb_main once the runbook's declarations are known.
@@ -238,7 +265,11 @@ TXT
   if [ "${#RB_OPT_FLAGS[@]}" -gt 0 ]; then
     printf '\nThis runbook'"'"'s flags:\n'
     for i in "${!RB_OPT_FLAGS[@]}"; do
-      printf '  %-24s %s (now: %s)\n' "${RB_OPT_FLAGS[$i]} ${RB_OPT_KINDS[$i]/switch/}" "${RB_OPT_HELP[$i]}" "${!RB_OPT_VARS[$i]}"
+      if [ "${RB_OPT_KINDS[$i]}" = list ]; then
+        printf '  %-24s %s (repeatable)\n' "${RB_OPT_FLAGS[$i]} VALUE" "${RB_OPT_HELP[$i]}"
+      else
+        printf '  %-24s %s (now: %s)\n' "${RB_OPT_FLAGS[$i]} ${RB_OPT_KINDS[$i]/switch/}" "${RB_OPT_HELP[$i]}" "${!RB_OPT_VARS[$i]}"
+      fi
     done
   fi
   cat <<TXT

@@ -27,6 +27,24 @@ rb_now_ms() {
   date -u +%s%3N
 }
 
+# rb_epoch_ms TIME: an RFC 3339 / ISO 8601 time (as AWS and Kubernetes print them) as
+# milliseconds since the epoch; non-zero when it cannot be read.
+rb_epoch_ms() {
+  [[ $1 =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}[T\ ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?$ ]] || return 1
+  date -u -d "$1" +%s%3N 2>/dev/null
+}
+
+# rb_seconds_between FROM_MS TO_MS: the seconds between two epoch milliseconds, with
+# one decimal (negative when TO is before FROM).
+rb_seconds_between() {
+  local d=$(($2 - $1)) sign=""
+  if [ "$d" -lt 0 ]; then
+    sign=-
+    d=$((-d))
+  fi
+  printf '%s%d.%d' "$sign" $((d / 1000)) $((d % 1000 / 100))
+}
+
 # rb_show ARG...: an argument vector quoted for display (never executed).
 rb_show() {
   local out

@@ -30,10 +30,13 @@ rb__dry_run() {
       local argv=("${!ref}")
       printf '    after %s s: %s &\n' "${RB_FAULT_AFTER[$i]}" "$(rb_show "${RB_FAULT_TOOLS[$i]}" "${argv[@]}" "${RB_SAFETY_ARGS[@]}" --run-id "$(rb__fault_run_id "$i")" --output json --yes)"
     else
-      printf '    after %s s: %s (reverted after %s s by %s)\n' "${RB_FAULT_AFTER[$i]}" "${RB_FAULT_APPLY[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_REVERT[$i]}"
+      printf '    after %s s: %s (reverted after %s s by %s)\n' "${RB_FAULT_AFTER[$i]}" "${RB_FAULT_WHAT[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_REVERT[$i]}"
     fi
     printf '      rollback: %s\n' "$(rb__rollback "$i")"
   done
+  if declare -F rb_hook_dry_run >/dev/null; then
+    rb_hook_dry_run
+  fi
   printf '5/7 observation: every second while faults are in place: chaos-verdict guard (abort above %s%% errors over %s s, at least %s requests, %s breaches in a row)%s\n' \
     "$RB_GUARD_ERROR_RATE" "$RB_GUARD_WINDOW" "$RB_GUARD_MIN_SAMPLES" "$RB_GUARD_BREACHES" "${RB_GUARD_CMD:+ and $RB_GUARD_CMD}"
   printf '6/7 recovery: measure for %s s after the faults are gone\n' "$RB_RECOVERY"

@@ -19,7 +19,9 @@ RB_FAULT_PATHS=()
 RB_FAULT_APPLY=()
 RB_FAULT_REVERT=()
 RB_FAULT_VERIFY=()
+RB_FAULT_ENDS=()
 RB_FAULT_DESC=()
+RB_FAULT_WHAT=()
 RB_FAULT_AFTER=()
 RB_FAULT_STATE=()
 RB_FAULT_PIDS=()
@@ -50,6 +52,7 @@ rb__declare_fault() {
   RB_FAULT_AFTER+=(0)
   RB_FAULT_STATE+=(declared)
   RB_FAULT_VERIFY+=("")
+  RB_FAULT_ENDS+=("")
   RB_FAULT_PIDS+=("")
   RB_FAULT_STARTED+=("")
 }
@@ -64,6 +67,7 @@ rb_fault_tool() {
   RB_FAULT_APPLY[i]=""
   RB_FAULT_REVERT[i]=""
   RB_FAULT_DESC[i]=""
+  RB_FAULT_WHAT[i]=""
   declare -ga "RB_FAULT_ARGV_$i" "RB_FAULT_STOP_$i"
   local -n _rb_argv="RB_FAULT_ARGV_$i"
   _rb_argv=("$@")
@@ -78,9 +82,10 @@ rb_fault_stop_args() {
   _rb_stop=("$@")
 }
 
-# rb_fault_custom NAME APPLY_FN REVERT_FN ROLLBACK_TEXT: a fault the runbook applies itself.
+# rb_fault_custom NAME APPLY_FN REVERT_FN ROLLBACK_TEXT [WHAT_TEXT]: a fault the runbook
+# applies itself; WHAT_TEXT (what it does, for people) is printed instead of APPLY_FN.
 rb_fault_custom() {
-  local name=$1 apply=$2 revert=$3 desc=$4 i
+  local name=$1 apply=$2 revert=$3 desc=$4 what=${5:-$2} i
   declare -F "$apply" >/dev/null || rb_fail 2 "internal: '$apply' is not a function"
   declare -F "$revert" >/dev/null || rb_fail 2 "internal: '$revert' is not a function"
   rb__declare_fault "$name" custom
@@ -89,6 +94,7 @@ rb_fault_custom() {
   RB_FAULT_APPLY[i]=$apply
   RB_FAULT_REVERT[i]=$revert
   RB_FAULT_DESC[i]=$desc
+  RB_FAULT_WHAT[i]=$what
 }
 
 # rb_fault_verify NAME FN: FN checks, after removal, that nothing of the fault is left.
@@ -97,6 +103,18 @@ rb_fault_verify() {
   declare -F "$2" >/dev/null || rb_fail 2 "internal: '$2' is not a function"
   i=$(rb__fault_index "$1")
   RB_FAULT_VERIFY[i]=$2
+}
+
+# rb_fault_ends_when NAME FN: a custom fault that can end by itself (an AWS FIS
+# experiment, a guided procedure): FN is called once a second while it is in place and
+# returns 0 once it has ended. Its revert function still runs then (to clean up what is
+# left: a template, a process); --fault-duration stays the cap after which it is reverted.
+rb_fault_ends_when() {
+  local i
+  declare -F "$2" >/dev/null || rb_fail 2 "internal: '$2' is not a function"
+  i=$(rb__fault_index "$1")
+  [ "${RB_FAULT_KINDS[$i]}" = custom ] || rb_fail 2 "internal: rb_fault_ends_when is for custom faults ('$1' is a tool)"
+  RB_FAULT_ENDS[i]=$2
 }
 
 # rb_fault_after NAME SECONDS: start the fault SECONDS after the injection (game day).
@@ -132,7 +150,7 @@ rb__print_faults() {
       local argv=("${!ref}")
       printf '  %s (after %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$(rb_show "${RB_FAULT_TOOLS[$i]}" "${argv[@]}")"
     else
-      printf '  %s (after %s s, for %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_APPLY[$i]}"
+      printf '  %s (after %s s, for %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_WHAT[$i]}"
     fi
     printf '    rollback: %s\n' "$(rb__rollback "$i")"
   done
@@ -153,7 +171,7 @@ rb__fault_start() {
     "${full[@]}" >"$RB_DIR/faults/$name.json" 2>"$RB_DIR/faults/$name.log" &
     RB_FAULT_PIDS[i]=$!
   else
-    rb_log "injecting $name: ${RB_FAULT_APPLY[$i]}"
+    rb_log "injecting $name: ${RB_FAULT_WHAT[$i]}"
     if ! "${RB_FAULT_APPLY[$i]}" >>"$RB_DIR/faults/$name.log" 2>&1; then
       rb__abort error "applying $name failed (see faults/$name.log)"
     fi
@@ -199,12 +217,22 @@ rb__faults_tick() {
       active)
         if [ "${RB_FAULT_KINDS[$i]}" = tool ]; then
           kill -0 "${RB_FAULT_PIDS[$i]}" 2>/dev/null || rb__fault_gone "$i"
+        elif rb__custom_ended "$i"; then
+          rb_log "${RB_FAULT_NAMES[$i]} ended by itself"
+          rb__revert_custom "$i" && rb__fault_gone "$i"
         elif [ $(($(rb_now_ms) - RB_FAULT_STARTED[i])) -ge $((RB_FAULT_DURATION * 1000)) ]; then
           rb__revert_custom "$i" && rb__fault_gone "$i"
         fi
         ;;
     esac
   done
+}
+
+# rb__custom_ended I: true when custom fault I has an end probe that says it ended.
+rb__custom_ended() {
+  local i=$1
+  [ -n "${RB_FAULT_ENDS[$i]}" ] || return 1
+  "${RB_FAULT_ENDS[$i]}" >>"$RB_DIR/faults/${RB_FAULT_NAMES[$i]}.log" 2>&1
 }
 
 # rb__revert_custom I: the runbook's revert function; failure is recorded, not fatal.

@@ -6,6 +6,22 @@
 # is the operator's data-loss check. A trip stops every fault in parallel and records the
 # breach, the trip and the moment every fault was gone; the recovery is still validated.
 
+RB_GUARD_LOADS=()
+
+# rb_guard_loads NAME...: the loads the guard judges (default: every load). EXP-002 drives
+# the order endpoints into 503s on purpose; its guard watches the rest of the platform.
+rb_guard_loads() {
+  local name known existing
+  for name in "$@"; do
+    known=0
+    for existing in "${RB_LOAD_NAMES[@]}"; do
+      [ "$existing" != "$name" ] || known=1
+    done
+    [ "$known" -eq 1 ] || rb_fail 2 "internal: rb_guard_loads: no load named '$name' (declare it with rb_load first)"
+    RB_GUARD_LOADS+=("$name")
+  done
+}
+
 # rb__guard_tick: 0 to go on; 1 when the guard tripped (RB_TRIP_BY, RB_TRIP_REASON,
 # RB_TRIP_BREACH set).
 rb__guard_tick() {
@@ -13,9 +29,15 @@ rb__guard_tick() {
     --error-rate "$RB_GUARD_ERROR_RATE" --window "$RB_GUARD_WINDOW"
     --min-samples "$RB_GUARD_MIN_SAMPLES" --breaches "$RB_GUARD_BREACHES")
   local p
-  for p in "${RB_POINTS[@]}"; do
-    args+=(--points "$p")
-  done
+  if [ "${#RB_GUARD_LOADS[@]}" -gt 0 ]; then
+    for p in "${RB_GUARD_LOADS[@]}"; do
+      args+=(--points "$RB_DIR/k6/$p.ndjson")
+    done
+  else
+    for p in "${RB_POINTS[@]}"; do
+      args+=(--points "$p")
+    done
+  fi
   out=$(rb_verdict "${args[@]}" 2>&1) || rc=$?
   printf '%s\n' "$out" >>"$RB_DIR/guard/guard.log"
   case $rc in

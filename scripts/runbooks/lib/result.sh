@@ -15,10 +15,15 @@ rb__run_cmd_checks() {
       continue
     fi
     rc=0
-    out=$(timeout 120 "${argv[@]}" 2>&1) || rc=$?
+    if declare -F "${argv[0]}" >/dev/null; then
+      # A function of the runbook (it judges what the run recorded); in this shell.
+      out=$("${argv[@]}" 2>&1) || rc=$?
+    else
+      out=$(timeout 120 "${argv[@]}" 2>&1) || rc=$?
+    fi
     printf '%s\n' "$out" >"$RB_DIR/check-$i.txt"
     if [ "$rc" -eq 0 ]; then
-      rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0"
+      rb__check_line "$name" pass "$(rb_show "${argv[@]}") exited 0${out:+: $(printf '%s' "$out" | tail -n 1)}"
     else
       rb__check_line "$name" fail "$(rb_show "${argv[@]}") exited $rc: $(printf '%s' "$out" | tail -n 1)"
     fi
@@ -38,10 +43,11 @@ rb__result() {
   RB_FINISHED=1
   rb__step result
   rb__stop_load
-  rb__run_cmd_checks
+  # The events first: command checks may read them.
   if [ "$RB_USES_KUBE" -eq 1 ]; then
     rb_kubectl get events -n "$RB_NAMESPACE" --sort-by=.lastTimestamp >"$RB_DIR/events.txt" 2>&1 || true
   fi
+  rb__run_cmd_checks
   rb__step_end result
   local args=(verdict --timeline "$RB_DIR/timeline.tsv" --checks "$RB_CHECKS_FILE" --out "$RB_DIR"
     --experiment "$RB_EXPERIMENT" --run-id "$RB_RUN_ID" --environment "$RB_ENVIRONMENT"

@@ -35,7 +35,9 @@ rb_check_manual() {
   rb_check "$1" kind=manual
 }
 
-# rb_check_cmd NAME -- CMD ARG...: passes when CMD exits 0, run after the recovery.
+# rb_check_cmd NAME -- CMD ARG...: passes when CMD exits 0, run after the recovery (at
+# most 120 s); CMD may be a function of the runbook, called in its shell. The last line
+# of its output is the check's detail.
 rb_check_cmd() {
   local name=$1 i
   shift
@@ -67,6 +69,13 @@ rb__tl() {
   text=${text//$'\t'/ }
   text=${text//$'\n'/ }
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${3:-}" "$text" >>"$RB_DIR/timeline.tsv"
+}
+
+# rb_mark KIND TEXT: a moment of the run in its timeline (a checklist step, a game-day
+# fault or check); chaos-verdict shows marks in the summary and the chart.
+rb_mark() {
+  [[ $1 =~ ^[a-z][a-z0-9-]{0,31}$ ]] || rb_fail 2 "internal: mark kind '$1'"
+  [ -z "$RB_DIR" ] || rb__tl mark "$1" "$(rb_now)" "$2"
 }
 
 # rb__step NAME: announces the step (N of the seed's 7); with a run directory, times it
@@ -253,7 +262,15 @@ rb__observe() {
 # Step 6: the faults are gone; k6 keeps measuring for --recovery seconds.
 rb__recover() {
   rb__step recovery
-  rb_sleep "$RB_RECOVERY"
+  if declare -F rb_hook_recovery_tick >/dev/null; then
+    local end=$(($(rb_now_ms) + RB_RECOVERY * 1000))
+    while [ "$(rb_now_ms)" -lt "$end" ]; do
+      rb_hook_recovery_tick
+      rb_sleep 1
+    done
+  else
+    rb_sleep "$RB_RECOVERY"
+  fi
   if declare -F rb_hook_recovered >/dev/null; then
     rb_hook_recovered
   fi

@@ -6,6 +6,7 @@
 //! | `PORT` | 3000 (postgres: 5432) | listening port |
 //! | `LAB_MODE` | `normal` | `fragile`: behave badly in the documented way |
 //! | `LAB_WORK_MS` | 15 | handler time of every API request |
+//! | `LAB_WARMUP_MS` | 0 | API requests answer 503 for this long after start while `/health` says ok (a service that is Ready before it can serve; with `LAB_MODE=fragile`, the runbooks' pod-lifecycle experiments fail on it) |
 //! | `REDIS_URL` | `redis://redis:6379` | the cache |
 //! | `REDIS_TIMEOUT_MS` | 100 | per Redis command |
 //! | `REDIS_BREAKER_MS` | 5000 | how long Redis is skipped after a failure |
@@ -34,6 +35,7 @@ pub struct Config {
     pub port: u16,
     pub fragile: bool,
     pub work: Duration,
+    pub warmup: Duration,
     pub redis_url: String,
     pub redis_timeout: Duration,
     pub redis_breaker: Duration,
@@ -97,6 +99,7 @@ impl Config {
             port,
             fragile,
             work: ms("LAB_WORK_MS", 15)?,
+            warmup: ms("LAB_WARMUP_MS", 0)?,
             redis_url: text("REDIS_URL", "redis://redis:6379"),
             redis_timeout: ms("REDIS_TIMEOUT_MS", 100)?,
             redis_breaker: ms("REDIS_BREAKER_MS", 5000)?,

@@ -55,6 +55,8 @@ pub struct Service {
     pub database: Database,
     pub metrics: Metrics,
     pub notifications: std::sync::Mutex<Vec<Value>>,
+    /// When the process started serving (`LAB_WARMUP_MS` counts from here).
+    pub started: Instant,
 }
 
 impl Service {
@@ -72,6 +74,7 @@ impl Service {
             database: Database::default(),
             metrics: Metrics::default(),
             notifications: std::sync::Mutex::new(Vec::new()),
+            started: Instant::now(),
         })
     }
 
@@ -110,6 +113,15 @@ pub async fn run(cfg: Config) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
         .await
         .with_context(|| format!("cannot listen on port {port} (PORT)"))?;
+    if !svc.cfg.warmup.is_zero() {
+        svc.log(
+            "warn",
+            &format!(
+                "warming up for {} ms: API requests answer 503 meanwhile, /health says ok",
+                svc.cfg.warmup.as_millis()
+            ),
+        );
+    }
     svc.log(
         "info",
         &format!(
@@ -134,6 +146,10 @@ async fn dispatch(svc: Arc<Service>, req: Req) -> Reply {
         (Method::GET, "/health") => health(&svc).await,
         (Method::GET, "/metrics") => metrics_reply(&svc),
         _ if svc.cfg.role == "postgres" => simple::database(&svc, req).await,
+        _ if svc.started.elapsed() < svc.cfg.warmup => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warming up (LAB_WARMUP_MS): not ready to serve yet",
+        ),
         _ => {
             svc.work().await;
             match svc.cfg.role.as_str() {
