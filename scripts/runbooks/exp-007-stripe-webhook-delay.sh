@@ -52,6 +52,7 @@ PODS=0
 INTENTS=()
 
 rb_hook_preflight() {
+  command -v jq >/dev/null 2>&1 || rb_fail 2 "jq not found: this runbook reads the service's JSON answers with it (apt-get install jq)"
   rb__require_bin SENDER_BIN "$SENDER"
   curl -sS -f -m 10 -o /dev/null "$ORDERS_URL/summary" ||
     rb_fail 3 "cannot read $ORDERS_URL/summary (--orders-url): the order checks need it"
@@ -66,7 +67,8 @@ login() {
     return 0
   fi
   local file=$RB_DIR/faults/login.json
-  printf '{"email":"%s","password":"%s"}' "${LOGIN_EMAIL:-runbook-exp007@lomash-wood.test}" "${LOGIN_PASSWORD:-Password123!}" |
+  jq -n --arg email "${LOGIN_EMAIL:-runbook-exp007@lomash-wood.test}" --arg password "${LOGIN_PASSWORD:-Password123!}" \
+    '{email: $email, password: $password}' |
     curl -sS -m 10 -o "$file" -H 'Content-Type: application/json' --data-binary @- "$RB_BASE_URL/v1/auth/login" || return 1
   TOKEN_=$(rb_verdict get "$file" /accessToken 2>/dev/null || rb_verdict get "$file" /token) || return 1
 }
@@ -161,6 +163,7 @@ retries_seen() {
 none_pending() {
   local file=$RB_DIR/faults/orders-pending.json stuck
   curl -sS -f -m 10 -o "$file" "$ORDERS_URL?status=PENDING_PAYMENT" || { echo "cannot read $ORDERS_URL?status=PENDING_PAYMENT"; return 1; }
+  jq -e '.data | arrays' "$file" >/dev/null 2>&1 || { echo "$ORDERS_URL?status=PENDING_PAYMENT is not {data: [orders]}"; return 1; }
   stuck=$(grep -c -F -x -f <(jq -r '.data[].paymentIntentId' "$file") "$RB_DIR/faults/intents.txt") || stuck=0
   echo "$stuck of the run's $ORDERS orders still PENDING_PAYMENT (faults/orders-pending.json)"
   [ "$stuck" -eq 0 ]
@@ -170,7 +173,7 @@ none_pending() {
 no_duplicates() {
   local file=$RB_DIR/faults/orders-summary.json dups
   curl -sS -f -m 10 -o "$file" "$ORDERS_URL/summary" || { echo "cannot read $ORDERS_URL/summary"; return 1; }
-  dups=$(jq -r '.data.duplicateIntents | length' "$file") || return 1
+  dups=$(jq -e '.data.duplicateIntents | arrays | length' "$file" 2>/dev/null) || { echo "$ORDERS_URL/summary has no duplicateIntents list"; return 1; }
   echo "$dups payment intents with more than one order record (faults/orders-summary.json)"
   [ "$dups" -eq 0 ]
 }

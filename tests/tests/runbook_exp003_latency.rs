@@ -37,7 +37,10 @@ fn reverted(lab: &Lab, run: &Run) {
         serde_json::from_str(run.file("faults/redis.json").trim()).unwrap();
     assert_eq!(report["revert"]["status"], "reverted", "{report:#}");
     assert_eq!(run.status("fault 'redis' removed (verified)"), "pass");
-    for pod in lab.ok(&["get", "pods", "-l", "app=redis", "-o", "name"]).lines() {
+    for pod in lab
+        .ok(&["get", "pods", "-l", "app=redis", "-o", "name"])
+        .lines()
+    {
         let running = lab.ok(&[
             "get",
             pod,
@@ -70,7 +73,10 @@ fn root_runbook_exp003_latency_passes_reverts_on_ctrl_c_and_fails_against_fragil
         assert_eq!(pass.status(name), "pass", "{name}");
     }
     reverted(&lab, &pass);
-    assert!(runs.row("t3l-pass").contains("| EXP-003 | Staging | PASS |"));
+    assert!(
+        runs.row("t3l-pass")
+            .contains("| EXP-003 | Staging | PASS |")
+    );
     lab.assert_as_it_was(&before);
 
     // Ctrl-C while Redis is slow.
