@@ -34,7 +34,14 @@ const FAST: &[&str] = &[
 /// they cannot be removed, docs/remote.md).
 fn partition_gone(lab: &Lab) {
     for pod in lab
-        .ok(&["get", "pods", "-l", "app=order-payment-service", "-o", "name"])
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=order-payment-service",
+            "-o",
+            "name",
+        ])
         .lines()
     {
         let out = lab.kubectl(&[

@@ -53,7 +53,14 @@ fn delay_gone(lab: &Lab) {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "400");
     assert!(took.as_millis() < 2000, "the webhook still takes {took:?}");
     for pod in lab
-        .ok(&["get", "pods", "-l", "app=order-payment-service", "-o", "name"])
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=order-payment-service",
+            "-o",
+            "name",
+        ])
         .lines()
     {
         let running = lab.ok(&[
@@ -100,7 +107,10 @@ fn root_runbook_exp007_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
         assert_eq!(pass.status(name), "pass", "{name}");
     }
     reverted(&pass);
-    assert!(pass.file("faults/stripe.ndjson").contains("timed out after 2000 ms"));
+    assert!(
+        pass.file("faults/stripe.ndjson")
+            .contains("timed out after 2000 ms")
+    );
     assert!(runs.row("t7-pass").contains("| EXP-007 | Staging | PASS |"));
     delay_gone(&lab);
     lab.assert_as_it_was(&before);
@@ -125,7 +135,8 @@ fn root_runbook_exp007_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
     fail.expect("FAIL");
     assert_eq!(fail.code, Some(1));
     assert!(
-        fail.failed().contains(&"no duplicate order records".to_owned()),
+        fail.failed()
+            .contains(&"no duplicate order records".to_owned()),
         "{:?}",
         fail.failed()
     );
