@@ -74,7 +74,8 @@ login() {
 }
 
 # Creates --orders payment intents, waits until the delay holds in every pod of the
-# target, then starts the sender.
+# target (at most 120 s; the observation loop, and so the abort guard, waits with it: on
+# the lab the ephemeral containers start within 2-3 s), then starts the sender.
 deliveries_apply() {
   login || { echo "cannot log in at $RB_BASE_URL/v1/auth/login"; return 1; }
   local n file intent
