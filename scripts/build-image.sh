@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the chaos-tools debug image as an OCI image archive, without a container engine:
-# the static tools from dist/ plus what the network tools call (`nft`, `ss` and `ip`, with the
+# the static tools from dist/ plus what the network tools call (`nft`, `ss`, `ip` and `tc`, with the
 # shared libraries they need, taken from this machine's Debian packages), nothing else.
 # umoci assembles the image, skopeo writes the archive. See docs/debug-image.md.
 set -euo pipefail
@@ -16,7 +16,7 @@ dist="$root/dist"
 out=""
 rebuild=0
 tools=(cpu-hog memory-leak net-partition latency-injector pod-killer)
-helpers=(nft ss ip)
+helpers=(nft ss ip tc)
 
 usage() {
   cat <<TXT
@@ -48,7 +48,7 @@ done
 [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "--tag '$tag' is not a valid image tag"
 [ -n "$out" ] || out="$dist/chaos-tools-$tag.oci.tar"
 
-ensure_packages umoci:umoci skopeo:skopeo nft:nftables ss:iproute2 ip:iproute2 readelf:binutils
+ensure_packages umoci:umoci skopeo:skopeo nft:nftables ss:iproute2 ip:iproute2 tc:iproute2 readelf:binutils
 for cmd in umoci skopeo ldd readelf "${helpers[@]}"; do
   command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
@@ -117,7 +117,7 @@ umoci config --image "$layout:$tag" \
   --config.label "org.opencontainers.image.title=chaos-tools" \
   --config.label "org.opencontainers.image.version=$version" \
   --config.label "org.opencontainers.image.revision=$revision" \
-  --config.label "org.opencontainers.image.description=chaos-tools debug image: the static tools, nft, ss and ip" \
+  --config.label "org.opencontainers.image.description=chaos-tools debug image: the static tools, nft, ss, ip and tc" \
   --architecture amd64 --os linux
 umoci gc --layout "$layout"
 

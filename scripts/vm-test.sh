@@ -6,6 +6,10 @@
 # actually boots there, else TCG), streams the guest's results from its serial console,
 # and exits with the guest suite's status.
 #
+# With --bench NAME it runs a benchmark in the guest instead of the suite (scripts/bench.sh
+# NAME with the sections that need the guest's kernel; only `latency`, netem vs proxy),
+# prints its Markdown tables and keeps them in target/vm/bench-NAME.md.
+#
 # Exit status: the suite's (0 all passed, 1 some failed), 1 when the guest did not finish,
 # 2 bad arguments, 77 when the lane cannot run here (not root, no qemu or debootstrap, no
 # Debian archive): a loud skip with the reason, never a silent pass.
@@ -20,6 +24,7 @@ timeout_s=1200
 kvm_probe_s=20
 groups=all
 build=1
+bench=""
 
 usage() {
   cat <<EOF
@@ -31,7 +36,9 @@ access to deb.debian.org the first time (the image is cached under target/vm/).
 
 Options:
   --accel auto|kvm|tcg  accelerator; auto tries KVM for ${kvm_probe_s} s, then TCG [${accel}]
-  --groups LIST         suite groups to run, comma-separated (cpu,memory,net) [all]
+  --groups LIST         suite groups to run, comma-separated (cpu,memory,net,netem) [all]
+  --bench NAME          run scripts/bench.sh NAME in the guest instead of the suite
+                        (latency: the netem engine against the proxy engine)
   --timeout SECONDS     give up on the guest after this long [${timeout_s}]
   --no-build            use dist/ as it is (default: scripts/build-static.sh first)
   -h, --help            this help
@@ -43,6 +50,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --accel) accel=${2:?--accel needs a value}; shift 2 ;;
     --groups) groups=${2:?--groups needs a value}; shift 2 ;;
+    --bench) bench=${2:?--bench needs a name}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -52,6 +60,7 @@ done
 case "$accel" in auto|kvm|tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
 [[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a number of seconds"
 [[ "$groups" =~ ^[a-z,]+$ ]] || die "--groups must be a comma-separated list of group names"
+case "$bench" in ""|latency) ;; *) die "--bench: only 'latency' runs in the guest" ;; esac
 
 skip() {
   printf '\n*** SKIPPED the VM lane (cgroup v2, second kernel): %s ***\n\n' "$*" >&2
@@ -99,6 +108,9 @@ rm -rf "$payload"
 mkdir -p "$payload/bin"
 cp -r "$root/scripts/vm/." "$payload/"
 rm -f "$payload/image.sh"
+# The benchmarks the guest can run (--bench), with the library they source.
+mkdir -p "$payload/scripts"
+cp -r "$root/scripts/bench.sh" "$root/scripts/lib.sh" "$root/scripts/bench" "$payload/scripts/"
 for bin in "$root"/dist/*; do
   if [ -f "$bin" ] && [ -x "$bin" ]; then
     install -m 0755 "$bin" "$payload/bin/"
@@ -117,7 +129,7 @@ boot() {
   qemu-system-x86_64 "${machine[@]}" -m 1536 -smp 2 -display none -no-reboot -nic none \
     -monitor none -serial "file:$2" \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 init=/sbin/chaos-vm-init quiet loglevel=3 panic=-1 chaos_suite=$groups" \
+    -append "root=/dev/vda rw console=ttyS0 init=/sbin/chaos-vm-init quiet loglevel=3 panic=-1 chaos_suite=$groups${bench:+ chaos_bench=$bench}" \
     -drive "file=$image/rootfs.ext4,format=raw,if=virtio,snapshot=on" \
     -drive "file=$work/payload.ext4,format=raw,if=virtio,readonly=on" \
     >"$work/qemu.log" 2>&1 &
@@ -177,6 +189,11 @@ if [ -z "$status" ]; then
   tail -n 5 "$work/qemu.log" >&2 || true
   printf 'VM lane: FAILED, no result (%s s wall, %s)\n' "$wall" "$used" >&2
   exit 1
+fi
+if [ -n "$bench" ]; then
+  tr -d '\r' <"$console" | sed -n '/^chaos-vm: bench output begins$/,/^chaos-vm: bench output ends$/p' \
+    | sed '1d;$d' >"$work/bench-$bench.md"
+  log "benchmark tables kept in $work/bench-$bench.md"
 fi
 printf 'VM lane: %s, exit status %s (%s s wall: image %s s, guest on %s; kernel %s)\n' \
   "${summary:-no summary}" "$status" "$wall" "$image_s" "$used" \

@@ -16,7 +16,7 @@ use crate::safety::{Environment, SafetyPolicy, validate_namespace};
 /// What stdout carries at the end of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// A short human summary.
+    /// The report in sentences (TOOL summary FILE prints them for a saved JSON report).
     Text,
     /// Exactly one JSON document: the report (docs/report.md).
     Json,

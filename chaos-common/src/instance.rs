@@ -20,6 +20,9 @@
 //!   by group or others, and small; files are created with `O_CREAT|O_EXCL` and mode 0600,
 //!   so a planted file or symlink is never followed or overwritten.
 //!
+//! Runs that ended are remembered for a bounded time ([`ended`]) so that `--stop` can
+//! tell a run that already ended from a run id that never ran here.
+//!
 //! An untrusted directory is skipped with a warning naming it and the reason; a run that
 //! finds no trusted writable directory is refused (see [`register`]), because a run that
 //! `--stop` cannot find must not start.
@@ -58,11 +61,14 @@ pub fn own_pid_namespace() -> Option<String> {
         .map(|link| link.to_string_lossy().into_owned())
 }
 
-/// Removes the instance file when the run ends.
+/// Removes the instance file when the run ends, and remembers that it ended
+/// ([`ended`]).
 #[derive(Debug)]
 pub struct Registration {
     dir: StateDir,
     name: String,
+    tool: String,
+    run_id: String,
 }
 
 impl Registration {
@@ -75,6 +81,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.dir.remove(&self.name);
+        ended::remember(&self.dir, &self.tool, &self.run_id);
     }
 }
 
@@ -182,7 +189,14 @@ impl Registry {
                 }
             };
             match create_once(&dir, &name, &body, tool, run_id) {
-                Ok(()) => return Ok(Registration { dir, name }),
+                Ok(()) => {
+                    return Ok(Registration {
+                        dir,
+                        name,
+                        tool: tool.into(),
+                        run_id: run_id.into(),
+                    });
+                }
                 Err(CreateError::Running(e)) => return Err(e),
                 Err(CreateError::Io(e)) => tried.push(format!("{}: {e}", path.display())),
             }
@@ -304,6 +318,8 @@ fn read_live(dir: &StateDir, name: &str, tool: &str, run_id: Option<&str>) -> Op
             dir.path.join(name).display()
         );
         dir.remove(name);
+        // The run was killed before it could say so: it ended all the same.
+        ended::remember(dir, &instance.tool, &instance.run_id);
         return None;
     }
     Some(instance)
@@ -320,7 +336,10 @@ pub fn in_own_network_namespace(pid: i32) -> bool {
 
 /// Sends SIGTERM to the instance and waits until it has exited (its revert done).
 pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
-    info!(run_id = %instance.run_id, pid = instance.pid, "stopping {}", instance.tool);
+    info!(
+        "stopping {} run {} (pid {})",
+        instance.tool, instance.run_id, instance.pid
+    );
     match kill(Pid::from_raw(instance.pid), Signal::SIGTERM) {
         Ok(()) | Err(Errno::ESRCH) => {}
         Err(e) => {
@@ -348,6 +367,8 @@ pub fn stop(instance: &Instance, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+pub mod ended;
 mod state_dir;
+
 #[cfg(test)]
 mod tests;

@@ -16,14 +16,17 @@
 //! # Layout
 //! - `fault.rs`: the contract. `runner.rs` (+ `runner/`): the lifecycle. `report.rs`: the
 //!   report.
-//! - `safety.rs`, `cli.rs`, `duration.rs`, `runid.rs`: input and the rules applied to it.
+//! - `safety.rs`, `cli.rs`, `duration.rs`, `size.rs`, `runid.rs`: input and the rules
+//!   applied to it.
 //! - `signals.rs`, `progress.rs`, `logging.rs`: process plumbing; `instance.rs` (+
 //!   `instance/`): the trusted registry behind `--stop` and `--cleanup`.
 //! - `cgroup/`: cgroup v1 and v2 readers and their pure parsers.
 //! - `nft.rs`, `watchdog.rs`: nftables through the `nft` binary's JSON API, and the
 //!   process that removes a tool's table if the tool dies or hangs (network tools).
 //! - `tool.rs` (+ `tool/`): the shared `main` (hidden sub-commands, parse, log,
-//!   stop/cleanup, completions and man page, run, print, exit code).
+//!   stop/cleanup, completions and man page, `TOOL summary FILE`, run, print, exit code).
+//! - `summary/`: the report in sentences (the text printed without `--output json`);
+//!   each tool adds its own sentences through [`tool::Tool::summarize`].
 //! - `kube/` (feature `kube`): the Kubernetes client layer; `remote/` (feature `remote`):
 //!   remote mode, the tools' local mode run inside pods (docs/remote.md).
 
@@ -45,6 +48,8 @@ pub mod runid;
 pub mod runner;
 pub mod safety;
 pub mod signals;
+pub mod size;
+pub mod summary;
 pub mod tool;
 pub mod watchdog;
 

@@ -227,58 +227,19 @@ impl Report {
         })
     }
 
-    /// The human summary printed without `--output json`.
-    pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{} {} run {}: {}\n",
-            self.tool,
-            self.version,
-            self.run_id,
-            serde_json::to_value(self.result)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        );
-        for target in &self.targets {
-            out.push_str(&format!("  target   {} {}\n", target.kind, target.name));
-        }
-        if self.result == RunResult::DryRun {
-            for step in &self.plan {
-                out.push_str(&format!("  plan     {step}\n"));
-            }
-        }
-        for warning in &self.warnings {
-            out.push_str(&format!("  warning  {warning}\n"));
-        }
-        if let Value::Object(map) = &self.observations {
-            for (key, value) in map {
-                if !value.is_array() && !value.is_object() {
-                    out.push_str(&format!("  observed {key} = {value}\n"));
-                }
-            }
-        }
-        for c in &self.criteria {
-            let verdict = if c.passed { "PASS" } else { "FAIL" };
-            out.push_str(&format!(
-                "  {verdict}     {}: expected {}, got {}\n",
-                c.name, c.expected, c.actual
-            ));
-        }
-        if let Some(reason) = &self.stop_reason {
-            out.push_str(&format!("  stopped  {reason}\n"));
-        }
-        let revert = serde_json::to_value(self.revert.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        out.push_str(&format!("  revert   {revert}\n"));
-        for step in &self.revert.manual_steps {
-            out.push_str(&format!("  manual   {step}\n"));
-        }
-        for e in &self.errors {
-            out.push_str(&format!("  error    {}: {}\n", e.kind, e.message));
-        }
-        out
+    /// The report as JSON data (what `--output json` prints, as a value).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The human summary printed without `--output json`, in the tool's sentences
+    /// (`describe`, from the tool crate's `summary.rs`); see [`crate::summary`].
+    pub fn to_text(
+        &self,
+        describe: crate::summary::Describe,
+        style: &crate::summary::Style,
+    ) -> String {
+        crate::summary::render_value(&self.to_value(), describe, style)
     }
 }
 

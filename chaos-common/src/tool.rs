@@ -25,6 +25,7 @@ use crate::progress::ProgressMode;
 use crate::report::{Action, Report, ReportError, RunResult};
 use crate::runner::{self, RunSettings};
 use crate::signals;
+use crate::summary::{ReportView, Said, Style};
 
 const COUNTDOWN: Duration = Duration::from_secs(5);
 
@@ -78,6 +79,17 @@ pub trait Tool: Parser {
     fn freeze_switch(&self) -> Option<crate::kube::freeze::FreezeSwitch> {
         None
     }
+
+    /// The tool's sentences for a run report whose fault was applied (its
+    /// `summary.rs`: what was asked, what was achieved, for how long, on what, how it
+    /// ended); None leaves the generic sentence. See [`crate::summary`].
+    fn summarize(_report: &ReportView, _style: &Style) -> Option<Said> {
+        None
+    }
+
+    /// The long flag the TypeScript original's `-h` stood for, when it was not help
+    /// (memory-leak's `--hold-seconds`): `-h 60` then says to use it (exit 2).
+    const ORIGINAL_SHORT_H: Option<&'static str> = None;
 }
 
 /// The git commit this binary was built from (`unknown` outside a checkout).
@@ -117,6 +129,10 @@ pub fn parse_with_matches<T: Tool>(
     args: &[OsString],
 ) -> std::result::Result<(T, clap::ArgMatches), ExitCode> {
     let name = T::NAME;
+    if let Some(message) = help_with_a_value(args, T::ORIGINAL_SHORT_H) {
+        eprintln!("{name}: error: {message}");
+        return Err(Exit::BadInput.into());
+    }
     let argv = std::iter::once(OsString::from(name)).chain(args.iter().cloned());
     let parsed = command::<T>(version)
         .try_get_matches_from(argv)
@@ -137,6 +153,20 @@ pub fn parse_with_matches<T: Tool>(
     }
 }
 
+/// `-h 60`: help followed by a value is a mistake (the original memory-leak's `-h` was
+/// its hold time); printing help and exiting 0 would let a script believe it ran.
+fn help_with_a_value(args: &[OsString], original: Option<&str>) -> Option<String> {
+    let at = args.iter().position(|a| a == "-h")?;
+    let value = args.get(at + 1)?.to_str()?;
+    crate::duration::parse_duration(value).ok()?;
+    Some(match original {
+        Some(flag) => format!(
+            "-h is help here; the original's -h {value} is {flag} {value} (nothing was run)"
+        ),
+        None => format!("-h is help and takes no value ('{value}' follows it); nothing was run"),
+    })
+}
+
 pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let hidden = args
@@ -148,6 +178,7 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     match args.first().and_then(|a| a.to_str()) {
         Some(shell::COMPLETIONS) => return shell::completions::<T>(version, &args[1..]),
         Some(shell::MAN_PAGE) => return shell::man_page::<T>(version),
+        Some(summary_file::SUMMARY) => return summary_file::summary::<T>(&args[1..]),
         _ => {}
     }
     let (cli, matches) = match parse_with_matches::<T>(version, &args) {
@@ -172,17 +203,17 @@ pub fn main<T: Tool>(version: &'static str) -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match report {
         Some(report) => {
-            print_report(&report, output);
+            print_report::<T>(&report, output);
             report.exit().into()
         }
         None => Exit::BadInput.into(),
     }
 }
 
-fn print_report(report: &Report, output: OutputFormat) {
+fn print_report<T: Tool>(report: &Report, output: OutputFormat) {
     let text = match output {
         OutputFormat::Json => format!("{}\n", report.to_json()),
-        OutputFormat::Text => report.to_text(),
+        OutputFormat::Text => report.to_text(T::summarize, &Style::detect()),
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
@@ -395,4 +426,5 @@ fn bad_input(tool: &str, e: &ChaosError) -> Option<Report> {
 }
 
 mod shell;
+mod summary_file;
 mod sweep;

@@ -7,6 +7,7 @@ use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::remote::{Delivery, RemoteArgs, Request};
 use chaos_common::report::round;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -19,16 +20,8 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 
 /// Holds a precise CPU load in this process: each worker thread keeps its own CPU time
 /// at the requested share of one CPU with a feedback loop, then stops.
-///
-/// Examples:
-///   cpu-hog -c 50 -d 10              hold 50% of one CPU for 10 s
-///   cpu-hog -c 80 -k all -d 3m       80% on as many workers as the quota or CPUs allow
-///   cpu-hog -c 80 --of-limit -d 3m   80% of this container's CPU limit (what an HPA sees)
-///   cpu-hog -s product-service -c 80 --of-limit -d 180
-///                                    the same inside every product-service pod's container
-///                                    (remote mode, docs/remote.md)
 #[derive(Debug, Parser)]
-#[command(name = "cpu-hog", version, verbatim_doc_comment)]
+#[command(name = "cpu-hog", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
     /// Load each worker holds, in percent of one CPU (1-100, fractions allowed); with
     /// --of-limit, in percent of the cgroup's CPU quota.
@@ -88,6 +81,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, _run_id: &str) -> Result<Prepared<CpuBurn>> {

@@ -117,7 +117,7 @@ impl Fault for CpuBurn {
             .map_err(|e| ChaosError::fault(format!("cannot record the baseline: {e}")))
     }
 
-    #[instrument(skip_all, fields(workers = self.load.workers, share = self.load.share))]
+    #[instrument(skip_all)]
     async fn apply(&mut self) -> Result<Burn> {
         let cgroup_at_apply = self.snapshot();
         let workers = Workers::start(self.load.workers, self.load.share)?;

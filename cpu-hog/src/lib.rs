@@ -20,6 +20,7 @@
 //! - `load.rs`: pure resolution of the worker count and per-worker share.
 //! - `fault.rs`: the fault (plan, apply, observe, conclude, revert).
 //! - `observations.rs`: the typed baseline and observations of the report.
+//! - `summary.rs`: the run in sentences, for the text summary.
 //! - `worker.rs`: the worker threads, their CPU counters and the stop flag.
 //! - `control.rs`: the pure feedback controller each worker runs.
 //! - `watch.rs`: 1 Hz samples and the arithmetic of the observations.
@@ -27,7 +28,9 @@
 pub mod cli;
 pub mod control;
 pub mod fault;
+pub mod help;
 pub mod load;
 pub mod observations;
+pub mod summary;
 pub mod watch;
 pub mod worker;

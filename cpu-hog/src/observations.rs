@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chaos_common::cgroup::Snapshot;
 use chaos_common::report::round;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::Load;
 use crate::watch::{Sample, delta, utilisation_percent};
@@ -55,7 +55,7 @@ impl Baseline {
 }
 
 /// What was measured while the load was held.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Observations {
     /// What each worker was asked to hold, in percent of one CPU (with `--of-limit`,

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use chaos_common::report::round;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One sample of the report: utilisation over the interval that ended `tMs` after apply.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
     /// Milliseconds since apply completed (the workers were started).

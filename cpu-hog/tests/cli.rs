@@ -22,6 +22,19 @@ fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `-h 5` is a mistake (help takes no value): exit 2 saying so, not help and exit 0.
+#[test]
+fn help_followed_by_a_value_is_bad_input() {
+    let out = cpu_hog(&["-c", "50", "-h", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("-h is help and takes no value ('5' follows it)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn help_works_and_names_the_flags() {
     let out = cpu_hog(&["--help"]);

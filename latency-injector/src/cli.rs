@@ -1,5 +1,5 @@
-//! The command line and its validation into a [`LatencyProxy`]. All input checks live
-//! here and run before anything is touched (bad input: exit 2).
+//! The command line and its validation into a [`Latency`] (the proxy or netem). All
+//! input checks live here and run before anything is touched (bad input: exit 2).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,15 +7,18 @@ use std::time::Duration;
 use chaos_common::ChaosError;
 use chaos_common::Result;
 use chaos_common::cli::CommonArgs;
-use chaos_common::duration::HumanDuration;
+use chaos_common::duration::{HumanDuration, parse_millis};
 use chaos_common::remote::{RemoteArgs, Request};
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use clap::Parser;
 
-use crate::config::{self, Settings};
-use crate::fault::LatencyProxy;
+use crate::config;
+use crate::engine::EngineFlag;
+use crate::fault::Latency;
 use crate::matching::{HttpRules, normalise};
 use crate::model::{Direction, LatencyModel};
+use crate::settings::Settings;
 use crate::size::ByteSize;
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
@@ -33,17 +36,19 @@ const MIN_BUFFER: u64 = 1024;
 const MAX_BUFFER: u64 = 1 << 30;
 
 /// Delays TCP connections (per chunk) or HTTP requests (per matching request) through a
-/// user-space proxy.
+/// user-space proxy, or TCP packets leaving this network namespace with the kernel's
+/// netem (--engine).
 ///
 /// Explicit proxy: `--listen 127.0.0.1:6380 --upstream 127.0.0.1:6379 -l 500`; point
 /// clients at the listen address. With `--endpoint` the proxy speaks HTTP and delays only
-/// the matching requests.
+/// the matching requests. Without a target (`-l 200 -j 50 [-p PORT]`): every outgoing TCP
+/// connection of this network namespace, with netem.
 ///
 /// Remote mode (--service A, --pod, --deployment, or -n NS --target SERVICE): it runs in
 /// an ephemeral container in each target pod (docs/remote.md); `-l` stays the latency, so
 /// the label selector is --selector only.
 #[derive(Debug, Parser)]
-#[command(name = "latency-injector", version)]
+#[command(name = "latency-injector", version, after_help = crate::help::AFTER_HELP)]
 #[command(mut_arg("selector", |a| a.short(None)))]
 pub struct Cli {
     /// Address the explicit proxy listens on (IP:PORT).
@@ -54,25 +59,28 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Option<String>,
 
-    /// Added latency in milliseconds.
+    /// Added latency: a bare number is milliseconds; also 500ms, 5s, 1m.
     #[arg(
         short = 'l',
         long = "latency",
         visible_alias = "latency-ms",
         value_name = "MS",
         default_value_t = 200,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = parse_millis
     )]
     pub latency_ms: u64,
 
-    /// Jitter in milliseconds: each delay is uniform in latency ± jitter (never below 0).
+    /// Jitter (a bare number is milliseconds; also 50ms, 1s): each delay is uniform in
+    /// latency ± jitter (never below 0).
     #[arg(
         short = 'j',
         long = "jitter",
         visible_alias = "jitter-ms",
         value_name = "MS",
         default_value_t = 0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = parse_millis
     )]
     pub jitter_ms: u64,
 
@@ -148,6 +156,12 @@ pub struct Cli {
     /// parsed (a larger one passes through untouched). 1KiB to 1GiB.
     #[arg(long, value_name = "BYTES", default_value = "4MiB")]
     pub buffer_limit: ByteSize,
+
+    /// How the delay is made: netem (the kernel's qdisc on the egress interfaces; TCP
+    /// egress only), proxy (user space; every mode), or auto: netem for TCP egress where
+    /// the kernel has sch_netem and no other root qdisc is in the way, else the proxy.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: EngineFlag,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -251,6 +265,7 @@ impl Cli {
             jitter_ms: self.jitter_ms,
             rules,
             chosen,
+            engine: self.engine,
             duration: self.common.duration_or(DEFAULT_DURATION)?,
             drain,
             header_timeout,
@@ -263,18 +278,22 @@ impl Cli {
 
 impl Tool for Cli {
     const NAME: &'static str = crate::TOOL;
-    type Fault = LatencyProxy;
+    type Fault = Latency;
 
     fn common(&self) -> &CommonArgs {
         &self.common
     }
 
-    fn prepare(self, run_id: &str) -> Result<Prepared<LatencyProxy>> {
-        Ok(config::build(self.settings()?, run_id))
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
-    /// The watchdog that removes this run's table, and the guard that removes its
-    /// policy routing, if the tool dies or hangs.
+    fn prepare(self, run_id: &str) -> Result<Prepared<Latency>> {
+        config::build(self.settings()?, run_id)
+    }
+
+    /// The watchdog that removes this run's table, and the guards that remove its
+    /// policy routing and its netem qdiscs, if the tool dies or hangs.
     const HIDDEN: &'static [Hidden] = &[
         Hidden {
             name: crate::watchdog::WATCHDOG_ARG,
@@ -284,11 +303,16 @@ impl Tool for Cli {
             name: crate::guard::GUARD_ARG,
             run: crate::guard::main,
         },
+        Hidden {
+            name: crate::netem_guard::NETEM_GUARD_ARG,
+            run: crate::netem_guard::main,
+        },
     ];
 
     fn cleanup_leftovers(dry_run: bool) -> Result<Vec<String>> {
         let mut removed = crate::nft::cleanup_leftovers(crate::TOOL, dry_run)?;
         removed.extend(crate::routes::cleanup_leftovers(dry_run)?);
+        removed.extend(crate::netem::cleanup_leftovers(dry_run)?);
         Ok(removed)
     }
 

@@ -1,5 +1,6 @@
-//! Mode selection: which of explicit, egress and ingress the flags ask for, with its
-//! addresses resolved (a name that does not resolve is bad input).
+//! Mode selection: which of explicit, egress (to targets, or every outgoing connection)
+//! and ingress the flags ask for, with its addresses resolved (a name that does not
+//! resolve is bad input).
 
 use chaos_common::{ChaosError, Result};
 
@@ -79,21 +80,23 @@ impl Cli {
         }
         if explicit {
             self.explicit()
-        } else if egress {
-            if self.target.is_none() && self.target_hosts.is_empty() {
-                return Err(ChaosError::bad_input(
-                    "-p/--target-port needs --target or -H/--target-host",
-                ));
-            }
+        } else if egress && (self.target.is_some() || !self.target_hosts.is_empty()) {
             self.egress()
+        } else if egress && http {
+            Err(ChaosError::bad_input(
+                "-p/--target-port alone delays every outgoing connection to that port (TCP): \
+                 HTTP matching (--endpoint, --method, --http) is for ingress or a --target",
+            ))
         } else if ingress || http {
             Ok(Chosen::Ingress {
                 app_port: self.app_port.unwrap_or(DEFAULT_APP_PORT),
             })
         } else {
-            Err(ChaosError::bad_input(
-                "say where to put the proxy: --listen ADDR --upstream HOST:PORT, --target HOST[:PORT], or --endpoint PATH (ingress on --app-port)",
-            ))
+            // The originals' form (`-l 200 -j 50 [-p PORT]`): every outgoing TCP
+            // connection of this network namespace (netem only).
+            Ok(Chosen::Everything {
+                port: self.target_port,
+            })
         }
     }
 }

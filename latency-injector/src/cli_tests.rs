@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn prepare(args: &[&str]) -> Result<Prepared<LatencyProxy>> {
+fn prepare(args: &[&str]) -> Result<Prepared<Latency>> {
     let argv = std::iter::once("latency-injector").chain(args.iter().copied());
     match Cli::try_parse_from(argv) {
         Ok(cli) => cli.prepare("t1"),
@@ -95,7 +95,7 @@ fn modes_do_not_mix() {
         &["--target", "10.0.0.1", "--app-port", "3000"],
         &["--target", "10.0.0.1", "-H", "10.0.0.2"],
         &["--target", "10.0.0.1:6379", "-p", "6380"],
-        &["-p", "6379"],
+        &["-p", "6379", "--endpoint", "/x"],
         &[
             "--listen",
             "127.0.0.1:1",

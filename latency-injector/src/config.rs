@@ -3,38 +3,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use chaos_common::Result;
 use chaos_common::tool::Prepared;
 use serde_json::json;
 
 use crate::dial::Upstream;
-use crate::fault::LatencyProxy;
+use crate::fault::Latency;
 use crate::http::Delays;
-use crate::matching::HttpRules;
-use crate::model::LatencyModel;
 use crate::placement::Placement;
 use crate::proxy::ProxyConfig;
+use crate::proxy_fault::LatencyProxy;
 use crate::routes::Routes;
 use crate::rules::{self, Redirect};
+use crate::settings::Settings;
 use crate::target::Chosen;
-
-/// Every flag, checked.
-#[derive(Debug)]
-pub struct Settings {
-    pub model: LatencyModel,
-    pub latency_ms: u64,
-    pub jitter_ms: u64,
-    /// Some: HTTP mode.
-    pub rules: Option<HttpRules>,
-    pub chosen: Chosen,
-    pub duration: Duration,
-    pub drain: Duration,
-    pub header_timeout: Duration,
-    pub buffer_limit: u64,
-    pub reset_existing: bool,
-    pub allow_source_rewrite: bool,
-}
 
 /// Where the proxy listens, where it forwards to, how it is put in the path, and what
 /// the plan calls the upstream.
@@ -44,14 +27,15 @@ fn strings<T: ToString>(items: &[T]) -> serde_json::Value {
     json!(items.iter().map(ToString::to_string).collect::<Vec<_>>())
 }
 
-/// Where the chosen mode puts the proxy; records the mode's parameters.
+/// Where the chosen mode puts the proxy (None: no target, the proxy cannot); records
+/// the mode's parameters.
 fn place(
     settings: &Settings,
     run_id: &str,
     protocol: &str,
     parameters: &mut serde_json::Value,
-) -> Place {
-    match settings.chosen.clone() {
+) -> Option<Place> {
+    Some(match settings.chosen.clone() {
         Chosen::Explicit {
             listen,
             upstream,
@@ -67,6 +51,11 @@ fn place(
                 Placement::Explicit,
                 upstream,
             )
+        }
+        Chosen::Everything { port } => {
+            parameters["mode"] = json!("egress-all-tcp");
+            parameters["targetPort"] = json!(port);
+            return None;
         }
         Chosen::Egress {
             label,
@@ -84,7 +73,7 @@ fn place(
             parameters["appPort"] = json!(app_port);
             ingress(settings, run_id, app_port)
         }
-    }
+    })
 }
 
 fn egress(
@@ -133,9 +122,36 @@ fn ingress(settings: &Settings, run_id: &str, app_port: u16) -> Place {
     )
 }
 
-pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
+/// The fault of these settings: the proxy's and netem's configurations (each where the
+/// flags allow it), and the parameters the report records. Bad input when `--engine`
+/// names an engine the flags exclude.
+pub fn build(settings: Settings, run_id: &str) -> Result<Prepared<Latency>> {
+    let shape = crate::engine_config::shape(&settings)?;
+    let netem = shape
+        .proxy_only
+        .is_none()
+        .then(|| crate::engine_config::netem(&settings, run_id))
+        .flatten();
+    let requested = settings.engine;
+    let duration = settings.duration;
+    let (proxy, parameters) = proxy(settings, run_id);
+    Ok(Prepared {
+        fault: Latency {
+            requested,
+            shape,
+            proxy,
+            netem,
+            choice: None,
+        },
+        duration,
+        parameters,
+    })
+}
+
+fn proxy(settings: Settings, run_id: &str) -> (Option<LatencyProxy>, serde_json::Value) {
     let model = settings.model;
     let mut parameters = json!({
+        "engine": settings.engine,
         "latencyMs": settings.latency_ms,
         "jitterMs": settings.jitter_ms,
         "probabilityPercent": model.probability,
@@ -153,7 +169,11 @@ pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
     } else {
         "tcp"
     };
-    let (listen, upstream, placement, label) = place(&settings, run_id, protocol, &mut parameters);
+    let Some((listen, upstream, placement, label)) =
+        place(&settings, run_id, protocol, &mut parameters)
+    else {
+        return (None, parameters);
+    };
     let header_timeout = settings.header_timeout;
     let config = ProxyConfig {
         listen,
@@ -167,16 +187,13 @@ pub fn build(settings: Settings, run_id: &str) -> Prepared<LatencyProxy> {
         }),
         buffer_limit: usize::try_from(settings.buffer_limit).unwrap_or(usize::MAX),
     };
-    Prepared {
-        fault: LatencyProxy {
-            run_id: run_id.to_owned(),
-            config,
-            placement,
-            label,
-            drain: settings.drain,
-            run_for: settings.duration + settings.drain,
-        },
-        duration: settings.duration,
-        parameters,
-    }
+    let proxy = LatencyProxy {
+        run_id: run_id.to_owned(),
+        config,
+        placement,
+        label,
+        drain: settings.drain,
+        run_for: settings.duration + settings.drain,
+    };
+    (Some(proxy), parameters)
 }

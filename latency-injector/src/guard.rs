@@ -1,19 +1,25 @@
-//! The guard of a run's policy routing (see `routes.rs`): like the nftables watchdog of
-//! chaos-common, a second process that removes the rule and table if the injector dies
-//! without reverting (SIGKILL, OOM kill, a crash), since they outlive the process.
+//! Guards: second processes that remove what a run set up outside nftables if the
+//! injector dies without reverting (SIGKILL, OOM kill, a crash) or hangs past the end of
+//! its run, since it outlives the process. Like the nftables watchdog of chaos-common,
+//! one guard per kind of state:
+//! - `latency-injector __routes-guard TABLE APP_PORT RUN_FOR_MS`: ingress's policy
+//!   routing (`routes.rs`);
+//! - `latency-injector __netem-guard ROOT RUN_FOR_MS DEV...`: the netem engine's root
+//!   qdiscs (`netem_guard.rs`).
 //!
-//! Before the routes are added, the injector starts itself again as
-//! `latency-injector __routes-guard TABLE APP_PORT RUN_FOR_MS` with a pipe on its stdin.
-//! The guard leaves the session, blocks SIGINT, SIGTERM and SIGHUP, says `ready`, and
-//! waits on the pipe. A normal revert removes the routes itself, writes `reverted` and
+//! The injector starts the guard *before* adding what it guards, with a pipe on its
+//! stdin. The guard leaves the session, blocks SIGINT, SIGTERM and SIGHUP, says `ready`,
+//! and waits on the pipe. A normal revert removes the state itself, writes `reverted` and
 //! waits for the guard to exit. If the pipe closes without that line, the injector is
-//! gone: the guard removes the routes (already gone is fine). If `RUN_FOR_MS` plus the
-//! watchdog's grace pass first, the injector is hung: the guard removes them then.
+//! gone: the guard removes the state (already gone is fine), and again 0.25 s, 1 s, 3 s
+//! and 10 s later, because a command the injector had started (`ip rule add`, `tc qdisc
+//! add`) may still complete after its death. If `RUN_FOR_MS` plus the watchdog's grace
+//! pass first, the injector is hung: the guard removes the state then.
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::process::{ExitCode, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chaos_common::watchdog::GRACE;
 use chaos_common::{ChaosError, Result};
@@ -22,12 +28,20 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::routes::{self, Routes};
 
-/// The hidden first argument the binary dispatches on before clap.
+/// The hidden first argument of the routes guard.
 pub const GUARD_ARG: &str = "__routes-guard";
 const READY: &str = "ready";
 const REVERTED: &str = "reverted";
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// When the guard removes the state again after the injector's death (from that death).
+const SETTLE: [Duration; 5] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
 
 #[derive(Debug)]
 pub struct Guard {
@@ -36,18 +50,16 @@ pub struct Guard {
 }
 
 fn fault(what: &str, e: impl std::fmt::Display) -> ChaosError {
-    ChaosError::fault(format!("routes guard: {what}: {e}"))
+    ChaosError::fault(format!("guard: {what}: {e}"))
 }
 
 impl Guard {
-    /// Starts the guard of `routes` and waits until it is guarding them.
-    pub async fn start(routes: &Routes, run_for: Duration) -> Result<Guard> {
+    /// Starts `latency-injector ARG ARGS...` and waits until it is guarding.
+    pub async fn start(arg: &str, args: &[String]) -> Result<Guard> {
         let exe = std::env::current_exe().map_err(|e| fault("cannot find own executable", e))?;
         let mut child = tokio::process::Command::new(exe)
-            .arg(GUARD_ARG)
-            .arg(routes.table.to_string())
-            .arg(routes.app_port.to_string())
-            .arg(run_for.as_millis().to_string())
+            .arg(arg)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -62,12 +74,25 @@ impl Guard {
         }
         if line.trim() != READY {
             let _ = child.start_kill();
-            return Err(fault("did not report ready", format!("got {line:?}")));
+            return Err(fault(
+                &format!("{arg} did not report ready"),
+                format!("got {line:?}"),
+            ));
         }
         Ok(Guard { child, stdin })
     }
 
-    /// Tells the guard the routes are gone and waits for it to exit.
+    /// The routes guard of `routes`.
+    pub async fn routes(routes: &Routes, run_for: Duration) -> Result<Guard> {
+        let args = [
+            routes.table.to_string(),
+            routes.app_port.to_string(),
+            run_for.as_millis().to_string(),
+        ];
+        Guard::start(GUARD_ARG, &args).await
+    }
+
+    /// Tells the guard the state is gone and waits for it to exit.
     pub async fn stop(mut self) -> &'static str {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(format!("{REVERTED}\n").as_bytes()).await;
@@ -84,8 +109,73 @@ impl Guard {
     }
 }
 
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "latency-injector routes guard: {line}");
+pub fn say(what: &str, line: &str) {
+    let _ = writeln!(std::io::stderr(), "latency-injector {what} guard: {line}");
+}
+
+/// Waits for a line on stdin (`reverted`, or the end of the pipe); `None` when the
+/// deadline passes first.
+fn wait_for_parent(deadline: Duration) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(deadline).ok()
+}
+
+fn remove_with_retries(what: &str, remove: &dyn Fn() -> Result<()>) -> ExitCode {
+    for attempt in 1..=3 {
+        match remove() {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => say(what, &format!("attempt {attempt}: {e}")),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ExitCode::FAILURE
+}
+
+/// The guard process, once its arguments are checked: `what` names the state in its
+/// messages (`routes`, `netem`), `remove` removes it (already gone is success).
+pub fn serve(what: &str, run_for: Duration, remove: &dyn Fn() -> Result<()>) -> ExitCode {
+    // Not a process group leader (the injector spawned us), so setsid does not fail.
+    let _ = nix::unistd::setsid();
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    if let Err(e) = signals.thread_block() {
+        say(what, &format!("cannot block signals: {e}"));
+    }
+    let mut stdout = std::io::stdout();
+    // A failed write means the injector is already gone: the read below sees it.
+    let _ = writeln!(stdout, "{READY}").and_then(|()| stdout.flush());
+    match wait_for_parent(run_for + GRACE) {
+        Some(line) if line.trim_end() == REVERTED => ExitCode::SUCCESS,
+        Some(_) => {
+            say(
+                what,
+                "the injector exited without reverting; removing what it set up",
+            );
+            let died = Instant::now();
+            let mut code = ExitCode::SUCCESS;
+            for at in SETTLE {
+                std::thread::sleep(at.saturating_sub(died.elapsed()));
+                code = remove_with_retries(what, remove);
+            }
+            code
+        }
+        None => {
+            say(
+                what,
+                &format!(
+                    "the injector overran its run by more than {GRACE:?}; removing what it set up"
+                ),
+            );
+            remove_with_retries(what, remove)
+        }
+    }
 }
 
 /// `TABLE APP_PORT RUN_FOR_MS`, only for a table of ours.
@@ -103,66 +193,16 @@ fn parse(args: &[OsString]) -> Option<(Routes, Duration)> {
     .then_some((routes, run_for))
 }
 
-/// Waits for a line on stdin (`reverted`, or the end of the pipe); `None` when the
-/// deadline passes first.
-fn wait_for_parent(deadline: Duration) -> Option<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(deadline).ok()
-}
-
-fn remove_with_retries(routes: &Routes) -> ExitCode {
-    for attempt in 1..=3 {
-        match routes::remove(routes) {
-            Ok(()) => return ExitCode::SUCCESS,
-            Err(e) => say(&format!("attempt {attempt}: {e}")),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    ExitCode::FAILURE
-}
-
-/// The guard process: `latency-injector __routes-guard TABLE APP_PORT`.
+/// The routes guard process: `latency-injector __routes-guard TABLE APP_PORT RUN_FOR_MS`.
 pub fn main(args: &[OsString]) -> ExitCode {
     let Some((routes, run_for)) = parse(args) else {
-        say(&format!(
-            "refusing to guard {args:?}: not a latency-injector routing table"
-        ));
+        say(
+            "routes",
+            &format!("refusing to guard {args:?}: not a latency-injector routing table"),
+        );
         return ExitCode::from(2);
     };
-    // Not a process group leader (the injector spawned us), so setsid does not fail.
-    let _ = nix::unistd::setsid();
-    let mut signals = SigSet::empty();
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(signal);
-    }
-    if let Err(e) = signals.thread_block() {
-        say(&format!("cannot block signals: {e}"));
-    }
-    let mut stdout = std::io::stdout();
-    // A failed write means the injector is already gone: the read below sees it.
-    let _ = writeln!(stdout, "{READY}").and_then(|()| stdout.flush());
-    match wait_for_parent(run_for + GRACE) {
-        Some(line) if line.trim_end() == REVERTED => ExitCode::SUCCESS,
-        Some(_) => {
-            say(&format!(
-                "the injector exited without reverting; removing rule and table {}",
-                routes.table
-            ));
-            remove_with_retries(&routes)
-        }
-        None => {
-            say(&format!(
-                "the injector overran its run by more than {GRACE:?}; removing rule and table {}",
-                routes.table
-            ));
-            remove_with_retries(&routes)
-        }
-    }
+    serve("routes", run_for, &|| routes::remove(&routes))
 }
 
 #[cfg(test)]

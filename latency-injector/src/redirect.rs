@@ -47,7 +47,7 @@ async fn start_routes(
         return Ok(None);
     };
     // The guard first: a kill right after the routes are added still removes them.
-    let guard = Guard::start(&routes, run_for).await?;
+    let guard = Guard::routes(&routes, run_for).await?;
     let applied = tokio::task::spawn_blocking(move || routes::apply(&routes))
         .await
         .map_err(|e| ChaosError::fault(format!("policy routing setup panicked: {e}")))

@@ -56,10 +56,15 @@ pub fn table_name(run_id: &str) -> String {
 /// A socket mark of our own per run (FNV-1a of the run id in the low 16 bits), so two
 /// injectors' proxies never excuse each other's connections.
 pub fn mark_for(run_id: &str) -> u32 {
-    let hash = run_id.bytes().fold(0x811c_9dc5u32, |h, b| {
+    0x4c49_0000 | (fnv1a(run_id) & 0xffff)
+}
+
+/// FNV-1a (32 bits) of the run id: the per-run numbers (marks, routing tables, qdisc
+/// handles) are derived from it.
+pub fn fnv1a(run_id: &str) -> u32 {
+    run_id.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    0x4c49_0000 | (hash & 0xffff)
+    })
 }
 
 /// Where connections are caught.

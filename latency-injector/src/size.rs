@@ -1,4 +1,5 @@
-//! Byte sizes as operators type them: `4MiB`, `512KiB`, `1GiB`, `65536` (bytes).
+//! Byte sizes as operators type them: `4MiB`, `4MB` (a MiB too), `512KiB`, `1GiB`,
+//! `65536` (bytes), through chaos-common's size parser.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,27 +23,9 @@ const UNITS: [(&str, u64); 4] = [
 impl FromStr for ByteSize {
     type Err = String;
 
+    /// chaos-common's size parser, a bare number being bytes (`MB` means MiB).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(split);
-        let bad = || {
-            format!(
-                "invalid size '{text}': expected a whole number with an optional unit (65536, 512KiB, 4MiB, 1GiB)"
-            )
-        };
-        let value: u64 = number.parse().map_err(|_| bad())?;
-        let scale = match unit.trim() {
-            "" => 1,
-            unit => UNITS
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-                .map(|(_, scale)| *scale)
-                .ok_or_else(bad)?,
-        };
-        value.checked_mul(scale).map(ByteSize).ok_or_else(bad)
+        chaos_common::size::parse_size(text, chaos_common::size::BareSize::Bytes).map(ByteSize)
     }
 }
 
@@ -69,6 +52,8 @@ mod tests {
             ("512kib", 512 << 10),
             ("1GiB", 1 << 30),
             ("10 B", 10),
+            ("4MB", 4 << 20),
+            ("1.5MiB", 3 << 19),
         ];
         for (text, bytes) in table {
             assert_eq!(
@@ -77,7 +62,7 @@ mod tests {
                 "{text}"
             );
         }
-        for bad in ["", "4MB", "-1", "1.5MiB", "99999999999GiB", "MiB"] {
+        for bad in ["", "4XB", "-1", "0.5", "99999999999GiB", "MiB"] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
         }
         assert_eq!(ByteSize(4 << 20).to_string(), "4MiB");

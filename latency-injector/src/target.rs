@@ -35,6 +35,11 @@ pub enum Chosen {
     Ingress {
         app_port: u16,
     },
+    /// No target: every outgoing TCP connection leaving the namespace (to `port` only,
+    /// when given), loopback excluded. The netem engine only.
+    Everything {
+        port: Option<u16>,
+    },
 }
 
 /// `redis`, `redis:6379`, `198.51.100.2:6379` (IPv6 targets are not supported yet).

@@ -87,7 +87,7 @@ impl Child {
                 "the allocator did not start: {e}{stderr}"
             )));
         }
-        debug!(pid, "allocator ready");
+        debug!("allocator ready (pid {pid})");
         Ok(child)
     }
 

@@ -10,6 +10,8 @@ use chaos_common::cgroup::Cgroup;
 use chaos_common::cli::CommonArgs;
 use chaos_common::duration::HumanDuration;
 use chaos_common::remote::{Delivery, RemoteArgs, Request};
+use chaos_common::size::{parse_mib, parse_mib_rate};
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -29,19 +31,22 @@ use crate::watch::may_lower_oom_score_adj;
 /// for 60 s. Remote mode (--pod pod/X, -s SERVICE, ...) runs it inside each target
 /// container, so that container's memory cgroup pays (docs/remote.md).
 #[derive(Debug, Parser)]
-#[command(name = "memory-leak", version, about, long_about = None)]
+#[command(name = "memory-leak", version, about, long_about = None, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
-    /// Growth rate in MiB per second (the ramp time follows from the target).
+    /// Growth rate in MiB per second: 50, 50MB/s, 1GiB/s (the ramp time follows from the
+    /// target).
     #[arg(
         long,
         value_name = "MB",
         allow_negative_numbers = true,
-        conflicts_with = "ramp_seconds"
+        conflicts_with = "ramp_seconds",
+        value_parser = parse_mib_rate
     )]
     pub rate_mb_per_second: Option<f64>,
 
-    /// Stop growing at this many MiB [default: 256].
-    #[arg(long, value_name = "MB", allow_negative_numbers = true)]
+    /// Stop growing at this size: a bare number is MiB; 512MB, 512MiB, 512Mi, 1GB, 1GiB
+    /// (MB means MiB) [default: 256].
+    #[arg(long, value_name = "MB", allow_negative_numbers = true, value_parser = parse_mib)]
     pub limit_mb: Option<u64>,
 
     /// Same as --limit-mb (the original's name).
@@ -50,16 +55,18 @@ pub struct Cli {
         long,
         value_name = "MB",
         allow_negative_numbers = true,
-        conflicts_with = "limit_mb"
+        conflicts_with = "limit_mb",
+        value_parser = parse_mib
     )]
     pub target_mb: Option<u64>,
 
-    /// Time to reach the target (rate = target / ramp) [default: 30].
+    /// Time to reach the target (rate = target / ramp): a bare number is seconds; 30s,
+    /// 2m [default: 30].
     #[arg(short = 'r', long, value_name = "SECONDS")]
     pub ramp_seconds: Option<HumanDuration>,
 
-    /// Time to hold the peak before release; the run lasts ramp + hold unless -d is given
-    /// [default: 60]. Long form only: -h is help.
+    /// Time to hold the peak before release (seconds, or 30s, 2m); the run lasts ramp +
+    /// hold unless -d is given [default: 60]. Long form only: -h is help.
     #[arg(long, value_name = "SECONDS")]
     pub hold_seconds: Option<HumanDuration>,
 
@@ -134,6 +141,12 @@ impl Tool for Cli {
     fn common(&self) -> &CommonArgs {
         &self.common
     }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
+    }
+
+    const ORIGINAL_SHORT_H: Option<&'static str> = Some("--hold-seconds");
 
     /// The allocator child: `memory-leak __allocate ...`.
     const HIDDEN: &'static [Hidden] = &[Hidden {

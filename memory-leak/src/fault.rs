@@ -161,7 +161,7 @@ impl Fault for MemoryLeak {
             .map_err(|e| ChaosError::fault(format!("cannot record the baseline: {e}")))
     }
 
-    #[instrument(skip(self), fields(target_mib = mib(self.config.sizing.target_bytes)))]
+    #[instrument(skip_all)]
     async fn apply(&mut self) -> Result<Allocation> {
         let params = Params {
             rate_bytes_per_second: self.config.sizing.rate_bytes_per_second,
@@ -175,7 +175,7 @@ impl Fault for MemoryLeak {
         };
         let events_before = self.cgroup.memory_events();
         let mut child = Child::spawn(&params).await?;
-        info!(pid = child.pid, "allocator started");
+        info!("allocator started (pid {})", child.pid);
         // After the child is ready (it has already raised its own score to 1000), so
         // it never inherits -1000, which would make it unkillable.
         let oom_score_adj_before = match self.config.group_kill {
@@ -249,7 +249,7 @@ impl Fault for MemoryLeak {
         }
     }
 
-    #[instrument(skip_all, fields(pid = a.child.pid))]
+    #[instrument(skip_all)]
     async fn revert(&mut self, mut a: Allocation) -> Result<Value> {
         let before = self.cgroup.memory_usage();
         let stopped = a.child.stop(STOP_GRACE).await;

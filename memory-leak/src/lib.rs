@@ -24,6 +24,7 @@
 //! - `fault.rs`: the [`fault::MemoryLeak`] fault: preflight, apply, observe, revert.
 //! - `plan.rs`: the plan text, from the configuration.
 //! - `observations.rs`: the typed baseline, observations and revert details.
+//! - `summary.rs`: the run in sentences, for the text summary.
 //! - `config.rs`: the run's configuration (plain data the others read).
 //! - `rules.rs`: the memory-headroom safety rule; OOM and `memory.high` expectations.
 //! - `sizing.rs`: pure conversion of the flags into target, rate, ramp and duration.
@@ -41,12 +42,14 @@ pub mod child;
 pub mod cli;
 pub mod config;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod plan;
 pub mod rules;
 pub mod shield;
 pub mod sizing;
 pub mod stats;
+pub mod summary;
 pub mod sweep;
 pub mod units;
 pub mod watch;

@@ -4,7 +4,7 @@
 
 use chaos_common::cgroup::{MemoryEvents, Snapshot};
 use chaos_common::report::rfc3339;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{GroupKill, LeakConfig};
 use crate::stats::{self, Sample};
@@ -43,7 +43,7 @@ impl Baseline {
 }
 
 /// One sample of the report, about one per second.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SampleOut {
     /// Milliseconds since apply completed (the allocator said it was ready).
@@ -67,7 +67,7 @@ pub struct Seen<'a> {
 }
 
 /// What was measured while the fault was in place.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Observations {
     /// What was asked: target, rate, and the ramp time that follows from them.
@@ -170,7 +170,7 @@ impl Observations {
 }
 
 /// `revert.details`: how the memory was released.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Released {
     /// The allocator had already exited (e.g. OOM-killed): nothing was signalled.

@@ -97,9 +97,15 @@ fn warnings(config: &LeakConfig, oom_expected: bool) -> Vec<String> {
     let cg = &config.cgroup;
     let mut warnings = Vec::new();
     if oom_expected {
+        // With --watch-oom the kill is what the run asks for: no hint to pass it.
+        let hint = if config.watch_oom {
+            "; --watch-oom counts that as success"
+        } else {
+            "; pass --watch-oom to treat that as success"
+        };
         warnings.push(format!(
             "the target reaches the cgroup limit ({} MiB): the process is expected to be OOM-killed \
-             (EXP-006); pass --watch-oom to treat that as success",
+             (EXP-006){hint}",
             cg.limit_bytes.map_or(0.0, mib)
         ));
     }
@@ -194,5 +200,20 @@ mod tests {
         );
         assert!(plan.steps.last().is_some_and(|s| s.contains("restore")));
         assert!(!plan.warnings.join(" ").contains("exit 137"));
+    }
+
+    #[test]
+    fn the_watch_oom_hint_is_shown_only_without_watch_oom() {
+        let without = plan(&config(Some(32 * MIB), None, GroupKill::NotApplicable));
+        assert!(
+            without.warnings.join(" ").contains("pass --watch-oom"),
+            "{:?}",
+            without.warnings
+        );
+        let mut watching = config(Some(32 * MIB), None, GroupKill::NotApplicable);
+        watching.watch_oom = true;
+        let text = plan(&watching).warnings.join(" ");
+        assert!(text.contains("expected to be OOM-killed"), "{text}");
+        assert!(!text.contains("pass --watch-oom"), "{text}");
     }
 }

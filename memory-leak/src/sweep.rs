@@ -143,7 +143,7 @@ pub fn kill_orphans(dry_run: bool) -> Result<Vec<String>> {
     for c in pids.filter_map(candidate) {
         let (supervisor, _) = c.supervisor;
         match judge(&c) {
-            Verdict::Spare(why) => info!(pid = c.pid, "sparing allocator pid {}: {why}", c.pid),
+            Verdict::Spare(why) => info!("sparing allocator pid {}: {why}", c.pid),
             Verdict::Orphan => {
                 if dry_run || kill(Pid::from_raw(c.pid), Signal::SIGKILL).is_ok() {
                     removed.push(format!(

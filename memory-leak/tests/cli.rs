@@ -66,6 +66,29 @@ fn help_works_and_keeps_h_for_help() {
     }
 }
 
+/// The original's `-h 60` (hold 60 s) must not print help and exit 0, which a script
+/// would take for a run: exit 2, one line pointing to --hold-seconds, nothing on stdout.
+#[test]
+fn the_original_s_h_with_a_value_points_to_hold_seconds() {
+    for args in [&["-h", "60"][..], &["-m", "64", "-h", "90s"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        let value = args[args.len() - 1];
+        assert!(
+            stderr.contains(&format!("--hold-seconds {value}")),
+            "{stderr}"
+        );
+    }
+    // -h followed by a flag, or last, is still help.
+    for args in [&["-h"][..], &["-h", "--limit-mb"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+    }
+}
+
 #[test]
 fn bad_input_exits_2_with_one_line() {
     let cases: &[&[&str]] = &[

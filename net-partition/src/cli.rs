@@ -8,6 +8,7 @@ use chaos_common::cli::CommonArgs;
 use chaos_common::remote::args::check_label;
 use chaos_common::remote::peers::Peer;
 use chaos_common::remote::{Delivery, PeerUse, RemoteArgs, Request};
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Hidden, Prepared, Tool};
 use chaos_common::{ChaosError, Result};
 use clap::Parser;
@@ -28,7 +29,7 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// ephemeral container with NET_ADMIN in each source pod (docs/remote.md); -t SERVICE
 /// cuts the Service's ClusterIP and its endpoints, kept current while the run lasts.
 #[derive(Debug, Parser)]
-#[command(name = "net-partition", version)]
+#[command(name = "net-partition", version, after_help = crate::help::AFTER_HELP)]
 #[command(mut_arg("service", |a| a
     .long("source-service")
     .visible_alias("service")
@@ -138,6 +139,10 @@ impl Tool for Cli {
 
     fn common(&self) -> &CommonArgs {
         &self.common
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> Result<Prepared<Partition>> {

@@ -257,7 +257,7 @@ impl Fault for Partition {
         Ok(json!({ "probe": { "target": text, "result": before } }))
     }
 
-    #[instrument(skip(self), fields(table = %self.table))]
+    #[instrument(skip_all)]
     async fn apply(&mut self) -> Result<Handle> {
         let document = rules::apply_document(&self.table, &self.spec, &self.elements);
         // The watchdog first: from the moment the transaction starts, a kill of this
@@ -271,7 +271,11 @@ impl Fault for Partition {
         }
         let apply_ms = started.elapsed().as_secs_f64() * 1000.0;
         let applied_at = Instant::now();
-        info!(apply_ms, "partition applied: {}", self.describe_match());
+        info!(
+            "partition applied in {:.1} ms: {}",
+            apply_ms,
+            self.describe_match()
+        );
         Ok(Handle {
             table: self.table.clone(),
             watchdog: Some(watchdog),
@@ -283,7 +287,7 @@ impl Fault for Partition {
         })
     }
 
-    #[instrument(skip_all, fields(table = %handle.table))]
+    #[instrument(skip_all)]
     async fn observe(&mut self, handle: &mut Handle) -> Result<Progress> {
         let t_ms = elapsed_ms(handle.applied_at);
         let counters = nft::counters(&handle.table).await?;
@@ -336,7 +340,7 @@ impl Fault for Partition {
         }
     }
 
-    #[instrument(skip_all, fields(table = %handle.table))]
+    #[instrument(skip_all)]
     async fn revert(&mut self, mut handle: Handle) -> Result<Value> {
         let started = Instant::now();
         nft::delete_table(&handle.table).await?;

@@ -25,16 +25,18 @@
 //! - `update.rs`: the hidden `__targets` sub-command that updates a running partition's
 //!   sets (remote mode keeps `-t SERVICE` current with it).
 //! - `watch.rs`: counter samples; `observations.rs`: the report's typed `observations`;
-//!   `probe.rs`: the TCP connect probe.
+//!   `probe.rs`: the TCP connect probe; `summary.rs`: the run in sentences.
 //! - `nft` and `watchdog` (from chaos-common): running `nft`, and the process that
 //!   removes the table if this one is killed.
 
 pub mod cli;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod probe;
 pub mod render;
 pub mod rules;
+pub mod summary;
 pub mod target;
 pub mod update;
 pub mod watch;

@@ -64,7 +64,7 @@ pub async fn resolve_probe(target: &mut ProbeTarget) -> Result<SocketAddr, Strin
 }
 
 /// One connect attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProbeSample {
     /// Milliseconds since apply (absent for the before and after probes).

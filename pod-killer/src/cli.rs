@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use chaos_common::ChaosError;
 use chaos_common::cli::CommonArgs;
-use chaos_common::duration::HumanDuration;
+use chaos_common::duration::{HumanDuration, parse_whole_seconds};
 use chaos_common::kube::freeze::FreezeSwitch;
+use chaos_common::kube::namespace;
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
 use chaos_common::safety::validate_namespace;
+use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
 use serde_json::json;
@@ -26,11 +28,12 @@ const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Kubernetes API and times each recovery with watches: old pod gone, replacement
 /// created, scheduled, Ready, and the workload back to its desired ready count.
 #[derive(Debug, Parser)]
-#[command(name = "pod-killer", version)]
+#[command(name = "pod-killer", version, after_help = crate::help::AFTER_HELP)]
 pub struct Cli {
-    /// Namespace of the target.
-    #[arg(short = 'n', long, default_value = "lomash-wood", value_name = "NS")]
-    pub namespace: String,
+    /// Namespace of the target [default: CHAOS_NAMESPACE, else the kubeconfig context's
+    /// namespace, else lomash-wood].
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
 
     /// Target the pods labelled app=SERVICE.
     #[arg(short = 's', long, value_name = "SERVICE", group = "target")]
@@ -57,8 +60,8 @@ pub struct Cli {
     #[arg(short = 'i', long, default_value = "30", value_name = "DURATION")]
     pub interval: HumanDuration,
 
-    /// Grace period of each deletion, in seconds (0: at once).
-    #[arg(short = 'g', long, default_value_t = 0, value_name = "SECONDS")]
+    /// Grace period of each deletion, in whole seconds: 0 (at once), 5, 5s, 1m.
+    #[arg(short = 'g', long, default_value_t = 0, value_name = "SECONDS", value_parser = parse_whole_seconds)]
     pub grace_period: u32,
 
     /// Wait this long before the first kill.
@@ -181,8 +184,17 @@ impl Cli {
 
     /// Validates every flag; nothing here needs the cluster.
     pub fn settings(&self, run_id: &str) -> Result<Settings, ChaosError> {
-        let namespace = validate_namespace(&self.namespace)
-            .map_err(|e| ChaosError::bad_input(format!("--namespace: {e}")))?;
+        if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
+            return Err(ChaosError::bad_input(format!(
+                "--kubeconfig {}: no such file",
+                path.display()
+            )));
+        }
+        let client = ClientOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        let (namespace, from) = namespace::choose(self.namespace.as_deref(), &client)?;
         if self.count == 0 || self.count > 100 {
             return Err(ChaosError::bad_input("--count must be between 1 and 100"));
         }
@@ -200,14 +212,9 @@ impl Cli {
                 freeze_namespaces.push(ns);
             }
         }
-        if let Some(path) = self.kubeconfig.as_ref().filter(|p| !p.is_file()) {
-            return Err(ChaosError::bad_input(format!(
-                "--kubeconfig {}: no such file",
-                path.display()
-            )));
-        }
         Ok(Settings {
             namespace,
+            namespace_from: from.to_string(),
             target: self.target()?,
             count: self.count,
             interval,
@@ -221,10 +228,7 @@ impl Cli {
             min_ready: self.min_ready,
             recovery_timeout,
             expect_recovery_within: expect,
-            client: ClientOptions {
-                kubeconfig: self.kubeconfig.clone(),
-                context: self.context.clone(),
-            },
+            client,
             run_id: run_id.to_owned(),
             freeze_namespaces,
         })
@@ -252,6 +256,10 @@ impl Tool for Cli {
             client: settings.client,
             namespaces: settings.freeze_namespaces,
         })
+    }
+
+    fn summarize(report: &ReportView, style: &Style) -> Option<Said> {
+        crate::summary::describe(report, style)
     }
 
     fn prepare(self, run_id: &str) -> chaos_common::Result<Prepared<PodKill>> {

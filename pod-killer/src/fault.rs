@@ -55,6 +55,11 @@ impl Fault for PodKill {
     }
 
     async fn resolve(&mut self) -> chaos_common::Result<()> {
+        tracing::info!(
+            "namespace {} (from {})",
+            self.settings.namespace,
+            self.settings.namespace_from
+        );
         self.snapshot = Some(crate::resolve::resolve(&self.settings, &self.throttled).await?);
         Ok(())
     }
@@ -87,7 +92,7 @@ impl Fault for PodKill {
         }))
     }
 
-    #[tracing::instrument(skip(self), fields(run_id = %self.settings.run_id))]
+    #[tracing::instrument(skip_all)]
     async fn apply(&mut self) -> chaos_common::Result<Handle> {
         let snapshot = self
             .snapshot

@@ -19,15 +19,18 @@
 //! - `settings.rs`: `Settings` and `Method` (a leaf: everything reads it).
 //! - `fault.rs`: `PodKill`, the fault. `resolve.rs`: the resolve step's snapshot.
 //! - `plan.rs`: what `--dry-run` prints. `observations.rs`: the report's observations.
+//!   `summary.rs`: the run in sentences.
 //! - `run.rs`: the pod watch and the kill loop. `strike.rs`: one delete or eviction.
 //! - `timeline.rs`: watch events turned into per-kill timestamps (pure).
 
 pub mod cli;
 pub mod fault;
+pub mod help;
 pub mod observations;
 pub mod plan;
 pub mod resolve;
 pub mod run;
 pub mod settings;
 pub mod strike;
+pub mod summary;
 pub mod timeline;

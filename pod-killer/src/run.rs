@@ -120,7 +120,13 @@ async fn strike_one(run: &Loop, victim: &PodId) -> chaos_common::Result<()> {
     let set = |f: &dyn Fn(&mut crate::timeline::Kill)| {
         run.timeline.send_modify(|t| f(&mut t.kills[index]))
     };
-    info!(run_id = %s.run_id, "{} pod {} in namespace {} (grace period {} s)", s.method.verb(), victim.name, s.namespace, s.grace_period);
+    info!(
+        "{} pod {} in namespace {} (grace period {} s)",
+        s.method.verb(),
+        victim.name,
+        s.namespace,
+        s.grace_period
+    );
     let target = Victim {
         namespace: &s.namespace,
         name: &victim.name,

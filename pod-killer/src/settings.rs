@@ -40,6 +40,9 @@ impl Method {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub namespace: String,
+    /// Where the namespace came from (`-n/--namespace`, `CHAOS_NAMESPACE`, the kubeconfig
+    /// context NAME, the default), for the log.
+    pub namespace_from: String,
     pub target: TargetSpec,
     pub count: u32,
     pub interval: Duration,

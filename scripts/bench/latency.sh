@@ -10,13 +10,20 @@
 #     upstream, k6 20 VUs; goal: at least 0.8x direct);
 #  4. memory per idle proxied connection (proxy RSS growth), TCP mode at 1,000 and
 #     ~10,000 connections, HTTP mode at 1,000 (connected, no request yet, and with half a
-#     request head sent: a slowloris client), and socat's at 1,000 (sum of its PSS).
-# Prints Markdown tables. Needs redis-server, redis-benchmark, socat, nginx, k6, python3.
+#     request head sent: a slowloris client), and socat's at 1,000 (sum of its PSS);
+#  5. (`--sections engines`, on a kernel with sch_netem, as root: the VM lane's guest,
+#     `scripts/vm-test.sh --bench latency`) the netem engine against the proxy engine:
+#     added latency p50/p99 and throughput at 0 ms against direct (lib/latency-engines.sh).
+# Prints Markdown tables. Needs redis-server, redis-benchmark, and for sections 1-4 socat,
+# nginx, k6, python3 and bc; for 5, ip, tc, nft and jq.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=scripts/bench/lib/latency-engines.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/latency-engines.sh"
 requests=100000
+engine_requests=20000
 big=9900
 injector=""
 sections="accuracy overhead http memory"
@@ -30,9 +37,12 @@ throughput and memory per idle connection; prints Markdown tables.
 
 Options:
   --requests N        redis-benchmark requests per overhead cell [${requests}]
+  --engine-requests N redis-benchmark requests per engines throughput cell [${engine_requests}]
   --big N             idle connections for the large memory point [${big}]
                       (each costs the proxy two descriptors: keep 2N below its open-files limit)
-  --sections "..."    any of: ${sections} [all]
+  --sections "..."    any of: ${sections} engines [${sections}]
+                      (engines: netem vs proxy; root on a kernel with sch_netem, e.g.
+                      scripts/vm-test.sh --bench latency)
   --injector PATH     binary to measure [built with cargo build --release -p latency-injector]
   -h, --help          this help
 EOF
@@ -41,6 +51,7 @@ EOF
 while [ $# -gt 0 ]; do
   case "$1" in
     --requests) requests=${2:?--requests needs a value}; shift 2 ;;
+    --engine-requests) engine_requests=${2:?--engine-requests needs a value}; shift 2 ;;
     --big) big=${2:?--big needs a value}; shift 2 ;;
     --sections) sections=${2:?--sections needs a value}; shift 2 ;;
     --injector) injector=${2:?--injector needs a path}; shift 2 ;;
@@ -49,11 +60,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 require_count --requests "$requests"
+require_count --engine-requests "$engine_requests"
 require_count --big "$big"
+needs=(redis-server redis-benchmark)
+loopback=0
 for value in $sections; do
-  case "$value" in accuracy|overhead|http|memory) ;; *) die "--sections: unknown '$value'" ;; esac
+  case "$value" in
+    accuracy|overhead|http|memory) loopback=1 ;;
+    engines) needs+=(redis-cli ip tc nft jq) ;;
+    *) die "--sections: unknown '$value'" ;;
+  esac
 done
-for tool in redis-server redis-benchmark socat nginx k6 python3; do
+[ "$loopback" -eq 0 ] || needs+=(socat nginx k6 python3 bc)
+for tool in "${needs[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 injector=$(release_bin latency-injector latency-injector "$injector")
@@ -62,6 +81,7 @@ work=$(mktemp -d)
 
 cleanup() {
   stop_tracked
+  engines_cleanup
   rm -rf "$work"
 }
 on_exit cleanup
@@ -97,10 +117,14 @@ stop_pid() {
   untrack_pid "$1"
 }
 
-redis_port=$(free_port)
-start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-  --maxclients 10000
-wait_port "$redis_port"
+# Sections 1-4: redis on loopback.
+redis_port=""
+start_loopback_redis() {
+  redis_port=$(free_port)
+  start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --maxclients 10000
+  wait_port "$redis_port"
+}
 
 # proxy NAME PORT ARGS... : starts the injector in front of redis on PORT.
 proxy() {
@@ -305,14 +329,15 @@ memory() {
   echo
 }
 
-command -v bc >/dev/null || die "bc is not installed"
 echo "## latency-injector ($(nproc) cores, $(uname -r))"
 echo
+[ "$loopback" -eq 0 ] || start_loopback_redis
 for section in $sections; do
   case "$section" in
     accuracy) accuracy ;;
     overhead) overhead ;;
     http) http_bench ;;
     memory) memory ;;
+    engines) engines ;;
   esac
 done

@@ -16,9 +16,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 VM_SUITE=bookworm
 VM_MIRROR=http://deb.debian.org/debian
 # What the guest suite runs: the kernel (cgroup v2, sch_netem, nf_tables), nft and ip for
-# the network tools, jq to read reports, socat as a TCP peer, procps for ps/pgrep.
-# util-linux (unshare, setpriv, mount) and coreutils come with minbase.
-VM_PACKAGES=(linux-image-amd64 iproute2 nftables jq socat procps)
+# the network tools (and tc for latency-injector's netem engine), jq to read reports,
+# socat as a TCP peer, procps for ps/pgrep, redis-server (and with it redis-tools:
+# redis-benchmark, redis-cli) for the latency engines' benchmark. util-linux (unshare,
+# setpriv, mount) and coreutils come with minbase.
+VM_PACKAGES=(linux-image-amd64 iproute2 nftables jq socat procps redis-server)
 
 # The guest's first program: mounts the payload disk (scripts/vm and dist/, attached by
 # vm-test.sh as the second virtio disk) and hands over to its init. Kept in the image so
@@ -119,12 +121,25 @@ vm_build_image() {
   log "guest image ready: $out (kernel $kver, $(wc -l <"$out/manifest.txt") packages)"
 }
 
+# vm_drop_leftover_builds CACHE: a build that was killed (debootstrap mounts /proc and
+# /sys inside its root) leaves its mounts behind: unmounts them, deepest first, then
+# removes the build directories without crossing into another filesystem.
+vm_drop_leftover_builds() {
+  local cache=$1 mnt
+  awk -v p="$cache/build." 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while IFS= read -r mnt; do
+      umount "$mnt" 2>/dev/null || umount -l "$mnt" || log "cannot unmount $mnt"
+    done
+  find "$cache" -mindepth 1 -maxdepth 1 -name 'build.*' -exec rm -rf --one-file-system {} +
+}
+
 # vm_image_dir: prints the directory of the image for the current key, building it if
 # it is not cached. Older images are removed once a new one is built.
 vm_image_dir() {
   local cache key dir
   cache="$(chaos_root)/target/vm/images"
   mkdir -p "$cache"
+  vm_drop_leftover_builds "$cache"
   vm_refresh_package_lists
   key=$(vm_image_key)
   dir="$cache/$key"
@@ -132,7 +147,7 @@ vm_image_dir() {
     log "guest image cached: $dir"
   else
     vm_build_image "$dir" || return 1
-    find "$cache" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
+    find "$cache" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf --one-file-system {} +
   fi
   printf '%s\n' "$dir"
 }

@@ -145,7 +145,7 @@ fn root_the_debug_image_runs_the_tools_and_its_own_nft_partitions_and_reverts() 
     );
     assert_eq!(
         files_under(&image.rootfs.join("usr/sbin")),
-        ["ip", "nft", "ss"]
+        ["ip", "nft", "ss", "tc"]
     );
     // Nothing else: no shell, no package manager.
     assert!(!image.rootfs.join("bin/sh").exists() && !image.rootfs.join("usr/bin/sh").exists());
@@ -160,6 +160,14 @@ fn root_the_debug_image_runs_the_tools_and_its_own_nft_partitions_and_reverts() 
     }
     ok(&mut image.in_image(&lab, &pod, &["ss", "-tn"]));
     ok(&mut image.in_image(&lab, &pod, &["ip", "rule", "list"]));
+    // The netem engine's tc, with its libraries; and the tool's engine choice with it.
+    ok(&mut image.in_image(&lab, &pod, &["tc", "-j", "qdisc", "show"]));
+    let target = format!("{peer_ip}:8080");
+    ok(&mut image.in_image(
+        &lab,
+        &pod,
+        &["latency-injector", "--target", &target, "--dry-run"],
+    ));
 
     let target = peer_ip.to_string();
     let child = image

@@ -265,13 +265,15 @@ fn stop_prints_a_report_too() {
         let out = common::run(&mut cmd);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let report = report_of(tool, &stdout, &String::from_utf8_lossy(&out.stderr));
+        // A run id that never ran here is most likely a typo: bad input, with a report.
         assert_eq!(
             out.status.code(),
-            Some(0),
-            "{tool}: nothing to stop is success"
+            Some(2),
+            "{tool}: a run id that never ran is bad input"
         );
         assert_eq!(report["action"], "stop");
         assert_eq!(report["runId"], "never-ran");
+        assert_eq!(report["result"], "bad-input");
         assert_eq!(report["observations"]["running"], false);
     }
 }

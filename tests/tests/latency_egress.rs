@@ -91,7 +91,9 @@ impl EgressLab {
     /// The injector in the pod namespace; returns once its table redirects.
     fn injector(&self, run_id: &str, extra: &[&str]) -> Injector {
         let mut cmd = self.lab.command(&self.pod, common::bin(TOOL));
-        cmd.args(["--run-id", run_id, "-d", "60"]).args(extra);
+        // The proxy engine's egress: on a kernel with sch_netem, auto would pick netem.
+        cmd.args(["--engine", "proxy", "--run-id", run_id, "-d", "60"])
+            .args(extra);
         let mut injector = Injector::spawn(&mut cmd);
         injector.wait_log(REDIRECTING, Duration::from_secs(20));
         injector
@@ -368,6 +370,8 @@ fn root_without_net_admin_transparent_mode_fails_clearly() {
             .args(["-u", "nobody", "--"])
             .arg(common::bin(TOOL))
             .args([
+                "--engine",
+                "proxy",
                 "--target",
                 "198.51.100.2:6379",
                 "-y",

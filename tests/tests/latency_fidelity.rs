@@ -462,8 +462,16 @@ fn h2c_tls_and_garbage_pass_through_untouched_and_at_once() {
         ("TLS", HELLO, b"\x15\x03\x01\x00\x02\x02\x28".as_slice()),
         ("garbage", GARBAGE, b"what?".as_slice()),
     ] {
-        let (_, through) = differential(name, HTTP, raw(bytes.len(), reply), &raw_client(bytes));
-        assert_not_held(&through, "req0");
+        // A 4 s delay: bytes the proxy held would take at least that, bytes passed at once
+        // take milliseconds (seen up to 366 ms on a machine at load 12), so the 2 s line
+        // between them cannot be crossed by scheduling noise.
+        let slow = ["-l", "4000", "--endpoint", "/held"];
+        let (_, through) = differential(name, &slow, raw(bytes.len(), reply), &raw_client(bytes));
+        let took = transit(&through, "req0");
+        assert!(
+            took < Duration::from_secs(2),
+            "{name}: req0 was held: {took:?}"
+        );
         assert_eq!(through.client.transcript.bytes, reply, "{name}");
         let report = through.report.unwrap();
         assert_eq!(

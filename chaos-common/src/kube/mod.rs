@@ -7,6 +7,8 @@
 //!   reachability check that names the server and the kubeconfig used.
 //! - `error.rs`: kube errors mapped to [`crate::ChaosError`] (403 names verb, resource,
 //!   namespace and points to `docs/rbac.yaml`).
+//! - `namespace.rs`: which namespace (`-n`, `CHAOS_NAMESPACE`, the kubeconfig context's,
+//!   `lomash-wood`).
 //! - `selector.rs`: label selector validation on the client (bad input, exit 2).
 //! - `targets.rs`: workloads and the pure `filter_by_*` functions; `is_available`.
 //! - `resolve.rs`: a target spec resolved through the API (selector, workload, pods).
@@ -20,6 +22,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod freeze;
+pub mod namespace;
 pub mod resolve;
 pub mod retry;
 pub mod selector;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
@@ -74,6 +74,38 @@ fn missing(flag: &str, name: &str, kind: &str, namespace: &str, existing: String
     ))
 }
 
+/// When a namespace shows nothing at all: an error saying it does not exist (a list in a
+/// missing namespace is simply empty), or, when the API will not tell (no `get` on it),
+/// a hint for the "none" in the message.
+async fn empty_namespace(
+    conn: &Connection,
+    namespace: &str,
+) -> std::result::Result<&'static str, ChaosError> {
+    let api: Api<Namespace> = Api::all(conn.client.clone());
+    match api.get_opt(namespace).await {
+        Ok(None) => Err(ChaosError::bad_input(format!(
+            "namespace {namespace} does not exist: check -n/--namespace, {} or the kubeconfig \
+             context's namespace (kubectl get namespaces lists them)",
+            super::namespace::ENV
+        ))),
+        Ok(Some(_)) => Ok(""),
+        Err(_) => Ok(" (or the namespace does not exist)"),
+    }
+}
+
+/// `none` for an empty listing, with the namespace checked.
+async fn listed<T: kube::ResourceExt>(
+    conn: &Connection,
+    namespace: &str,
+    items: &[T],
+) -> std::result::Result<String, ChaosError> {
+    if items.is_empty() {
+        Ok(format!("none{}", empty_namespace(conn, namespace).await?))
+    } else {
+        Ok(names(items))
+    }
+}
+
 /// Resolves `spec` in `namespace`. A target that does not exist is bad input (exit 2)
 /// whose message lists what exists; no Deployment that `eligible` accepts is a refusal.
 pub async fn resolve(
@@ -92,9 +124,16 @@ pub async fn resolve(
             let found = all
                 .iter()
                 .find(|d| d.metadata.name.as_deref() == Some(name.as_str()));
-            let w = found.map(Workload::from_deployment).ok_or_else(|| {
-                missing("--deployment", name, "Deployment", namespace, names(&all))
-            })?;
+            let Some(w) = found.map(Workload::from_deployment) else {
+                let existing = listed(conn, namespace, &all).await?;
+                return Err(missing(
+                    "--deployment",
+                    name,
+                    "Deployment",
+                    namespace,
+                    existing,
+                ));
+            };
             (selector_string(&w.selector), Some(w))
         }
         TargetSpec::StatefulSet(name) => {
@@ -102,9 +141,16 @@ pub async fn resolve(
             let found = all
                 .iter()
                 .find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
-            let w = found.map(Workload::from_stateful_set).ok_or_else(|| {
-                missing("--statefulset", name, "StatefulSet", namespace, names(&all))
-            })?;
+            let Some(w) = found.map(Workload::from_stateful_set) else {
+                let existing = listed(conn, namespace, &all).await?;
+                return Err(missing(
+                    "--statefulset",
+                    name,
+                    "StatefulSet",
+                    namespace,
+                    existing,
+                ));
+            };
             (selector_string(&w.selector), Some(w))
         }
         TargetSpec::RandomDeployment => {
@@ -115,12 +161,12 @@ pub async fn resolve(
                 .filter(|w| eligible(w))
                 .collect();
             let Some(w) = pick(&candidates, seed).cloned() else {
+                let existing = listed(conn, namespace, &all).await?;
                 return Err(ChaosError::Refused {
                     rule: "min-ready",
                     message: format!(
                         "no Deployment in namespace {namespace} can lose a pod without going under --min-ready \
-                         (Deployments there: {})",
-                        names(&all)
+                         (Deployments there: {existing})"
                     ),
                 });
             };
@@ -187,7 +233,9 @@ async fn nothing_matches(
     } else {
         "--selector"
     };
-    let apps = if apps.is_empty() {
+    let apps = if everything.is_empty() {
+        listed::<Pod>(conn, namespace, &everything).await?
+    } else if apps.is_empty() {
         "none".into()
     } else {
         apps.into_iter().collect::<Vec<_>>().join(", ")

@@ -69,6 +69,9 @@ async fn lines(shared: &Shared, pod: &str, stream: Option<impl AsyncRead + Unpin
     }
 }
 
+/// How long a run whose allocator was OOM-killed waits to see its whole container killed.
+const GROUP_KILL_WINDOW: Duration = Duration::from_secs(5);
+
 /// How long a run that ended without a report waits for the kubelet to show that its
 /// container was killed (it restarts the container, then reports it).
 const KILL_EVIDENCE: Duration = Duration::from_secs(30);
@@ -165,11 +168,26 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
             )),
         )
     };
+    // The run reported its allocator OOM-killed: the container's other processes may
+    // follow a moment later (memory.oom.group, or the kubelet), so the pod watch of
+    // --watch-oom gets a short window to see the container killed before the run ends.
+    let allocator_killed = shared
+        .borrow()
+        .report
+        .as_ref()
+        .is_some_and(|r| r["stopReason"] == "oom-killed");
     shared.send_modify(|r| {
         r.outcome = Some(outcome);
         r.errors.extend(error);
         r.stage = Stage::Ended;
         r.ended_at = Some(Instant::now());
+        let kill_seen = r
+            .oom
+            .as_ref()
+            .is_some_and(|o| o["containerRestarted"] == true);
+        if ctx.watch_oom && allocator_killed && !kill_seen && r.recovering_until.is_none() {
+            r.recovering_until = Some(Instant::now() + GROUP_KILL_WINDOW);
+        }
     });
 }
 

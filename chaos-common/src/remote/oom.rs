@@ -119,8 +119,13 @@ pub async fn watch(ctx: Arc<Ctx>, run: Arc<Shared>) {
         run.send_modify(|r| {
             r.oom = serde_json::to_value(&seen).ok();
             r.recovering_until = match (seen.container_restarted, done) {
+                // The kill just seen: wait for Ready again (this replaces the short
+                // window a run that reported its allocator OOM-killed was given).
+                (true, false) if !was_killed => Some(Instant::now() + RECOVERY_LIMIT),
                 (true, false) => r.recovering_until.or(Some(Instant::now() + RECOVERY_LIMIT)),
-                _ => None,
+                (true, true) => None,
+                // No kill yet: keep that window, if any.
+                (false, _) => r.recovering_until,
             };
         });
         if done {

@@ -23,8 +23,9 @@ fn instance_target(i: &Instance) -> Target {
 }
 
 /// `--stop RUN_ID`: SIGTERM to the run and wait for its revert. "Nothing to stop" is
-/// success only when the registry could be read: a directory that exists but is not
-/// trusted makes the answer unknowable, which is a failure.
+/// success only when the registry could be read and remembers the run as ended: a run
+/// id it has never seen is bad input (exit 2, most likely a typo), and a directory that
+/// exists but is not trusted makes the answer unknowable, which is a failure.
 pub(super) fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
     let mut report = Report::new(tool, version, run_id, Action::Stop);
     report.hypothesis = format!("the {tool} run {run_id} stops and reverts its fault");
@@ -45,9 +46,15 @@ pub(super) fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
             report.errors.push(ReportError::from(&e));
             return report.finish(RunResult::Failed);
         }
-        info!("no running {tool} with run id {run_id}: nothing to stop");
         report.observations = json!({ "stopped": [], "running": false });
-        return report.finish(RunResult::Ok);
+        if instance::ended::ended(tool, run_id).is_some() {
+            info!("{tool} run {run_id} has already ended: nothing to stop");
+            return report.finish(RunResult::Ok);
+        }
+        let e = ChaosError::bad_input(never_ran(tool, run_id));
+        error!("{e}");
+        report.errors.push(ReportError::from(&e));
+        return report.finish(RunResult::BadInput);
     }
     let mut stopped = Vec::new();
     for running in &listing.instances {
@@ -66,6 +73,20 @@ pub(super) fn stop_one(tool: &str, version: &str, run_id: &str) -> Report {
         RunResult::Failed
     };
     report.finish(result)
+}
+
+/// What `--stop` says of a run id that is neither running nor remembered as ended.
+fn never_ran(tool: &str, run_id: &str) -> String {
+    let days = instance::ended::RETENTION.as_secs() / 86_400;
+    format!(
+        "no {tool} run {run_id} is running, and none ended here in the last {days} days: \
+         check the run id (the report and the first log line of a run print it; state in {})",
+        instance::candidate_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
 }
 
 /// `--cleanup`: stop this tool's runs in this network namespace, then remove what runs

@@ -4,9 +4,27 @@ fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(std::iter::once("pod-killer").chain(args.iter().copied()))
 }
 
+/// A kubeconfig whose current context has `namespace` (or none), in a temporary dir.
+fn kubeconfig(namespace: Option<&str>) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let ns = namespace.map_or(String::new(), |n| format!(", namespace: {n}"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {{cluster: k, user: u{ns}}}\n\
+             clusters:\n- name: k\n  cluster: {{server: \"https://127.0.0.1:1\"}}\nusers:\n- name: u\n  user: {{token: t}}\n"
+        ),
+    )
+    .unwrap();
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
 #[test]
 fn defaults_match_the_original_script() -> Result<(), Box<dyn std::error::Error>> {
-    let cli = parse(&[])?;
+    let (_dir, config) = kubeconfig(None);
+    let cli = parse(&["--kubeconfig", &config])?;
     let s = cli.settings("run-1")?;
     assert_eq!(s.namespace, "lomash-wood");
     assert_eq!(
@@ -162,5 +180,20 @@ fn namespaces_are_trimmed_and_stateful_sets_are_targets() -> Result<(), Box<dyn 
         s.target,
         TargetSpec::Selector("app in (a, b),!legacy".into())
     );
+    Ok(())
+}
+
+#[test]
+fn the_kubeconfig_context_s_namespace_is_the_default() -> Result<(), Box<dyn std::error::Error>> {
+    let (_dir, config) = kubeconfig(Some("lomash-staging"));
+    let s = parse(&["--kubeconfig", &config])?.settings("r")?;
+    assert_eq!(s.namespace, "lomash-staging");
+    assert!(
+        s.namespace_from.contains("context c"),
+        "{}",
+        s.namespace_from
+    );
+    let s = parse(&["--kubeconfig", &config, "-n", "lomash-wood"])?.settings("r")?;
+    assert_eq!(s.namespace, "lomash-wood");
     Ok(())
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
-# net-partition and latency-injector on the guest's kernel (6.1, its own nf_tables): apply,
-# revert, the watchdog after a SIGKILL, and --cleanup, in network namespaces this test
-# creates (a client "pod" C linked to a server A on 198.51.100.0/30). Traffic is measured
-# from C with socat, compared with the same measurement taken before the fault.
+# net-partition and latency-injector's proxy engine on the guest's kernel (6.1, its own
+# nf_tables): apply, revert, the watchdog after a SIGKILL, and --cleanup, in network
+# namespaces this test creates (a client "pod" C linked to a server A on 198.51.100.0/30).
+# Traffic is measured from C with socat, compared with the same measurement taken before
+# the fault. The netem engine's tests (latency-netem.sh, group netem) use the same lab.
 
 # lab: namespaces C and A joined by a veth pair, 198.51.100.1 (C) <-> 198.51.100.2 (A),
 # and echo servers on A's ports 8080, 9090 and 6379. Sets NS_C, NS_A.
@@ -165,7 +166,7 @@ test_net_latency_transparent_egress_delays_only_the_target() {
   lab
   local base delayed other after
   base=$(delay_ms "$NS_C" 198.51.100.2 6379)
-  start_tool "$NS_C" latency-injector egr1 --target 198.51.100.2:6379 -l 300
+  start_tool "$NS_C" latency-injector egr1 --engine proxy --target 198.51.100.2:6379 -l 300
   delayed=$(delay_ms "$NS_C" 198.51.100.2 6379)
   other=$(delay_ms "$NS_C" 198.51.100.2 8080)
   note "before $base ms; with 300 ms on :6379: $delayed ms, :8080 $other ms"
@@ -182,7 +183,7 @@ test_net_latency_transparent_egress_delays_only_the_target() {
 
 test_net_latency_watchdog_and_cleanup() {
   lab
-  start_tool "$NS_C" latency-injector kil2 --target 198.51.100.2:6379 -l 300
+  start_tool "$NS_C" latency-injector kil2 --engine proxy --target 198.51.100.2:6379 -l 300
   kill -KILL "$TOOL_PID"
   check "the watchdog deleted the redirect table within 2 s" \
     wait_until 2 no_table "$NS_C" chaos-latency-injector-kil2

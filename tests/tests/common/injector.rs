@@ -78,7 +78,10 @@ impl Injector {
         for _ in 0..5 {
             let listen = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
             let (l, u) = (listen.to_string(), upstream.to_string());
-            let mut args = vec!["--listen", &l, "--upstream", &u, "-d", "60"];
+            let mut args = vec!["--listen", &l, "--upstream", &u];
+            if !extra.iter().any(|a| ["-d", "--duration"].contains(a)) {
+                args.extend(["-d", "60"]);
+            }
             args.extend(extra);
             let mut injector = Injector::start(&args);
             if injector.logs_before_exit(LISTENING, Duration::from_secs(20)) {

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod cgroup;
+pub mod examples;
 pub mod fidelity;
 pub mod http_app;
 pub mod injector;
