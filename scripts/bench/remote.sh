@@ -91,7 +91,7 @@ cleanup() {
       if ip netns list | grep -q "chaos-l$lab_pid-"; then
         log "left behind: network namespaces of lab $lab_pid"
       fi
-      if nft list tables 2>/dev/null | grep -q "l$lab_pid"; then
+      if nft list tables 2>/dev/null | grep -qE "l${lab_pid}([^0-9]|$)"; then
         log "left behind: nftables tables of lab $lab_pid"
       fi
     fi
