@@ -589,3 +589,38 @@ fn lab_backend_warmup_answers_503_while_health_says_ok() {
         svc.log()
     );
 }
+
+#[test]
+fn lab_backend_fail_switch_answers_500_for_the_time_asked_then_serves() {
+    let port = free_port();
+    let svc = service("notification-service", port, &[]);
+    assert_eq!(get(port, "/v1/notifications").status, 200);
+    let bad = http("POST", port, "/lab/fail?ms=soon", &[], None).unwrap();
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    let on = http("POST", port, "/lab/fail?ms=60000", &[], None).unwrap();
+    assert_eq!(on.status, 200, "{:?}", on.body);
+    let failed = get(port, "/v1/notifications");
+    assert_eq!(failed.status, 500, "{:?}", failed.body);
+    assert!(
+        failed.body["error"].as_str().unwrap().contains("/lab/fail"),
+        "{:?}",
+        failed.body
+    );
+    assert_eq!(
+        get(port, "/health").status,
+        200,
+        "still Ready while failing"
+    );
+    let off = http("POST", port, "/lab/fail?ms=0", &[], None).unwrap();
+    assert_eq!(off.status, 200);
+    assert_eq!(get(port, "/v1/notifications").status, 200, "ms=0 ends it");
+    // A short failure ends by itself.
+    http("POST", port, "/lab/fail?ms=300", &[], None).unwrap();
+    assert_eq!(get(port, "/v1/notifications").status, 500);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(port, "/v1/notifications").status == 500 {
+        assert!(Instant::now() < deadline, "the failure never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(svc.log().contains("fail switch on"), "{}", svc.log());
+}

@@ -9,7 +9,8 @@
 //! product-service and auth-service have no cache fallback (500 when Redis fails),
 //! order-payment-service answers 500 instead of 503, writes the order before checking the
 //! token, crashes (exit 1) on pool exhaustion and processes webhook events without
-//! idempotency.
+//! idempotency. `POST /lab/fail?ms=N` (every role but postgres) makes the process answer
+//! 500 to every API request for N ms, to force an error spike mid-run (`fail.rs`).
 //!
 //! # Layout
 //! - `config.rs`: settings from the environment; `http.rs`: server loop and client.
@@ -18,11 +19,13 @@
 //!   others); `database.rs` (the postgres role).
 //! - `redis.rs`, `db.rs`: the cache and database clients; `metrics.rs`; `stripe.rs`: the
 //!   webhook signature and the Stripe-like sender's retry schedule.
+//! - `fail.rs`: the fail switch (`POST /lab/fail`).
 
 pub mod auth;
 pub mod config;
 pub mod database;
 pub mod db;
+pub mod fail;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
@@ -57,6 +60,8 @@ pub struct Service {
     pub notifications: std::sync::Mutex<Vec<Value>>,
     /// When the process started serving (`LAB_WARMUP_MS` counts from here).
     pub started: Instant,
+    /// `POST /lab/fail?ms=N`: API requests answer 500 meanwhile.
+    pub fail: fail::FailSwitch,
 }
 
 impl Service {
@@ -75,6 +80,7 @@ impl Service {
             metrics: Metrics::default(),
             notifications: std::sync::Mutex::new(Vec::new()),
             started: Instant::now(),
+            fail: fail::FailSwitch::default(),
         })
     }
 
@@ -146,6 +152,8 @@ async fn dispatch(svc: Arc<Service>, req: Req) -> Reply {
         (Method::GET, "/health") => health(&svc).await,
         (Method::GET, "/metrics") => metrics_reply(&svc),
         _ if svc.cfg.role == "postgres" => simple::database(&svc, req).await,
+        (Method::POST, "/lab/fail") => fail::handle(&svc, &req),
+        _ if svc.fail.failing(svc.started) => fail::reply(),
         _ if svc.started.elapsed() < svc.cfg.warmup => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "warming up (LAB_WARMUP_MS): not ready to serve yet",
