@@ -61,6 +61,34 @@ fn one_bad_second_of_fast_failures_never_trips() {
 }
 
 #[test]
+fn one_bad_second_on_little_traffic_never_trips() {
+    // 3 requests a second: a window of about 30, just above the minimum of 20, so every
+    // window is judged. The bad second alone puts each window that holds it above 10%;
+    // without its worst second, none is. Two shapes of one bad second: within one clock
+    // second (its 3 requests and a retry fail), and straddling two (4 of 6 fail).
+    let shapes: [&[(u64, u64)]; 2] = [&[(4, 4)], &[(3, 2), (3, 2)]];
+    for bad in shapes {
+        let mut seconds: Vec<(u64, u64)> = vec![(3, 0); 10];
+        seconds.extend_from_slice(bad);
+        seconds.extend(vec![(3, 0); 12]);
+        let mut st = state(&seconds);
+        let mut above = 0;
+        for now in 111..=124 {
+            let e = st.evaluate(at(now), &S);
+            assert_eq!(e.guard, Status::Ok, "{bad:?} at {now}: {}", e.reason);
+            if e.error_rate_percent.unwrap() > 10.0 {
+                above += 1;
+            }
+        }
+        assert!(
+            above >= 9,
+            "{bad:?}: the bad second was above 10% in {above} windows"
+        );
+        assert_eq!((st.streak, st.tripped_at), (0, None));
+    }
+}
+
+#[test]
 fn little_traffic_is_not_judged() {
     let mut st = state(&[(1, 1); 15]);
     for now in 111..=116 {

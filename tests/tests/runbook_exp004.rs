@@ -29,44 +29,6 @@ const FAST: &[&str] = &[
     "5",
 ];
 
-/// The partition is gone from every source pod: each reaches auth-service again, and no
-/// ephemeral partition container is still running (finished ones stay in the pod spec:
-/// they cannot be removed, docs/remote.md).
-fn partition_gone(lab: &Lab) {
-    for pod in lab
-        .ok(&[
-            "get",
-            "pods",
-            "-l",
-            "app=order-payment-service",
-            "-o",
-            "name",
-        ])
-        .lines()
-    {
-        let out = lab.kubectl(&[
-            "exec",
-            pod,
-            "--",
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-m",
-            "3",
-            "http://auth-service:3000/health",
-        ]);
-        assert!(out.status.success(), "{pod} cannot reach auth-service");
-        let running = lab.ok(&[
-            "get",
-            pod,
-            "-o",
-            "jsonpath={.status.ephemeralContainerStatuses[?(@.state.running)].name}",
-        ]);
-        assert!(running.trim().is_empty(), "{pod} still runs {running}");
-    }
-}
-
 fn reverted(run: &Run) {
     let report: serde_json::Value =
         serde_json::from_str(run.file("faults/partition.json").trim()).unwrap();
@@ -105,7 +67,7 @@ fn root_runbook_exp004_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
     reverted(&pass);
     assert!(pass.file("faults/probes.tsv").contains("\t503\t"));
     assert!(runs.row("t4-pass").contains("| EXP-004 | Staging | PASS |"));
-    partition_gone(&lab);
+    lab.partition_gone("order-payment-service", "auth-service");
     lab.assert_as_it_was(&before);
 
     // Ctrl-C while the partition holds.
@@ -119,7 +81,7 @@ fn root_runbook_exp004_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
         runs.row("t4-ctrlc")
             .contains("| ABORTED | ABORTED: aborted by operator")
     );
-    partition_gone(&lab);
+    lab.partition_gone("order-payment-service", "auth-service");
     lab.assert_as_it_was(&before);
 
     // The fragile order-payment-service writes the order before checking the token and
@@ -142,6 +104,6 @@ fn root_runbook_exp004_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
             .contains("| EXP-004 | Staging | FAIL |")
     );
     reverted(&fail);
-    partition_gone(&lab);
+    lab.partition_gone("order-payment-service", "auth-service");
     lab.assert_as_it_was(&fragile);
 }

@@ -128,6 +128,40 @@ impl Lab {
         }
     }
 
+    /// The fail switch of every pod of `app` (docs/lab.md: `POST /lab/fail?ms=N` at the
+    /// pod's IP; 0 ends it), flipped in parallel so that the pods fail together. Returns
+    /// when every pod acknowledged it.
+    pub fn fail_pods(&self, app: &str, ms: u64) {
+        let ips = self.ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={app}"),
+            "-o",
+            "jsonpath={.items[*].status.podIP}",
+        ]);
+        let ips: Vec<String> = ips.split_whitespace().map(str::to_owned).collect();
+        assert!(!ips.is_empty(), "no pod of {app} has an IP");
+        let flips: Vec<_> = ips
+            .into_iter()
+            .map(|ip| {
+                std::thread::spawn(move || {
+                    let out = Command::new("curl")
+                        .args(["-s", "-m", "5", "-X", "POST", "-o", "/dev/null"])
+                        .args(["-w", "%{http_code}"])
+                        .arg(format!("http://{ip}:3000/lab/fail?ms={ms}"))
+                        .output()
+                        .unwrap();
+                    (ip, String::from_utf8_lossy(&out.stdout).into_owned())
+                })
+            })
+            .collect();
+        for flip in flips {
+            let (ip, code) = flip.join().unwrap();
+            assert_eq!(code, "200", "POST /lab/fail?ms={ms} at {ip} ({app})");
+        }
+    }
+
     /// The badly-behaved stand-ins (docs/lab.md): LAB_MODE=fragile, and a service that is
     /// Ready LAB_WARMUP_MS before it can serve, on `deployments`; waits until they serve.
     pub fn fragile(&self, deployments: &[&str]) {

@@ -178,6 +178,26 @@ impl<'a> Runs<'a> {
         run
     }
 
+    /// Waits for a run started with `spawn` to end by itself.
+    pub fn wait(&self, run_id: &str, child: Child) -> Run {
+        let out = child.wait_with_output().unwrap();
+        eprintln!("{run_id}: exit {:?}", out.status.code());
+        self.finished(run_id, &out)
+    }
+
+    /// Waits (at most 120 s) until `line` is in the run's `rel` file `times` times.
+    pub fn wait_for_lines(&self, run_id: &str, rel: &str, line: &str, times: usize) {
+        wait_until(
+            &format!("{times} x '{line}' in {rel} of {run_id}"),
+            120,
+            || {
+                self.run_dir(run_id)
+                    .and_then(|d| std::fs::read_to_string(d.join(rel)).ok())
+                    .is_some_and(|text| text.matches(line).count() >= times)
+            },
+        );
+    }
+
     fn finished(&self, run_id: &str, out: &Output) -> Run {
         let text = format!(
             "--- stdout\n{}--- stderr\n{}",

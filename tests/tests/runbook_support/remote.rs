@@ -1,5 +1,5 @@
-//! What the runbooks whose faults run in remote mode (EXP-004, EXP-007) check beyond a
-//! run: a dry run that touches nothing in the lab.
+//! What the runbooks whose faults run in remote mode (EXP-004, EXP-007, the guard's test)
+//! check beyond a run: a dry run that touches nothing in the lab, a partition gone.
 
 use super::{Lab, Runs};
 
@@ -43,5 +43,39 @@ impl Runs<'_> {
             "jsonpath={.items[*].spec.ephemeralContainers[*].name}",
         ]);
         assert!(added.trim().is_empty(), "a dry run added {added}");
+    }
+}
+
+impl Lab {
+    /// net-partition's fault is gone from every pod of `app`: each reaches `upstream`
+    /// (port 3000) again, and no ephemeral container is still running (finished ones
+    /// stay in the pod spec: they cannot be removed, docs/remote.md).
+    pub fn partition_gone(&self, app: &str, upstream: &str) {
+        let url = format!("http://{upstream}:3000/health");
+        for pod in self
+            .ok(&["get", "pods", "-l", &format!("app={app}"), "-o", "name"])
+            .lines()
+        {
+            let out = self.kubectl(&[
+                "exec",
+                pod,
+                "--",
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "3",
+                &url,
+            ]);
+            assert!(out.status.success(), "{pod} cannot reach {upstream}");
+            let running = self.ok(&[
+                "get",
+                pod,
+                "-o",
+                "jsonpath={.status.ephemeralContainerStatuses[?(@.state.running)].name}",
+            ]);
+            assert!(running.trim().is_empty(), "{pod} still runs {running}");
+        }
     }
 }
