@@ -74,6 +74,10 @@ probe_token() {
 # status and the body kept (faults/probes.tsv, faults/probe-N.json).
 # A login that fails is not tried again (each try could take its 10 s time-out from the
 # loop): the clear-message check then fails for want of probes.
+# A probe runs in the background, one at a time: while auth-service is cut off an answer
+# takes the service's auth time-out (seconds), and the loop this hook shares with the
+# abort guard must keep its one-second beat.
+PROBE_PID=""
 rb_hook_tick() {
   if [ -z "$PROBE_TOKEN" ]; then
     [ "$PROBE_LOGIN_TRIED" -eq 0 ] || return 0
@@ -83,12 +87,28 @@ rb_hook_tick() {
       return 0
     }
   fi
+  if [ -n "$PROBE_PID" ] && kill -0 "$PROBE_PID" 2>/dev/null; then
+    return 0
+  fi
   PROBES=$((PROBES + 1))
-  local file=$RB_DIR/faults/probe-$PROBES.json code
+  probe "$PROBES" &
+  PROBE_PID=$!
+}
+
+# probe N: one create-intent; its line in faults/probes.tsv once answered (answer time).
+probe() {
+  local file=$RB_DIR/faults/probe-$1.json code
   code=$(curl -s -m 10 -o "$file" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
     -H "Authorization: Bearer $PROBE_TOKEN" --data '{"amount":1999,"currency":"gbp"}' \
     "$RB_BASE_URL/v1/payments/create-intent") || true
-  printf '%s\t%s\tprobe-%s.json\n' "$(rb_now_ms)" "${code:-000}" "$PROBES" >>"$RB_DIR/faults/probes.tsv"
+  printf '%s\t%s\tprobe-%s.json\n' "$(rb_now_ms)" "${code:-000}" "$1" >>"$RB_DIR/faults/probes.tsv"
+}
+
+# After the recovery, before the checks judge the probes: the last one answered (or
+# timed out).
+rb_hook_recovered() {
+  [ -z "$PROBE_PID" ] || wait "$PROBE_PID" 2>/dev/null || true
+  PROBE_PID=""
 }
 
 # Every refusal a client saw while the partition held is a 401 or 503 whose JSON body

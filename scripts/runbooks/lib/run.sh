@@ -239,12 +239,16 @@ rb__inject() {
 }
 
 # Step 5: while faults are in place (or still to come), once a second: start due faults,
-# notice ended ones, run the guard. A trip stops everything.
+# notice ended ones, run the guard. A trip stops everything. The loop keeps a period of
+# one second (it sleeps what is left of it), since the guard counts one breach per
+# evaluation; whatever rb_hook_tick does shares that second and must not block (a slow
+# tick is logged: it delays the guard).
 rb__observe() {
   rb__step observation
-  local elapsed
+  local elapsed tick_ms took
   while [ -z "$RB_ABORT" ] && { rb__any_fault_active || rb__any_fault_pending; }; do
-    elapsed=$((($(rb_now_ms) - RB_INJECTED_MS) / 1000))
+    tick_ms=$(rb_now_ms)
+    elapsed=$(((tick_ms - RB_INJECTED_MS) / 1000))
     rb__faults_tick "$elapsed"
     if rb__any_fault_active && ! rb__guard_tick; then
       rb__trip
@@ -254,7 +258,12 @@ rb__observe() {
       rb_hook_tick
     fi
     rb__any_fault_active || rb__any_fault_pending || break
-    rb_sleep 1
+    took=$(($(rb_now_ms) - tick_ms))
+    if [ "$took" -ge 1000 ]; then
+      rb_log "observation tick took $took ms: the abort guard ran late (a slow rb_hook_tick?)"
+    else
+      rb_sleep "$(printf '%d.%03d' $(((1000 - took) / 1000)) $(((1000 - took) % 1000)))"
+    fi
   done
   rb__step_end observation
 }
