@@ -170,12 +170,14 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
     };
     // The run reported its allocator OOM-killed: the container's other processes may
     // follow a moment later (memory.oom.group, or the kubelet), so the pod watch of
-    // --watch-oom gets a short window to see the container killed before the run ends.
-    let allocator_killed = shared
-        .borrow()
-        .report
-        .as_ref()
-        .is_some_and(|r| r["stopReason"] == "oom-killed");
+    // --watch-oom gets a short window to see the container killed before the run ends;
+    // so does a container seen killed here before the watch had its event.
+    let kill_expected = outcome == Outcome::ContainerKilled
+        || shared
+            .borrow()
+            .report
+            .as_ref()
+            .is_some_and(|r| r["stopReason"] == "oom-killed");
     shared.send_modify(|r| {
         r.outcome = Some(outcome);
         r.errors.extend(error);
@@ -185,7 +187,7 @@ pub async fn session(ctx: Arc<Ctx>, shared: Arc<Shared>) {
             .oom
             .as_ref()
             .is_some_and(|o| o["containerRestarted"] == true);
-        if ctx.watch_oom && allocator_killed && !kill_seen && r.recovering_until.is_none() {
+        if ctx.watch_oom && kill_expected && !kill_seen && r.recovering_until.is_none() {
             r.recovering_until = Some(Instant::now() + GROUP_KILL_WINDOW);
         }
     });

@@ -49,27 +49,40 @@ fn ms(ctx: &Ctx) -> f64 {
 }
 
 /// Updates `seen` with a new state of the pod; true when something changed.
+///
+/// The kill is seen at the first of: the restart count going up, or the container not
+/// running (it ran when the run started in it). A container killed again soon after an
+/// earlier kill waits in `CrashLoopBackOff` (10 s, then doubling) before the kubelet
+/// restarts it and counts the restart; its termination is in `lastState` meanwhile (in
+/// `state` for the moment before). Ready again needs the container running again.
 pub fn step(seen: &mut Seen, status: Option<&ContainerStatus>, ready: bool, now_ms: f64) -> bool {
     let before = seen.clone();
+    let mut running = false;
     if let Some(c) = status {
-        if c.restart_count > seen.restart_count_before && !seen.container_restarted {
+        running = c.state.as_ref().is_some_and(|s| s.running.is_some());
+        let down = c.state.as_ref().is_some_and(|s| s.running.is_none());
+        if (c.restart_count > seen.restart_count_before || down) && !seen.container_restarted {
             seen.container_restarted = true;
             seen.killed_ms = Some(now_ms);
         }
         seen.restart_count_after = c.restart_count;
-        if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+        let terminated = c
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
+        if let Some(t) = terminated {
             if seen.container_restarted {
                 seen.last_termination_reason = t.reason.clone();
                 seen.exit_code = Some(t.exit_code);
                 seen.oom_killed = t.reason.as_deref() == Some("OOMKilled");
             }
         }
-        let running = c.state.as_ref().is_some_and(|s| s.running.is_some());
         if seen.container_restarted && running && seen.running_again_ms.is_none() {
             seen.running_again_ms = Some(now_ms);
         }
     }
-    if seen.container_restarted && ready && seen.ready_again_ms.is_none() {
+    if seen.container_restarted && running && ready && seen.ready_again_ms.is_none() {
         seen.ready_again_ms = Some(now_ms);
         seen.recovery_ms = seen.killed_ms.map(|k| crate::report::round(now_ms - k, 1));
     }
@@ -139,7 +152,7 @@ pub async fn watch(ctx: Arc<Ctx>, run: Arc<Shared>) {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateRunning, ContainerStateTerminated,
+        ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     };
 
     fn status(restarts: i32, reason: Option<&str>, running: bool) -> ContainerStatus {
@@ -193,6 +206,57 @@ mod tests {
         assert_eq!(
             (seen.ready_again_ms, seen.recovery_ms),
             (Some(1500.0), Some(1000.0))
+        );
+    }
+
+    #[test]
+    fn a_kill_in_back_off_is_seen_before_the_restart_is_counted() {
+        // Killed again soon after an earlier OOM kill: the container waits in
+        // CrashLoopBackOff with the new termination in lastState, its restart count
+        // unchanged until the kubelet restarts it.
+        let mut seen = Seen {
+            restart_count_before: 1,
+            restart_count_after: 1,
+            ..Seen::default()
+        };
+        assert!(!step(
+            &mut seen,
+            Some(&status(1, Some("OOMKilled"), true)),
+            true,
+            10.0
+        ));
+        assert!(
+            !seen.container_restarted,
+            "the earlier kill is not this run's"
+        );
+        let mut waiting = status(1, Some("OOMKilled"), false);
+        waiting.state = Some(ContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some("CrashLoopBackOff".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        // The pod's Ready condition may lag: no recovery while the container is down.
+        assert!(step(&mut seen, Some(&waiting), true, 300.0));
+        assert!(seen.oom_killed && seen.container_restarted);
+        assert_eq!((seen.killed_ms, seen.ready_again_ms), (Some(300.0), None));
+        assert!(step(
+            &mut seen,
+            Some(&status(2, Some("OOMKilled"), true)),
+            false,
+            10_300.0
+        ));
+        assert!(step(
+            &mut seen,
+            Some(&status(2, Some("OOMKilled"), true)),
+            true,
+            11_000.0
+        ));
+        assert_eq!(seen.restart_count_after, 2);
+        assert_eq!(
+            (seen.running_again_ms, seen.recovery_ms),
+            (Some(10_300.0), Some(10_700.0))
         );
     }
 
