@@ -371,6 +371,53 @@ fn remote_latency_injector_originals_form_plans_netem_in_an_ephemeral_container(
     assert_untouched(&api);
 }
 
+/// `--cleanup` with remote flags: one target per matched pod, each with the in-pod
+/// `TOOL --cleanup` it would run (a new ephemeral container where none of the tool's runs),
+/// touching nothing in a dry run. latency-injector's `--cleanup -s A` names no place for a
+/// delay: it was refused as bad input before the originals' form was wired.
+#[test]
+fn remote_cleanup_dry_run_names_the_cleanup_of_each_matched_pod() {
+    let api = Api::start();
+    for (tool, service) in [
+        ("latency-injector", "product-service"),
+        ("net-partition", "order-payment-service"),
+    ] {
+        let (exit, report, stderr) =
+            api.run(tool, None, &["-s", service, "--cleanup", "--dry-run"]);
+        assert_eq!(exit, 0, "{tool}: {stderr}\n{report:#}");
+        common::assert_valid_report(&report);
+        assert_eq!(report["action"], "cleanup", "{report:#}");
+        assert_eq!(report["result"], "dry-run", "{report:#}");
+        let mut pods: Vec<String> = api
+            .lab
+            .pod_names(&format!("app={service}"))
+            .iter()
+            .map(|p| format!("lomash-wood/{p}"))
+            .collect();
+        pods.sort();
+        let mut got = names(&report);
+        got.sort();
+        assert_eq!(got, pods, "{tool}");
+        let plan = plan_text(&report);
+        for pod in api.lab.pod_names(&format!("app={service}")) {
+            let line = format!("pod {pod}: add ephemeral container chaos-{tool}-");
+            assert!(plan.contains(&line), "{tool}: plan lacks '{line}':\n{plan}");
+        }
+        assert!(
+            plan.contains(&format!("running {tool} --cleanup")),
+            "{plan}"
+        );
+        for target in report["targets"].as_array().unwrap() {
+            assert_eq!(
+                target["details"]["removed"],
+                serde_json::json!([]),
+                "{target:#}"
+            );
+        }
+    }
+    assert_untouched(&api);
+}
+
 #[test]
 fn remote_max_pods_narrows_and_environment_values_are_forwarded() {
     let api = Api::start();
