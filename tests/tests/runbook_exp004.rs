@@ -74,49 +74,15 @@ fn reverted(run: &Run) {
     assert_eq!(run.status("fault 'partition' removed (verified)"), "pass");
 }
 
-/// `--dry-run` on the lab: exit 0, the tool's remote plan naming the pods, and nothing
-/// touched: no run directory, no ephemeral container added to any pod of `app`.
-fn dry_run_touches_nothing(lab: &Lab, runs: &Runs, run_id: &str, tool: &str, app: &str) {
-    let out = runs
-        .command(SCRIPT, run_id, &["--dry-run"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("(dry run: nothing is touched)"), "{text}");
-    assert!(
-        text.contains(&format!("{app}-")),
-        "no pod of {app} in the plan: {text}"
-    );
-    assert!(text.contains(tool), "{text}");
-    assert!(
-        runs.run_dir(run_id).is_none(),
-        "a dry run created its run directory"
-    );
-    let added = lab.ok(&[
-        "get",
-        "pods",
-        "-l",
-        &format!("app={app}"),
-        "-o",
-        "jsonpath={.items[*].spec.ephemeralContainers[*].name}",
-    ]);
-    assert!(added.trim().is_empty(), "a dry run added {added}");
-}
-
 #[test]
 fn root_runbook_exp004_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
     let lab = Lab::up();
     let runs = Runs::new(&lab);
     lab.settled();
     let before = lab.platform();
-    dry_run_touches_nothing(
+    runs.dry_run_touches_nothing(
         &lab,
-        &runs,
+        SCRIPT,
         "t4-dry",
         "net-partition",
         "order-payment-service",

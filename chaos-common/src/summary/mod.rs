@@ -7,7 +7,7 @@
 //! reads its typed observations from the report and returns sentences such as
 //! `held 50.0% of one CPU for 3.0 s on pid 4242 (asked 50%, off by +0.003 points);
 //! reverted in 0.31 ms`. Remote mode's aggregated report becomes a table with one row
-//! per pod, each saying that pod's own sentence ([`table`]).
+//! per pod, each saying that pod's own sentence (its `table` module).
 //!
 //! The renderer works on the report's JSON form ([`ReportView`]), so the same text comes
 //! from a run just finished, from a saved report (`TOOL summary FILE`) and from a pod's

@@ -12,6 +12,7 @@ pub mod examples;
 pub mod fidelity;
 pub mod http_app;
 pub mod injector;
+pub mod lab;
 pub mod netlab;
 pub mod nginx;
 pub mod redis;

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,73 +18,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A running lab of its own (its own state directory), taken down on drop.
-pub struct Lab {
-    pub dir: PathBuf,
-    pub kubeconfig: String,
-    pub base_url: String,
-}
+pub use common::lab::Lab;
 
 impl Lab {
-    /// `scripts/lab.sh up` in a directory of this test process; `extra` are up's options.
+    /// `scripts/lab.sh up EXTRA` in a directory of this test process, with dist/ current
+    /// (the binaries remote mode copies into the pods).
     pub fn up(extra: &[&str]) -> Lab {
         common::require_root("the lab: network namespaces, cgroups, nftables");
         super::ensure_dist();
-        let dir = PathBuf::from(format!("/run/chaos-lab/remote-test-{}", std::process::id()));
-        let t0 = Instant::now();
-        let out = Command::new(root().join("scripts/lab.sh"))
-            .arg("up")
-            .args(extra)
-            .env("CHAOS_LAB_DIR", &dir)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "lab.sh up failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("lab.sh up: {:.1} s", t0.elapsed().as_secs_f64());
-        let export = |name: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-                .trim_matches('\'')
-                .to_owned()
-        };
-        Lab {
-            kubeconfig: export("KUBECONFIG"),
-            base_url: export("BASE_URL"),
-            dir,
-        }
-    }
-
-    pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("120")
-            .arg("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .unwrap()
-    }
-
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&all)).unwrap()
+        Lab::start("remote-test", extra)
     }
 
     /// Running, not terminating pods labelled app=`app`, sorted.
@@ -177,15 +119,6 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(100));
         }
         t0.elapsed()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/lab.sh"))
-            .arg("down")
-            .env("CHAOS_LAB_DIR", &self.dir)
-            .output();
     }
 }
 

@@ -2,20 +2,14 @@
 //! it, the platform's state before and after a run, the badly-behaved stand-ins.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{root, wait_until};
+use super::wait_until;
 
-/// A running lab of its own (its own state directory), taken down on drop.
-pub struct Lab {
-    pub dir: PathBuf,
-    pub kubeconfig: String,
-    pub base_url: String,
-}
+pub use super::super::common::lab::Lab;
 
 /// What a run must leave as it found it: every workload's replicas, Ready count and
 /// container environment.
@@ -23,65 +17,10 @@ pub struct Lab {
 pub struct Platform(Vec<(String, Value, Value)>);
 
 impl Lab {
+    /// `scripts/lab.sh up` (already built, the HPA synced every 2 s) in a directory of
+    /// this test process.
     pub fn up() -> Lab {
-        super::super::common::require_root("the lab: network namespaces, cgroups, nftables");
-        let dir = PathBuf::from(format!(
-            "/run/chaos-lab/runbook-test-{}",
-            std::process::id()
-        ));
-        let t0 = Instant::now();
-        let out = Command::new(root().join("scripts/lab.sh"))
-            .args(["up", "--no-build", "--hpa-sync", "2"])
-            .env("CHAOS_LAB_DIR", &dir)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "lab.sh up failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("lab.sh up: {:.1} s", t0.elapsed().as_secs_f64());
-        let export = |name: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-                .trim_matches('\'')
-                .to_owned()
-        };
-        Lab {
-            kubeconfig: export("KUBECONFIG"),
-            base_url: export("BASE_URL"),
-            dir,
-        }
-    }
-
-    pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("120")
-            .arg("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .unwrap()
-    }
-
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&all)).unwrap()
+        Lab::start("runbook-test", &["--no-build", "--hpa-sync", "2"])
     }
 
     /// Every Deployment and StatefulSet: replicas, Ready replicas, containers' env.
@@ -205,22 +144,5 @@ impl Lab {
             })
             .collect();
         self.warm(&paths, 3);
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let t0 = Instant::now();
-        let out = Command::new(root().join("scripts/lab.sh"))
-            .arg("down")
-            .env("CHAOS_LAB_DIR", &self.dir)
-            .output();
-        if let Ok(out) = out {
-            eprintln!(
-                "lab.sh down: exit {:?} after {:.1} s",
-                out.status.code(),
-                t0.elapsed().as_secs_f64()
-            );
-        }
     }
 }

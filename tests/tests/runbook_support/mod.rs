@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod remote;
 pub mod run;
 
 use std::os::unix::process::CommandExt;
