@@ -36,6 +36,63 @@ const LIMIT: Duration = Duration::from_secs(45);
 struct Done {
     lines: Vec<String>,
     errors: Vec<String>,
+    /// What the in-pod `--cleanup` runs reported (`observations.stopped`, `.removed`),
+    /// and the copies removed (exec delivery).
+    stopped: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// `TOOL --cleanup` with the report as JSON (read into `Done`).
+const CLEANUP_ARGS: [&str; 5] = ["--cleanup", "--output", "json", "--log-format", "json"];
+
+/// The run ids stopped and the leftovers removed, from an in-pod cleanup report.
+fn swept(report: &Value) -> (Vec<String>, Vec<String>) {
+    let list = |key: &str| -> Vec<String> {
+        report
+            .pointer(&format!("/observations/{key}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    (list("stopped"), list("removed"))
+}
+
+/// Runs an in-pod `--cleanup` (argv ending with [`CLEANUP_ARGS`]) and records what its
+/// report says it stopped and removed; its exit code, if it ran.
+async fn cleanup_in(
+    conn: &Connection,
+    layout: &Layout,
+    pod: &str,
+    container: &str,
+    argv: &[String],
+    done: &mut Done,
+) -> Option<i32> {
+    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
+        Ok(out) => {
+            done.lines
+                .push(format!("{} (exit {})", argv.join(" "), out.code));
+            match serde_json::from_str::<Value>(out.stdout.trim()) {
+                Ok(report) => {
+                    let (stopped, removed) = swept(&report);
+                    done.stopped.extend(stopped);
+                    done.removed.extend(removed);
+                }
+                Err(e) => done.errors.push(format!(
+                    "{}: no JSON report on stdout ({e}): {}",
+                    argv.join(" "),
+                    out.stderr.trim()
+                )),
+            }
+            Some(out.code)
+        }
+        Err(e) => {
+            done.errors.push(format!("{}: {e}", argv.join(" ")));
+            None
+        }
+    }
 }
 
 async fn pods_of(
@@ -185,10 +242,18 @@ fn report(
         report.targets.push(
             Target::new("pod", format!("{}/{}", layout.namespace, pod.name)).with_details(json!({
                 "container": pod.container, "done": done.lines, "errors": done.errors,
+                "stopped": done.stopped, "removed": done.removed,
             })),
         );
     }
-    report.observations = json!({"pods": report.targets.len(), "failed": failed});
+    let removed: usize = report
+        .targets
+        .iter()
+        .filter_map(|t| t.details["removed"].as_array())
+        .map(Vec::len)
+        .sum();
+    report.observations =
+        json!({"pods": report.targets.len(), "failed": failed, "removed": removed});
     let result = if dry_run {
         RunResult::DryRun
     } else if failed {
@@ -265,17 +330,21 @@ async fn clean_exec(conn: &Connection, layout: &Layout, pod: &PodTarget, dry_run
     }
     for dir in found {
         let path = format!("{}/{dir}", layout.remote_dir.trim_end_matches('/'));
-        let cleanup = vec![format!("{path}/{}", layout.tool), "--cleanup".to_owned()];
+        let mut cleanup = vec![format!("{path}/{}", layout.tool)];
+        cleanup.extend(CLEANUP_ARGS.iter().map(|a| (*a).to_owned()));
         let rm = vec!["rm".to_owned(), "-rf".to_owned(), path.clone()];
         if dry_run {
             done.lines
                 .push(format!("run {} then {}", cleanup.join(" "), rm.join(" ")));
             continue;
         }
-        if run_in(conn, layout, &pod.name, &pod.container, &cleanup, &mut done).await != Some(0) {
+        if cleanup_in(conn, layout, &pod.name, &pod.container, &cleanup, &mut done).await != Some(0)
+        {
             done.errors.push(format!("{} --cleanup failed", cleanup[0]));
         }
-        if run_in(conn, layout, &pod.name, &pod.container, &rm, &mut done).await != Some(0) {
+        if run_in(conn, layout, &pod.name, &pod.container, &rm, &mut done).await == Some(0) {
+            done.removed.push(path);
+        } else {
             done.errors.push(format!("could not remove {path}"));
         }
     }
@@ -295,7 +364,8 @@ async fn clean_ephemeral(
         .into_iter()
         .filter_map(|(n, running)| running.then_some(n))
         .collect();
-    let cleanup = vec![layout.tool.to_owned(), "--cleanup".to_owned()];
+    let mut cleanup = vec![layout.tool.to_owned()];
+    cleanup.extend(CLEANUP_ARGS.iter().map(|a| (*a).to_owned()));
     if running.is_empty() {
         done.lines.push(format!(
             "add ephemeral container {} (image {}, NET_ADMIN) running {} --cleanup",
@@ -304,8 +374,7 @@ async fn clean_ephemeral(
             layout.tool
         ));
         if !dry_run {
-            done.errors
-                .extend(clean_in_new_container(conn, layout, pod).await);
+            clean_in_new_container(conn, layout, pod, &mut done).await;
         }
         return done;
     }
@@ -313,24 +382,22 @@ async fn clean_ephemeral(
         if dry_run {
             done.lines
                 .push(format!("run {} in {name}", cleanup.join(" ")));
-        } else if run_in(conn, layout, &pod.name, &name, &cleanup, &mut done).await != Some(0) {
+        } else if cleanup_in(conn, layout, &pod.name, &name, &cleanup, &mut done).await != Some(0) {
             done.errors.push(format!("--cleanup in {name} failed"));
         }
     }
     done
 }
 
-/// Runs `TOOL --cleanup` in a new ephemeral container; the errors, if any.
+/// Runs `TOOL --cleanup` in a new ephemeral container; what it swept, or the errors.
 async fn clean_in_new_container(
     conn: &Connection,
     layout: &Layout,
     pod: &PodTarget,
-) -> Vec<String> {
+    done: &mut Done,
+) {
     let mut own = layout.clone();
-    own.argv = ["--cleanup", "--output", "json", "--log-format", "json"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    own.argv = CLEANUP_ARGS.iter().map(|s| (*s).to_owned()).collect();
     let ctx = Arc::new(Ctx {
         layout: own,
         conn: conn.clone(),
@@ -349,13 +416,18 @@ async fn clean_in_new_container(
         .and_then(|r| r.get("result"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    match (run.outcome, result.as_deref()) {
-        (Some(Outcome::Completed), Some("ok")) => Vec::new(),
-        _ => {
-            let mut errors = run.errors;
-            errors.push(format!("the cleanup container ended with {result:?}"));
-            errors
-        }
+    if let Some(report) = &run.report {
+        let (stopped, removed) = swept(report);
+        done.stopped.extend(stopped);
+        done.removed.extend(removed);
+    }
+    if !matches!(
+        (run.outcome, result.as_deref()),
+        (Some(Outcome::Completed), Some("ok"))
+    ) {
+        done.errors.extend(run.errors);
+        done.errors
+            .push(format!("the cleanup container ended with {result:?}"));
     }
 }
 
@@ -387,6 +459,23 @@ pub async fn cleanup(request: &Request, inv: Invocation<'_>, dry_run: bool) -> R
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_in_pod_cleanup_report_says_what_it_stopped_and_removed() {
+        let report = serde_json::json!({
+            "action": "cleanup",
+            "observations": {"stopped": ["r1"], "removed": ["nft table inet chaos_latency_r1", 7]},
+        });
+        assert_eq!(
+            super::swept(&report),
+            (
+                vec!["r1".to_owned()],
+                vec!["nft table inet chaos_latency_r1".to_owned()]
+            )
+        );
+        let (stopped, removed) = super::swept(&serde_json::json!({"observations": null}));
+        assert!(stopped.is_empty() && removed.is_empty());
+    }
+
     #[test]
     fn only_this_tools_copies_with_valid_run_ids_are_swept() {
         let listing = "chaos-cpu-hog-20260101-000000-abc123\nchaos-cpu-hog-\nchaos-memory-leak-r1\nchaos-cpu-hog-Bad_Id\nnotes.txt\n";
