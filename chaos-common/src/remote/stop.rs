@@ -6,20 +6,19 @@
 //! the pods, the exec helpers and the report are shared with `--cleanup`
 //! (`cleanup.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::{info, warn};
 
 use super::exec::{self, Place};
 use super::pods::{self, PodTarget};
 use super::run::{Invocation, layout};
-use super::session::{Ctx, Layout, Outcome, PodRun, Shared};
-use super::{Delivery, Request, ephemeral};
-use crate::error::{ChaosError, Result};
+use super::session::Layout;
+use super::{Delivery, Request};
+use crate::error::Result;
 use crate::kube::Connection;
 use crate::kube::client::{ClientOptions, connect};
 use crate::kube::retry::ThrottleCount;
