@@ -2,7 +2,7 @@
 //! (through exec), for an operator whose own tool is gone (SIGKILLed, a lost terminal).
 //! Exec delivery runs `DIR/chaos-TOOL-RUNID/TOOL --stop RUNID` in the container and
 //! removes the copy; ephemeral delivery runs `TOOL --stop RUNID` in the
-//! `chaos-TOOL-RUNID` container if it still runs. What one pod's work did ([`Done`]),
+//! `chaos-TOOL-RUNID` container if it still runs. What one pod's work did (`Done`),
 //! the pods, the exec helpers and the report are shared with `--cleanup`
 //! (`cleanup.rs`).
 
