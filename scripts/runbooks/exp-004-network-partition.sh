@@ -76,8 +76,10 @@ probe_token() {
 # loop): the clear-message check then fails for want of probes.
 # A probe runs in the background, one at a time: while auth-service is cut off an answer
 # takes the service's auth time-out (seconds), and the loop this hook shares with the
-# abort guard must keep its one-second beat.
+# abort guard must keep its one-second beat. Its line is written once it answered (the
+# answer's time: its start plus curl's total time).
 PROBE_PID=""
+PROBE_STARTED=""
 rb_hook_tick() {
   if [ -z "$PROBE_TOKEN" ]; then
     [ "$PROBE_LOGIN_TRIED" -eq 0 ] || return 0
@@ -87,27 +89,43 @@ rb_hook_tick() {
       return 0
     }
   fi
-  if [ -n "$PROBE_PID" ] && kill -0 "$PROBE_PID" 2>/dev/null; then
-    return 0
-  fi
+  probe_collect || return 0
   PROBES=$((PROBES + 1))
-  probe "$PROBES" &
+  PROBE_STARTED=$(rb_now_ms)
+  curl -s -m 10 -o "$RB_DIR/faults/probe-$PROBES.json" -w '%{http_code} %{time_total}' -X POST \
+    -H 'Content-Type: application/json' -H "Authorization: Bearer $PROBE_TOKEN" \
+    --data '{"amount":1999,"currency":"gbp"}' "$RB_BASE_URL/v1/payments/create-intent" \
+    >"$RB_DIR/faults/probe-$PROBES.code" 2>/dev/null &
   PROBE_PID=$!
 }
 
-# probe N: one create-intent; its line in faults/probes.tsv once answered (answer time).
-probe() {
-  local file=$RB_DIR/faults/probe-$1.json code
-  code=$(curl -s -m 10 -o "$file" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $PROBE_TOKEN" --data '{"amount":1999,"currency":"gbp"}' \
-    "$RB_BASE_URL/v1/payments/create-intent") || true
-  printf '%s\t%s\tprobe-%s.json\n' "$(rb_now_ms)" "${code:-000}" "$1" >>"$RB_DIR/faults/probes.tsv"
+# probe_collect: 0 once no probe is in flight (the last one's line in faults/probes.tsv),
+# 1 while one is.
+probe_collect() {
+  local code="" secs=0 at
+  [ -n "$PROBE_PID" ] || return 0
+  ! kill -0 "$PROBE_PID" 2>/dev/null || return 1
+  wait "$PROBE_PID" 2>/dev/null || true
+  PROBE_PID=""
+  read -r code secs <"$RB_DIR/faults/probe-$PROBES.code" || true
+  at=$(awk -v s="$PROBE_STARTED" -v t="${secs:-0}" 'BEGIN { printf "%d", s + t * 1000 }')
+  printf '%s\t%s\tprobe-%s.json\n' "$at" "${code:-000}" "$PROBES" >>"$RB_DIR/faults/probes.tsv"
 }
 
 # After the recovery, before the checks judge the probes: the last one answered (or
-# timed out).
+# timed out after 10 s).
 rb_hook_recovered() {
-  [ -z "$PROBE_PID" ] || wait "$PROBE_PID" 2>/dev/null || true
+  while ! probe_collect; do
+    sleep 0.1
+  done
+}
+
+# On every way to the result (an abort too): a probe still in flight is stopped (a
+# background curl ignores the operator's Ctrl-C) and not counted.
+rb_hook_finish() {
+  [ -n "$PROBE_PID" ] || return 0
+  kill "$PROBE_PID" 2>/dev/null || true
+  wait "$PROBE_PID" 2>/dev/null || true
   PROBE_PID=""
 }
 

@@ -42,6 +42,10 @@ rb__result() {
   [ "$RB_FINISHED" -eq 0 ] || return 0
   RB_FINISHED=1
   rb__step result
+  # The runbook's own background work (probes) stops here on every way to a result.
+  if declare -F rb_hook_finish >/dev/null; then
+    rb_hook_finish
+  fi
   rb__stop_load
   # The events first: command checks may read them.
   if [ "$RB_USES_KUBE" -eq 1 ]; then
