@@ -2,14 +2,13 @@
 # shellcheck source-path=SCRIPTDIR disable=SC2317  # functions the library calls by name
 # EXP-005: CPU saturation of one pod, the HPA's answer (docs/runbooks.md#exp-005).
 #
-# cpu-hog in remote mode (`--pod pod/NAME`, docs/remote.md) on one pod of the target
-# Deployment (the first Running one by name, chosen in preflight): the tool copies itself
-# into the pod's container and runs there, so that the container's cgroup pays, as the HPA
-# and metrics-server see it, holding --cpu-percent of the container's CPU limit
-# (--of-limit) for --fault-duration; it reverts itself (at its duration, on `cpu-hog
-# --stop RUNID`, on Ctrl-C) and removes its copy. Its report holds the pod's own report
-# (targets[0].details.report), whose apply phase dates the load. The HPA and the
-# Deployment are sampled once a second meanwhile.
+# cpu-hog runs INSIDE one pod of the target Deployment (so that the pod's cgroup pays, as
+# the HPA and metrics-server see it), holding --cpu-percent of the container's CPU limit
+# (--of-limit). The tools' remote mode (`cpu-hog --pod`, issue "Remote targeting") is not
+# on main yet, so this runbook does what it will do, with kubectl (lib/inpod.sh): the
+# static cpu-hog copied into the pod's /tmp, run there through `kubectl exec` with its own
+# --duration as a backstop, stopped with `cpu-hog --stop RUNID` through exec, removed.
+# The HPA and the Deployment are sampled once a second meanwhile.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,9 +17,9 @@ rb_experiment EXP-005 "CPU saturation" \
   "When a pod's CPU is saturated, the HPA triggers additional replicas, and latency returns to acceptable levels within 3 minutes."
 rb_option --target TARGET product-service "the Deployment (pods labelled app=TARGET) one of whose pods is loaded"
 rb_option --hpa HPA "" "the HorizontalPodAutoscaler of --target (default: the one named as --target)"
-rb_option --container CONTAINER "" "cpu-hog --container: the container it runs in (default: the pod's default-container annotation, else its first)"
+rb_option --container CONTAINER "" "the container that runs cpu-hog (default: the pod's default-container annotation, else its first)"
 rb_option --cpu-percent CPU 100 "cpu-hog -c: load held, in percent of the container's CPU limit (--of-limit), 1-100" count
-rb_option --hog-binary HOG_BIN "" "the cpu-hog to run (default: found as every tool: PATH, CHAOS_BIN_DIR, target/, dist/); a static one copies itself into the pod, else \$CHAOS_DIST/cpu-hog or dist/cpu-hog is copied"
+rb_option --hog-binary HOG_BIN "" "a statically linked cpu-hog for the pod (default: \$CHAOS_DIST/cpu-hog, else dist/cpu-hog of this checkout)"
 rb_option --hpa-within HPA_WITHIN 60 "pass: the HPA asks for more replicas within S seconds of its CPU metric above target" seconds
 rb_option --ready-within READY_WITHIN 90 "pass: a new pod Ready within S seconds of the HPA's scale-up" seconds
 rb_option --back-within BACK 180 "pass: p95 back in the baseline band within S seconds of the injection" seconds
@@ -32,12 +31,10 @@ rb_uses_kube
 HPA=${HPA:-$TARGET}
 [[ $HPA =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || rb_fail 2 "--hpa must be a resource name, not '$HPA'"
 [ -z "$CONTAINER" ] || [[ $CONTAINER =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || rb_fail 2 "--container must be a container name, not '$CONTAINER'"
+rb_inpod_tool hog cpu-hog "$HOG_BIN"
+HOG_BIN=$INPOD_BIN
 
 rb_load products products.js
-# POD: a placeholder until preflight picks the pod (rb_fault_pod).
-rb_fault_tool hog cpu-hog "${RB_KUBE_ARGS[@]}" --pod pod/POD ${CONTAINER:+--container "$CONTAINER"} \
-  -c "$CPU" --of-limit -k all -d "${RB_FAULT_DURATION}s"
-rb_fault_binary hog "$HOG_BIN"
 
 POD=""
 HPA_TARGET=""
@@ -53,10 +50,10 @@ rb_hook_preflight() {
   [ "$ref" = "Deployment/$TARGET" ] || rb_fail 2 "hpa/$HPA scales $ref, not Deployment/$TARGET (--hpa, --target)"
   HPA_TARGET=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" -o 'jsonpath={.spec.metrics[?(@.resource.name=="cpu")].resource.target.averageUtilization}')
   [[ $HPA_TARGET =~ ^[0-9]+$ ]] || rb_fail 3 "hpa/$HPA has no CPU averageUtilization target: EXP-005 judges the HPA's CPU answer"
-  POD=$(rb_first_pod "$TARGET")
+  POD=$(rb_inpod_pick "$TARGET")
   [ -n "$POD" ] || rb_fail 2 "no Running pod labelled app=$TARGET in $RB_NAMESPACE"
-  rb_fault_pod hog "$POD"
-  [ -n "$CONTAINER" ] || CONTAINER=$(rb_pod_container "$POD")
+  [ -n "$CONTAINER" ] || CONTAINER=$(rb_inpod_container "$POD")
+  rb_inpod_check_binary --hog-binary
   # The hog's load as the HPA counts it: percent of the container's CPU request.
   local resources
   resources=$(rb_kubectl get pod "$POD" -n "$RB_NAMESPACE" \
@@ -67,47 +64,49 @@ rb_hook_preflight() {
   rb_log "cpu-hog goes into pod/$POD (container $CONTAINER): $CPU% of its CPU limit is $HOT_PERCENT% of its request; hpa/$HPA targets $HPA_TARGET%"
 }
 
-# At the injection: what the HPA and the Deployment had before the load.
-rb_hook_injected() {
-  DESIRED0=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" -o 'jsonpath={.status.desiredReplicas}') || DESIRED0=""
-  READY0=$(rb_kubectl get deployment "$TARGET" -n "$RB_NAMESPACE" -o 'jsonpath={.status.readyReplicas}') || READY0=""
-  rb_mark hog-target "pod/$POD; hpa/$HPA wants ${DESIRED0:-0}, $TARGET has ${READY0:-0} Ready"
+hog_args() {
+  HOG_ARGS=(-c "$CPU" --of-limit -k all -d "$((RB_FAULT_DURATION + 60))s")
 }
 
-hog_gone() {
-  rb_pod_clean hog "$POD" "$CONTAINER"
+rb_hook_dry_run() {
+  hog_args
+  rb_inpod_dry_run "$POD" "$CONTAINER" "${HOG_ARGS[@]}"
 }
-rb_fault_verify hog hog_gone
+
+# Copies cpu-hog into the pod and starts it; returns once it says its workers run.
+hog_apply() {
+  POD=$(rb_inpod_pick "$TARGET")
+  [ -n "$POD" ] || {
+    echo "no Running pod labelled app=$TARGET"
+    return 1
+  }
+  DESIRED0=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" -o 'jsonpath={.status.desiredReplicas}') || return 1
+  READY0=$(rb_kubectl get deployment "$TARGET" -n "$RB_NAMESPACE" -o 'jsonpath={.status.readyReplicas}') || return 1
+  rb_mark hog-target "pod/$POD; hpa/$HPA wants ${DESIRED0:-0}, $TARGET has ${READY0:-0} Ready"
+  hog_args
+  rb_inpod_start "$POD" "$CONTAINER" 'started [0-9]+ worker' "${HOG_ARGS[@]}" || return 1
+  HOT_MS=$(rb_now_ms)
+  rb_mark hog-applied "cpu-hog holds $CPU% of the CPU limit of $POD/$CONTAINER ($HOT_PERCENT% of its request)"
+}
+
+hog_verify() {
+  rb_inpod_verify report
+}
+
+rb_fault_custom hog hog_apply rb_inpod_revert \
+  "kubectl exec -n $RB_NAMESPACE POD -c CONTAINER -- /tmp/chaos-cpu-hog-RUNID-hog/cpu-hog --stop RUNID-hog, then kubectl exec ... -- rm -rf /tmp/chaos-cpu-hog-RUNID-hog (RUNID: this run's id; POD: in the timeline's hog-target mark; the in-pod run also ends by itself $((RB_FAULT_DURATION + 60)) s after it started)" \
+  "cpu-hog -c $CPU --of-limit -k all inside one pod of $TARGET (copied in and run through kubectl exec) for $RB_FAULT_DURATION s"
+rb_fault_verify hog hog_verify
 
 # Once a second while the hog holds: epoch ms, the HPA's CPU utilization, desired and
-# current replicas, the Deployment's Ready replicas; and the moment the tool says its load
-# is in place (a mark; the exact time comes from its report afterwards).
+# current replicas, the Deployment's Ready replicas.
 rb_hook_tick() {
   local hpa ready f
-  if [ -z "$HOT_MS" ] && rb_fault_applied hog; then
-    HOT_MS=$(rb_now_ms)
-    rb_mark hog-applied "cpu-hog holds $CPU% of the CPU limit of $POD/$CONTAINER ($HOT_PERCENT% of its request)"
-  fi
   hpa=$(rb_kubectl get hpa "$HPA" -n "$RB_NAMESPACE" \
     -o 'jsonpath={.status.currentMetrics[?(@.resource.name=="cpu")].resource.current.averageUtilization} {.status.desiredReplicas} {.status.currentReplicas}' 2>/dev/null) || hpa="? ? ?"
   ready=$(rb_kubectl get deployment "$TARGET" -n "$RB_NAMESPACE" -o 'jsonpath={.status.readyReplicas}' 2>/dev/null) || ready="?"
   read -r -a f <<<"$hpa"
   printf '%s\t%s\t%s\t%s\t%s\n' "$(rb_now_ms)" "${f[0]:-?}" "${f[1]:-?}" "${f[2]:-?}" "${ready:-0}" >>"$RB_DIR/faults/hpa.tsv"
-}
-
-# applied_ms: when the load was in place (epoch ms): the end of the apply phase of the
-# pod's own report (targets[0].details.report), else the hog-applied mark.
-applied_ms() {
-  local report=$RB_DIR/faults/hog.json k name at
-  for k in 0 1 2 3 4 5 6 7 8 9; do
-    name=$(rb_verdict get "$report" "/targets/0/details/report/phases/$k/name" 2>/dev/null) || break
-    if [ "$name" = apply ]; then
-      at=$(rb_verdict get "$report" "/targets/0/details/report/phases/$k/endedAt" 2>/dev/null) &&
-        rb_epoch_ms "$at" && return 0
-      break
-    fi
-  done
-  [ -n "$HOT_MS" ] && printf '%s\n' "$HOT_MS"
 }
 
 # first_sample CONDITION: the time (epoch ms) of the first sample of faults/hpa.tsv for
@@ -120,7 +119,8 @@ first_sample() {
 # (percent of the request) is above it; else from the HPA's first report above it.
 hpa_triggered() {
   local hot scaled since
-  if [ "$HOT_PERCENT" -gt "$HPA_TARGET" ] && hot=$(applied_ms); then
+  if [ -n "$HOT_MS" ] && [ "$HOT_PERCENT" -gt "$HPA_TARGET" ]; then
+    hot=$HOT_MS
     since="the hog's start ($HOT_PERCENT% of the request)"
   else
     hot=$(first_sample "\$2 ~ /^[0-9]+\$/ && \$2 > $HPA_TARGET")

