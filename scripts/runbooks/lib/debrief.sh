@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # globals shared by the parts of lib.sh (used in other parts)
+# debrief.md (the game day): the seed's debrief ("identify gaps in runbooks, monitoring,
+# and automation"), pre-filled from the run: scenario, who, result, time to restore
+# against the clock, the timeline (every phase, fault, mark and check, in seconds from
+# the first fault) and the checks with their observed values; the sections the team
+# writes are left empty.
+
+# rb__md TEXT: a Markdown table cell ('|' escaped).
+rb__md() {
+  local t=${1//|/\\|}
+  printf '%s' "${t:--}"
+}
+
+# rb__result_field POINTER: a value of result.json, or empty.
+rb__result_field() {
+  rb_verdict get "$RB_DIR/result.json" "$1" 2>/dev/null || true
+}
+
+# rb_debrief TITLE SCENARIO_FILE CLOCK_S: writes $RB_DIR/debrief.md.
+rb_debrief() {
+  local title=$1 file=$2 clock=$3 out="$RB_DIR/debrief.md"
+  [ -n "$RB_DIR" ] && [ -f "$RB_DIR/timeline.tsv" ] || return 0
+  local result restore first_ms
+  result=$(rb__result_field /result)
+  restore=$(rb__result_field /recovery/recoverySeconds)
+  first_ms=$(awk -F'\t' '$1 == "fault-start" { print $3; exit }' "$RB_DIR/timeline.tsv")
+  [ -z "$first_ms" ] || first_ms=$(rb_epoch_ms "$first_ms") || first_ms=""
+  {
+    printf '# Game day debrief: %s\n\n' "$title"
+    printf -- '- **Run**: %s, %s, environment %s, namespace %s%s\n' "$RB_RUN_ID" "$(date -u +%Y-%m-%d)" "$RB_ENVIRONMENT" "$RB_NAMESPACE" "${RB_CONTEXT:+, context $RB_CONTEXT}"
+    printf -- '- **Scenario**: %s\n' "\`$file\`"
+    printf -- '- **Who**: operator %s; observer %s; team: _(names)_\n' "${SUDO_USER:-${USER:-$(id -un 2>/dev/null || printf unknown)}}" "${RB_OBSERVER:-_(none given: --observer NAME)_}"
+    printf -- '- **Result**: %s. %s\n' "${result:-no verdict}" "$(rb__result_field /summary)"
+    if [ -n "$restore" ] && [ "$restore" != null ]; then
+      printf -- '- **Time to restore**: %s s from the first fault (error rate and p95 back in the baseline band), against a restore clock of %s s (%s)\n' \
+        "$restore" "$clock" "$(awk -v r="$restore" -v c="$clock" 'BEGIN { print (r <= c ? "within the clock" : "the clock ran out") }')"
+    else
+      printf -- '- **Time to restore**: not restored (%s); restore clock %s s\n' "$(rb__result_field /recovery/detail)" "$clock"
+    fi
+    printf -- '- **Files**: summary.md, timeline.svg, result.json, faults/, k6/ in this directory\n\n'
+    printf '## Timeline\n\nSeconds from the first fault (negative: before it).\n\n'
+    printf '| t (s) | time (UTC) | event | name | detail |\n|---|---|---|---|---|\n'
+    rb__debrief_timeline "$first_ms"
+    printf '\n## Checks\n\n| check | status | expected | observed | detail |\n|---|---|---|---|---|\n'
+    rb__debrief_checks
+    printf '\n## What went well\n\n- \n\n## Gaps in the runbooks\n\n- \n\n## Gaps in monitoring\n\n- \n\n'
+    printf '## Gaps in automation\n\n- \n\n## Actions\n\n| action | owner | due |\n|---|---|---|\n|  |  |  |\n'
+  } >"$out"
+  rb_log "debrief template: $out"
+}
+
+rb__debrief_timeline() {
+  local first_ms=$1 ev name at text ms t
+  while IFS=$'\t' read -r ev name at text; do
+    case $ev in
+      chaos-verdict-timeline | fault-report | '#'*) continue ;;
+    esac
+    t=-
+    if [ -n "$first_ms" ] && ms=$(rb_epoch_ms "$at"); then
+      t=$(rb_seconds_between "$first_ms" "$ms")
+    fi
+    printf '| %s | %s | %s | %s | %s |\n' "$t" "$(rb__md "${at#*T}")" "$(rb__md "$ev")" "$(rb__md "$name")" "$(rb__md "$text")"
+  done <"$RB_DIR/timeline.tsv"
+}
+
+rb__debrief_checks() {
+  local i=0 name
+  while name=$(rb_verdict get "$RB_DIR/result.json" "/checks/$i/name" 2>/dev/null); do
+    printf '| %s | %s | %s | %s %s | %s |\n' "$(rb__md "$name")" \
+      "$(rb__md "$(rb__result_field "/checks/$i/status")")" "$(rb__md "$(rb__result_field "/checks/$i/expected")")" \
+      "$(rb__md "$(rb__result_field "/checks/$i/observed")")" "$(rb__result_field "/checks/$i/unit")" \
+      "$(rb__md "$(rb__result_field "/checks/$i/detail")")"
+    i=$((i + 1))
+  done
+}
