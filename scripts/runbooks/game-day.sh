@@ -259,7 +259,8 @@ clock_covers_faults() {
 rb_check "baseline error rate < 1%" window=baseline metric=error-rate lt=1
 declare_faults
 clock_covers_faults
-rb_check "service restored within the restore clock (error rate and p95 back in the baseline band)" metric=recovery-seconds from=fault-start le="$CLOCK"
+RESTORED="service restored within the restore clock (error rate and p95 back in the baseline band)"
+rb_check "$RESTORED" metric=recovery-seconds from=fault-start le="$CLOCK"
 rb_check_cmd "every fault removed within the restore clock" -- faults_removed_in_time
 rb_check_cmd "GET /health answers 200 after the restore" -- health_ok
 rb_check_cmd "the targets' pods all Ready after the restore" -- targets_ready
@@ -268,6 +269,6 @@ rb_check "bookings succeed after the restore" window=after-fault request=appoint
 
 # After the verdict: debrief.md, pre-filled (lib/debrief.sh).
 rb_hook_result() {
-  rb_debrief "$SC_TITLE" "$SC_FILE" "$CLOCK"
+  rb_debrief "$SC_TITLE" "$SC_FILE" "$CLOCK" "$RESTORED"
 }
 rb_main

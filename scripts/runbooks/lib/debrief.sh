@@ -6,9 +6,10 @@
 # the first fault) and the checks with their observed values; the sections the team
 # writes are left empty.
 
-# rb__md TEXT: a Markdown table cell ('|' escaped).
+# rb__md TEXT: a Markdown table cell ('|' escaped; empty and null shown as '-').
 rb__md() {
   local t=${1//|/\\|}
+  [ "$t" != null ] || t=""
   printf '%s' "${t:--}"
 }
 
@@ -17,13 +18,27 @@ rb__result_field() {
   rb_verdict get "$RB_DIR/result.json" "$1" 2>/dev/null || true
 }
 
-# rb_debrief TITLE SCENARIO_FILE CLOCK_S: writes $RB_DIR/debrief.md.
+# rb__check_index NAME: the index of a check in result.json, or nothing.
+rb__check_index() {
+  local i=0 name
+  while name=$(rb_verdict get "$RB_DIR/result.json" "/checks/$i/name" 2>/dev/null); do
+    if [ "$name" = "$1" ]; then
+      printf '%s' "$i"
+      return 0
+    fi
+    i=$((i + 1))
+  done
+}
+
+# rb_debrief TITLE SCENARIO_FILE CLOCK_S RESTORE_CHECK: writes $RB_DIR/debrief.md; the
+# time to restore is RESTORE_CHECK's observed value (a recovery-seconds check).
 rb_debrief() {
   local title=$1 file=$2 clock=$3 out="$RB_DIR/debrief.md"
   [ -n "$RB_DIR" ] && [ -f "$RB_DIR/timeline.tsv" ] || return 0
-  local result restore first_ms
+  local result restore="" first_ms idx
   result=$(rb__result_field /result)
-  restore=$(rb__result_field /recovery/recoverySeconds)
+  idx=$(rb__check_index "$4")
+  [ -z "$idx" ] || restore=$(rb__result_field "/checks/$idx/observed")
   first_ms=$(awk -F'\t' '$1 == "fault-start" { print $3; exit }' "$RB_DIR/timeline.tsv")
   [ -z "$first_ms" ] || first_ms=$(rb_epoch_ms "$first_ms") || first_ms=""
   {
@@ -36,7 +51,7 @@ rb_debrief() {
       printf -- '- **Time to restore**: %s s from the first fault (error rate and p95 back in the baseline band), against a restore clock of %s s (%s)\n' \
         "$restore" "$clock" "$(awk -v r="$restore" -v c="$clock" 'BEGIN { print (r <= c ? "within the clock" : "the clock ran out") }')"
     else
-      printf -- '- **Time to restore**: not restored (%s); restore clock %s s\n' "$(rb__result_field /recovery/detail)" "$clock"
+      printf -- '- **Time to restore**: not measured as restored (%s); restore clock %s s\n' "${idx:+$(rb__result_field "/checks/$idx/detail")}" "$clock"
     fi
     printf -- '- **Files**: summary.md, timeline.svg, result.json, faults/, k6/ in this directory\n\n'
     printf '## Timeline\n\nSeconds from the first fault (negative: before it).\n\n'
@@ -67,9 +82,13 @@ rb__debrief_timeline() {
 rb__debrief_checks() {
   local i=0 name
   while name=$(rb_verdict get "$RB_DIR/result.json" "/checks/$i/name" 2>/dev/null); do
+    local observed unit
+    observed=$(rb__md "$(rb__result_field "/checks/$i/observed")")
+    unit=$(rb__result_field "/checks/$i/unit")
+    [ "$observed" != - ] || unit=""
     printf '| %s | %s | %s | %s %s | %s |\n' "$(rb__md "$name")" \
       "$(rb__md "$(rb__result_field "/checks/$i/status")")" "$(rb__md "$(rb__result_field "/checks/$i/expected")")" \
-      "$(rb__md "$(rb__result_field "/checks/$i/observed")")" "$(rb__result_field "/checks/$i/unit")" \
+      "$observed" "$unit" \
       "$(rb__md "$(rb__result_field "/checks/$i/detail")")"
     i=$((i + 1))
   done
