@@ -127,7 +127,10 @@ fn root_runbook_gameday_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
     // The OOM fault started 5 s after Redis went (the scenario's offset).
     let offset = fault_start(&timeline, "oom") - fault_start(&timeline, "redis");
     assert!((4.5..8.0).contains(&offset), "{offset}:\n{timeline}");
-    assert!(pass.file("k6/surge.ndjson").contains("surge-appointment-book"));
+    assert!(
+        pass.file("k6/surge.ndjson")
+            .contains("surge-appointment-book")
+    );
     let debrief = pass.file("debrief.md");
     for part in [
         "# Game day debrief: Redis down + product-service pod OOMKilled + appointment booking surge",
@@ -145,7 +148,10 @@ fn root_runbook_gameday_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
     ] {
         assert!(debrief.contains(part), "{part}:\n{debrief}");
     }
-    assert!(runs.row("tg-pass").contains("| GAME-DAY | Staging | PASS |"));
+    assert!(
+        runs.row("tg-pass")
+            .contains("| GAME-DAY | Staging | PASS |")
+    );
     nothing_in_the_pods(&lab);
     lab.assert_as_it_was(&before);
 
@@ -172,10 +178,13 @@ fn root_runbook_gameday_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
             "{name}"
         );
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&stopped.file("faults/oom.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stopped.file("faults/oom.json")).unwrap();
     assert_eq!(report["revert"]["status"], "reverted", "{report:#}");
-    assert!(stopped.file("debrief.md").contains("- **Result**: ABORTED."));
+    assert!(
+        stopped
+            .file("debrief.md")
+            .contains("- **Result**: ABORTED.")
+    );
     assert!(
         runs.row("tg-ctrlc")
             .contains("| ABORTED | ABORTED: aborted by operator")
@@ -196,7 +205,10 @@ fn root_runbook_gameday_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
         "{:?}",
         fail.failed()
     );
-    assert!(fail.file("debrief.md").contains(&format!("| {PRODUCTS} | fail |")));
+    assert!(
+        fail.file("debrief.md")
+            .contains(&format!("| {PRODUCTS} | fail |"))
+    );
     assert!(
         runs.row("tg-fragile")
             .contains("| GAME-DAY | Staging | FAIL |")
@@ -251,7 +263,10 @@ fn game_day_refuses_a_bad_scenario_with_one_line_before_touching_anything() {
             "fault a redis-down redis 0 for=$(touch${IFS}pwned)\nfault b pod-oom p 0\n",
             ":1: for= must be a duration",
         ),
-        ("title t\nkubectl delete ns lomash-wood\n", ":2: unknown directive 'kubectl'"),
+        (
+            "title t\nkubectl delete ns lomash-wood\n",
+            ":2: unknown directive 'kubectl'",
+        ),
         (
             "fault a redis-down redis 0\r\nfault b pod-oom p 0\n",
             ":1: carriage return",
@@ -265,7 +280,12 @@ fn game_day_refuses_a_bad_scenario_with_one_line_before_touching_anything() {
         let file = dir.path().join(format!("bad-{i}.conf"));
         std::fs::write(&file, body).unwrap();
         for extra in [&[][..], &["--dry-run"][..]] {
-            let mut args = vec!["--scenario", file.to_str().unwrap(), "--restore-clock", "2m"];
+            let mut args = vec![
+                "--scenario",
+                file.to_str().unwrap(),
+                "--restore-clock",
+                "2m",
+            ];
             args.extend(extra);
             let out = offline(&args, dir.path());
             let err = String::from_utf8_lossy(&out.stderr);
