@@ -141,6 +141,7 @@ fn root_runbook_gameday_passes_reverts_on_ctrl_c_and_fails_against_fragile() {
         "redis-oom-surge.conf",
         "- **Result**: PASS.",
         "against a restore clock of 60 s (within the clock)",
+        "- **Faults removed**: every fault removed and verified by +",
         "| fault-start | redis |",
         "| fault-start | oom |",
         "| surge bookings succeed | pass |",

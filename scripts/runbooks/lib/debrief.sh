@@ -48,11 +48,13 @@ rb_debrief() {
     printf -- '- **Who**: operator %s; observer %s; team: _(names)_\n' "${SUDO_USER:-${USER:-$(id -un 2>/dev/null || printf unknown)}}" "${RB_OBSERVER:-_(none given: --observer NAME)_}"
     printf -- '- **Result**: %s. %s\n' "${result:-no verdict}" "$(rb__result_field /summary)"
     if [ -n "$restore" ] && [ "$restore" != null ]; then
-      printf -- '- **Time to restore**: %s s from the first fault (error rate and p95 back in the baseline band), against a restore clock of %s s (%s)\n' \
-        "$restore" "$clock" "$(awk -v r="$restore" -v c="$clock" 'BEGIN { print (r <= c ? "within the clock" : "the clock ran out") }')"
+      printf -- '- **Time to restore**: %s s from the first fault (error rate and p95 back in the baseline band%s), against a restore clock of %s s (%s)\n' \
+        "$restore" "$(awk -v r="$restore" 'BEGIN { if (r < 1) print ": users saw no lasting degradation" }')" "$clock" \
+        "$(awk -v r="$restore" -v c="$clock" 'BEGIN { print (r <= c ? "within the clock" : "the clock ran out") }')"
     else
       printf -- '- **Time to restore**: not measured as restored (%s); restore clock %s s\n' "${idx:+$(rb__result_field "/checks/$idx/detail")}" "$clock"
     fi
+    printf -- '- **Faults removed**: %s\n' "$(rb__debrief_removed "$first_ms")"
     printf -- '- **Files**: summary.md, timeline.svg, result.json, faults/, k6/ in this directory\n\n'
     printf '## Timeline\n\nSeconds from the first fault (negative: before it).\n\n'
     printf '| t (s) | time (UTC) | event | name | detail |\n|---|---|---|---|---|\n'
@@ -63,6 +65,21 @@ rb_debrief() {
     printf '## Gaps in automation\n\n- \n\n## Actions\n\n| action | owner | due |\n|---|---|---|\n|  |  |  |\n'
   } >"$out"
   rb_log "debrief template: $out"
+}
+
+# rb__debrief_removed FIRST_MS: when the last fault's removal was verified.
+rb__debrief_removed() {
+  local last ms
+  last=$(awk -F'\t' '$1 == "cleanup" { at = $3; text = $4 } END { print at }' "$RB_DIR/timeline.tsv")
+  if [ -z "$last" ]; then
+    printf 'none recorded'
+  elif grep -q $'^cleanup\t[^\t]*\t[^\t]*\tfailed' "$RB_DIR/timeline.tsv"; then
+    printf 'NOT ALL: see the cleanup lines below and remove what is left by hand'
+  elif [ -n "$1" ] && ms=$(rb_epoch_ms "$last"); then
+    printf 'every fault removed and verified by +%s s' "$(rb_seconds_between "$1" "$ms")"
+  else
+    printf 'every fault removed and verified at %s' "$last"
+  fi
 }
 
 rb__debrief_timeline() {
