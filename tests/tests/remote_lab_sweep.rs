@@ -17,7 +17,6 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use serde_json::Value;
 use support::judge::{no_copy_left, pod_reports, timed_curl};
 use support::lab::{Lab, Running};
@@ -43,20 +42,7 @@ fn run_tool(lab: &Lab, tool: &str, args: &[&str]) -> (i32, Value, String) {
 fn cleanup_sweeps_a_killed_run(lab: &Lab) {
     let pod = lab.pods("product-service").remove(0);
     let before = lab.processes(&pod);
-    let mut run = Running::start(
-        lab,
-        "cpu-hog",
-        &[
-            "--pod", &pod, "-c", "50", "-d", "300", "--run-id", "swept-1",
-        ],
-    );
-    run.wait_for("fault applied in pod", 1, 120);
-    run.signal(Signal::SIGKILL);
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(
-        lab.cpu_percent(&pod, Duration::from_secs(1)) > 20.0,
-        "the pod's run died with the operator: nothing left to sweep"
-    );
+    lab.orphan_cpu_hog(&pod, "swept-1");
 
     let (exit, report, stderr) = run_tool(lab, "cpu-hog", &["--pod", &pod, "--cleanup"]);
     assert_eq!(exit, 0, "{stderr}\n{report:#}");

@@ -12,7 +12,7 @@ use super::exec;
 use super::pods::PodTarget;
 use super::run::Invocation;
 use super::session::{Ctx, Layout, Outcome, PodRun, Shared};
-use super::stop::{Done, LIMIT, ephemeral_states, place, pods_of, report, run_in};
+use super::stop::{Done, LIMIT, ephemeral_states, exec_in, place, pods_of, report, run_in};
 use super::{Delivery, Request, ephemeral};
 use crate::error::{ChaosError, Result};
 use crate::kube::Connection;
@@ -46,29 +46,20 @@ async fn cleanup_in(
     argv: &[String],
     done: &mut Done,
 ) -> Option<i32> {
-    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
-        Ok(out) => {
-            done.lines
-                .push(format!("{} (exit {})", argv.join(" "), out.code));
-            match serde_json::from_str::<Value>(out.stdout.trim()) {
-                Ok(report) => {
-                    let (stopped, removed) = swept(&report);
-                    done.stopped.extend(stopped);
-                    done.removed.extend(removed);
-                }
-                Err(e) => done.errors.push(format!(
-                    "{}: no JSON report on stdout ({e}): {}",
-                    argv.join(" "),
-                    out.stderr.trim()
-                )),
-            }
-            Some(out.code)
+    let out = exec_in(conn, layout, pod, container, argv, done).await?;
+    match serde_json::from_str::<Value>(out.stdout.trim()) {
+        Ok(report) => {
+            let (stopped, removed) = swept(&report);
+            done.stopped.extend(stopped);
+            done.removed.extend(removed);
         }
-        Err(e) => {
-            done.errors.push(format!("{}: {e}", argv.join(" ")));
-            None
-        }
+        Err(e) => done.errors.push(format!(
+            "{}: no JSON report on stdout ({e}): {}",
+            argv.join(" "),
+            out.stderr.trim()
+        )),
     }
+    Some(out.code)
 }
 
 /// The `chaos-TOOL-RUNID` directories of an `ls -1` listing.

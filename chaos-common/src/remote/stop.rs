@@ -89,6 +89,30 @@ pub(super) async fn ephemeral_states(
         .collect()
 }
 
+/// Runs `argv` in the container, noting it (and its exit code) or the error in `done`;
+/// its output, if it ran.
+pub(super) async fn exec_in(
+    conn: &Connection,
+    layout: &Layout,
+    pod: &str,
+    container: &str,
+    argv: &[String],
+    done: &mut Done,
+) -> Option<exec::Output> {
+    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
+        Ok(out) => {
+            done.lines
+                .push(format!("{} (exit {})", argv.join(" "), out.code));
+            Some(out)
+        }
+        Err(e) => {
+            done.errors.push(format!("{}: {e}", argv.join(" ")));
+            None
+        }
+    }
+}
+
+/// [`exec_in`]'s exit code.
 pub(super) async fn run_in(
     conn: &Connection,
     layout: &Layout,
@@ -97,17 +121,9 @@ pub(super) async fn run_in(
     argv: &[String],
     done: &mut Done,
 ) -> Option<i32> {
-    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
-        Ok(out) => {
-            done.lines
-                .push(format!("{} (exit {})", argv.join(" "), out.code));
-            Some(out.code)
-        }
-        Err(e) => {
-            done.errors.push(format!("{}: {e}", argv.join(" ")));
-            None
-        }
-    }
+    exec_in(conn, layout, pod, container, argv, done)
+        .await
+        .map(|out| out.code)
 }
 
 async fn stop_pod(conn: &Connection, layout: &Layout, pod: &PodTarget) -> Done {
