@@ -14,8 +14,9 @@ LAB_DIR=/vm/lab
 LAB_POD=oom-victim
 LAB_NS=vm-lab
 
-# lab_kubectl ARGS...: kubectl against the guest's lab.
-lab_kubectl() { KUBECONFIG=$LAB_STATE/kubeconfig "$LAB_DIR/kubectl" "$@"; }
+# lab_kubectl ARGS...: kubectl against the guest's lab, never for more than 100 s (a hung
+# call is a failure with its diagnosis, not a guest that never powers off).
+lab_kubectl() { KUBECONFIG=$LAB_STATE/kubeconfig timeout -k 5 100 "$LAB_DIR/kubectl" "$@"; }
 
 # lab_up: starts `lab serve` in the background (LAB_PID) and waits for its ready line.
 lab_up() {
@@ -88,6 +89,20 @@ spec:
 EOF
 }
 
+# lab_diagnose: what kubectl and the lab's log say, for a failure's output.
+lab_diagnose() {
+  echo "--- pod status:"
+  lab_kubectl get pod "$LAB_POD" -n "$LAB_NS" -o 'jsonpath={.status}' 2>&1 || true
+  echo
+  echo "--- events:"
+  lab_kubectl get events -n "$LAB_NS" -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}' 2>&1 || true
+  echo "--- kubectl logs (this instance, then the previous one):"
+  lab_kubectl logs -n "$LAB_NS" "$LAB_POD" 2>&1 | tail -n 10 || true
+  lab_kubectl logs -n "$LAB_NS" "$LAB_POD" --previous 2>&1 | tail -n 10 || true
+  echo "--- lab.log (last 30 lines):"
+  tail -n 30 "$LAB_STATE/lab.log"
+}
+
 # pod_field JSONPATH: one field of the victim's status.
 pod_field() { lab_kubectl get pod "$LAB_POD" -n "$LAB_NS" -o "jsonpath=$1"; }
 
@@ -103,13 +118,13 @@ test_lab_kubelet_on_cgroup_v2_oom_kills_the_whole_container() {
   local t0=$SECONDS
   lab_up
   lab_pod_manifest | lab_kubectl apply -f - >/dev/null
-  lab_kubectl wait -n "$LAB_NS" --for=condition=Ready "pod/$LAB_POD" --timeout=180s >/dev/null \
-    || { tail -n 20 "$LAB_STATE/lab.log"; fail "the pod did not become Ready"; }
+  lab_kubectl wait -n "$LAB_NS" --for=condition=Ready "pod/$LAB_POD" --timeout=90s >/dev/null \
+    || { lab_diagnose; fail "the pod did not become Ready"; }
   note "lab $LAB_ID up and the pod Ready in $((SECONDS - t0)) s"
 
   # The container's cgroup, as `lab cgroup` names it, and the limits read back.
   local line cg
-  line=$("$LAB_DIR/lab" cgroup "$LAB_NS/$LAB_POD" app)
+  line=$(timeout 60 "$LAB_DIR/lab" cgroup "$LAB_NS/$LAB_POD" app)
   check "one unified (v2) cgroup: '$line'" [ "${line%% *}" = unified ]
   cg=${line#unified }
   check "the container's cgroup is under the lab's" [ "$cg" = "$CG/chaos-lab-$LAB_ID/$(pod_field '{.metadata.uid}')/app" ]
@@ -140,11 +155,11 @@ test_lab_kubelet_on_cgroup_v2_oom_kills_the_whole_container() {
   kills0=$(memory_event "$cg" oom_kill) groups0=$(memory_event "$cg" oom_group_kill)
   lab_kubectl exec -n "$LAB_NS" "$LAB_POD" -- memory-leak --limit-mb 256 --rate-mb-per-second 50 \
     --watch-oom -y --output json >/tmp/lab-leak.json 2>/tmp/lab-leak.err || exec_status=$?
-  lab_kubectl wait -n "$LAB_NS" "pod/$LAB_POD" --timeout=120s \
+  lab_kubectl wait -n "$LAB_NS" "pod/$LAB_POD" --timeout=90s \
     --for=jsonpath='{.status.containerStatuses[0].restartCount}'=$((restarts0 + 1)) >/dev/null \
-    || fail "the container did not restart: $(pod_field '{.status.containerStatuses[0]}')"
-  lab_kubectl wait -n "$LAB_NS" --for=condition=Ready "pod/$LAB_POD" --timeout=120s >/dev/null \
-    || fail "the pod was not Ready again after the restart"
+    || { lab_diagnose; fail "the container did not restart"; }
+  lab_kubectl wait -n "$LAB_NS" --for=condition=Ready "pod/$LAB_POD" --timeout=90s >/dev/null \
+    || { lab_diagnose; fail "the pod was not Ready again after the restart"; }
   local reason code restarts kills1 groups1 survivors=""
   reason=$(pod_field '{.status.containerStatuses[0].lastState.terminated.reason}')
   code=$(pod_field '{.status.containerStatuses[0].lastState.terminated.exitCode}')
@@ -170,7 +185,7 @@ test_lab_kubelet_on_cgroup_v2_oom_kills_the_whole_container() {
   local id=$LAB_ID left swept
   lab_down
   left=$(lab_leftovers "$id")
-  "$LAB_DIR/lab" sweep >/dev/null
+  timeout 60 "$LAB_DIR/lab" sweep >/dev/null || fail "lab sweep failed or hung"
   swept=$(lab_leftovers "$id" any)
   note "lab down (exit $LAB_DOWN_STATUS), leftovers: ${left:-none}; after lab sweep: ${swept:-none};" \
     "$((SECONDS - t0)) s in all"
