@@ -331,7 +331,7 @@ async fn remote_tool(
         };
     }
     if common.cleanup {
-        let cleaned = crate::remote::stop::cleanup(&request, invocation, common.dry_run).await;
+        let cleaned = crate::remote::cleanup::cleanup(&request, invocation, common.dry_run).await;
         return match cleaned {
             Err(e @ ChaosError::BadInput(_)) => bad_input(tool, &e),
             Err(e) => {

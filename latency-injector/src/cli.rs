@@ -323,6 +323,7 @@ impl Tool for Cli {
             self.model()?;
             self.http_rules()?;
             self.common.duration_or(DEFAULT_DURATION)?;
+            self.check_unresolved()?;
         }
         Ok(request)
     }

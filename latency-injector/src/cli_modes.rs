@@ -99,4 +99,18 @@ impl Cli {
             })
         }
     }
+
+    /// Remote mode: the whole local validation (modes, `--engine`), before anything is
+    /// touched, of the forms that name no host to resolve (`--endpoint`/`--app-port`
+    /// ingress, no target at all); the others resolve their names in the pod.
+    pub(super) fn check_unresolved(&self) -> Result<()> {
+        let names = self.target.is_some()
+            || !self.target_hosts.is_empty()
+            || self.listen.is_some()
+            || self.upstream.is_some();
+        if !names {
+            crate::engine_config::shape(&self.settings()?)?;
+        }
+        Ok(())
+    }
 }

@@ -86,16 +86,17 @@ pub fn request(cli: &Flags) -> Result<Option<Request>> {
             destructive: false,
         }));
     }
-    let Some(request) = Request::from_args(crate::TOOL, remote, Delivery::Ephemeral)? else {
+    let Some(mut request) = Request::from_args(crate::TOOL, remote, Delivery::Ephemeral)? else {
         return Ok(None);
     };
     if !cli.aimed {
-        // The originals' `-s A -l 200 -j 50 [-p PORT]`.
-        return Err(ChaosError::bad_input(
-            "remote latency-injector needs a place for the delay: --endpoint PATH or --app-port (ingress), \
-             --target SERVICE (egress to it), or -n NS --target SERVICE without -s (at the Service's pods); \
-             delaying every outgoing connection of a pod is not available yet",
-        ));
+        // The originals' `-s A -l 200 -j 50 [-p PORT]`: every outgoing TCP connection of
+        // the pod, which only netem can delay (`auto` would choose it; `proxy` is refused
+        // by `Cli::remote` before anything is touched). The in-pod argv says so: the
+        // plan shows the engine, and a kernel without sch_netem is the pod's own clear
+        // refusal (exit 2 naming the module) rather than a guess of `auto`.
+        request.skip.push("engine");
+        request.extra.push("--engine=netem".into());
     }
     Ok(Some(request))
 }

@@ -217,7 +217,12 @@ impl Tool for Cli {
                 });
                 request.skip = vec!["target_service"];
             }
-            None if self.target_host.is_empty() => {
+            // `--cleanup`/`--stop RUNID` with remote flags sweep or stop the pods' runs:
+            // they cut nothing, so they need no target.
+            None if self.target_host.is_empty()
+                && !self.common.cleanup
+                && self.common.stop.is_none() =>
+            {
                 return Err(ChaosError::bad_input(
                     "say what to cut the source pods from: -t/--target-service SERVICE or -H/--target-host \
                      (net-partition never partitions all traffic by default; -H 0.0.0.0/0 means it)",

@@ -12,7 +12,6 @@ use chaos_common::kube::freeze::FreezeSwitch;
 use chaos_common::kube::namespace;
 use chaos_common::kube::targets::TargetSpec;
 use chaos_common::kube::{ClientOptions, selector};
-use chaos_common::safety::validate_namespace;
 use chaos_common::summary::{ReportView, Said, Style};
 use chaos_common::tool::{Prepared, Tool};
 use clap::Parser;
@@ -204,14 +203,8 @@ impl Cli {
             .map(|e| positive("--expect-recovery-within", e.as_duration()))
             .transpose()?;
         let recovery_timeout = self.recovery_timeout(expect)?;
-        let mut freeze_namespaces = vec![namespace.clone()];
-        if let Some(ns) = &self.freeze_namespace {
-            let ns = validate_namespace(ns)
-                .map_err(|e| ChaosError::bad_input(format!("--freeze-namespace: {e}")))?;
-            if !freeze_namespaces.contains(&ns) {
-                freeze_namespaces.push(ns);
-            }
-        }
+        let freeze_namespaces =
+            chaos_common::kube::freeze::namespaces(&namespace, self.freeze_namespace.as_deref())?;
         Ok(Settings {
             namespace,
             namespace_from: from.to_string(),

@@ -324,20 +324,7 @@ fn freeze(lab: &Lab) {
 /// stops it and removes the copy.
 fn stop_by_hand(lab: &Lab) {
     let pod = lab.pods("product-service").remove(0);
-    let mut run = Running::start(
-        lab,
-        "cpu-hog",
-        &[
-            "--pod", &pod, "-c", "50", "-d", "300", "--run-id", "killed-1",
-        ],
-    );
-    run.wait_for("fault applied in pod", 1, 120);
-    run.signal(Signal::SIGKILL);
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(
-        lab.cpu_percent(&pod, Duration::from_secs(1)) > 20.0,
-        "the pod's run died with the operator"
-    );
+    lab.orphan_cpu_hog(&pod, "killed-1");
     let out = common::run(
         Command::new(common::bin("cpu-hog"))
             .args(["--stop", "killed-1", "--pod", &pod, "--output", "json"])

@@ -244,6 +244,38 @@ fn remote_latency_injector_forms_of_the_issue_and_the_runbooks() {
             "app=product-service",
             &["--target=redis"],
         ),
+        (
+            &[
+                "-s",
+                "product-service",
+                "--target",
+                "redis",
+                "--engine",
+                "proxy",
+            ],
+            "app=product-service",
+            &["--target=redis", "--engine=proxy"],
+        ),
+        // The originals' form: every outgoing TCP connection of the pod, with netem.
+        (
+            &[
+                "-s",
+                "product-service",
+                "-l",
+                "200",
+                "-j",
+                "50",
+                "-p",
+                "5432",
+            ],
+            "app=product-service",
+            &[
+                "--latency=200",
+                "--jitter=50",
+                "--target-port=5432",
+                "--engine=netem",
+            ],
+        ),
     ];
     for (args, selector, want) in cases {
         let mut all = args.to_vec();
@@ -267,6 +299,120 @@ fn remote_latency_injector_forms_of_the_issue_and_the_runbooks() {
         }
         if selector == &"app=redis" {
             assert!(!argv.iter().any(|a| a.starts_with("--target")), "{argv:?}");
+        }
+    }
+    assert_untouched(&api);
+}
+
+/// The originals' `-s A -l 200 -j 50 -p PORT`: an ephemeral container with NET_ADMIN in
+/// each pod of A running the netem engine, the plan saying so.
+#[test]
+fn remote_latency_injector_originals_form_plans_netem_in_an_ephemeral_container() {
+    let api = Api::start();
+    let (exit, report, stderr) = api.run(
+        "latency-injector",
+        None,
+        &[
+            "-s",
+            "product-service",
+            "-l",
+            "200",
+            "-j",
+            "50",
+            "-p",
+            "5432",
+            "--dry-run",
+            "--run-id",
+            "r6",
+        ],
+    );
+    assert_eq!(exit, 0, "{stderr}\n{report:#}");
+    common::assert_valid_report(&report);
+    assert_eq!(report["parameters"]["delivery"], "ephemeral");
+    assert_eq!(
+        names(&report).len(),
+        api.lab.pod_names("app=product-service").len()
+    );
+    let argv = in_pod(&report);
+    assert_eq!(argv[0], "latency-injector");
+    assert_eq!(
+        argv.iter().filter(|a| a.starts_with("--engine")).count(),
+        1,
+        "{argv:?}"
+    );
+    let plan = plan_text(&report);
+    for needle in [
+        "ephemeral container chaos-latency-injector-r6",
+        "capabilities: drop ALL, add NET_ADMIN",
+        "--engine=netem",
+        "--target-port=5432",
+        "patch pods/ephemeralcontainers in lomash-wood",
+    ] {
+        assert!(plan.contains(needle), "plan lacks '{needle}':\n{plan}");
+    }
+    // --engine auto given: still one --engine in the pod, netem.
+    let (exit, report, stderr) = api.run(
+        "latency-injector",
+        None,
+        &[
+            "-s",
+            "product-service",
+            "-l",
+            "200",
+            "--engine",
+            "auto",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(exit, 0, "{stderr}\n{report:#}");
+    let argv = in_pod(&report);
+    let engines: Vec<_> = argv.iter().filter(|a| a.starts_with("--engine")).collect();
+    assert_eq!(engines, ["--engine=netem"], "{argv:?}");
+    assert_untouched(&api);
+}
+
+/// `--cleanup` with remote flags: one target per matched pod, each with the in-pod
+/// `TOOL --cleanup` it would run (a new ephemeral container where none of the tool's runs),
+/// touching nothing in a dry run. latency-injector's `--cleanup -s A` names no place for a
+/// delay: it was refused as bad input before the originals' form was wired.
+#[test]
+fn remote_cleanup_dry_run_names_the_cleanup_of_each_matched_pod() {
+    let api = Api::start();
+    for (tool, service) in [
+        ("latency-injector", "product-service"),
+        ("net-partition", "order-payment-service"),
+    ] {
+        let (exit, report, stderr) =
+            api.run(tool, None, &["-s", service, "--cleanup", "--dry-run"]);
+        assert_eq!(exit, 0, "{tool}: {stderr}\n{report:#}");
+        common::assert_valid_report(&report);
+        assert_eq!(report["action"], "cleanup", "{report:#}");
+        assert_eq!(report["result"], "dry-run", "{report:#}");
+        let mut pods: Vec<String> = api
+            .lab
+            .pod_names(&format!("app={service}"))
+            .iter()
+            .map(|p| format!("lomash-wood/{p}"))
+            .collect();
+        pods.sort();
+        let mut got = names(&report);
+        got.sort();
+        assert_eq!(got, pods, "{tool}");
+        let plan = plan_text(&report);
+        for pod in api.lab.pod_names(&format!("app={service}")) {
+            let line = format!("pod {pod}: add ephemeral container chaos-{tool}-");
+            assert!(plan.contains(&line), "{tool}: plan lacks '{line}':\n{plan}");
+        }
+        assert!(
+            plan.contains(&format!("running {tool} --cleanup")),
+            "{plan}"
+        );
+        for target in report["targets"].as_array().unwrap() {
+            assert_eq!(
+                target["details"]["removed"],
+                serde_json::json!([]),
+                "{target:#}"
+            );
         }
     }
     assert_untouched(&api);
@@ -354,7 +500,10 @@ fn remote_bad_input_is_exit_two_before_anything_is_touched() {
         all.push("--dry-run");
         let (exit, report, stderr) = api.run(tool, None, &all);
         assert_eq!(exit, 2, "{tool} {args:?}: {stderr}\n{report:#}");
-        assert_eq!(report["result"], "bad-input", "{report:#}");
+        assert_eq!(
+            report["result"], "bad-input",
+            "{tool} {args:?}: {stderr}\n{report:#}"
+        );
         assert!(stderr.contains(needle), "{tool} {args:?}: {stderr}");
     }
     // Refused by the command line itself: one line on stderr, no report.
@@ -371,8 +520,18 @@ fn remote_bad_input_is_exit_two_before_anything_is_touched() {
         ),
         (
             "latency-injector",
-            &["-s", "product-service", "-l", "200", "-j", "50"],
-            "place for the delay",
+            &["-s", "product-service", "-l", "200", "--engine", "proxy"],
+            "--engine proxy needs a target",
+        ),
+        (
+            "latency-injector",
+            &["-s", "product-service", "-p", "5432", "--endpoint", "/x"],
+            "-p/--target-port alone",
+        ),
+        (
+            "latency-injector",
+            &["-s", "product-service", "--endpoint", "x"],
+            "must be a path starting with '/'",
         ),
         ("cpu-hog", &["--pod", "a", "-s", "b"], "one way"),
         (

@@ -308,6 +308,18 @@ fn remote_rbac_yaml_grants_exactly_what_the_remote_forms_ask_for() {
                 "--endpoint=/x".into(),
             ],
         ),
+        // The originals' form: netem for every outgoing connection of the pods.
+        (
+            "latency-injector",
+            vec![
+                "-s".into(),
+                "product-service".into(),
+                "-l".into(),
+                "200".into(),
+                "-j".into(),
+                "50".into(),
+            ],
+        ),
     ];
     let mut used = BTreeSet::new();
     for (tool, args) in forms {
@@ -352,25 +364,28 @@ fn remote_pod_security_baseline_refuses_the_ephemeral_container_not_exec_deliver
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (exit, report, stderr) = api.run(
-        "latency-injector",
-        None,
+    // The runbook's ingress form and the originals' netem form (no target).
+    let forms: [&[&str]; 2] = [
         &[
             "--service=order-payment-service",
             "--endpoint=/v1/webhooks/stripe",
             "-y",
         ],
-    );
-    assert_eq!(exit, 3, "{stderr}\n{report:#}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("pod-security.kubernetes.io/enforce=baseline"),
-        "{message}"
-    );
-    assert!(
-        message.contains("kubectl label namespace lomash-wood"),
-        "{message}"
-    );
+        &["-s", "product-service", "-l", "200", "-j", "50", "-y"],
+    ];
+    for args in forms {
+        let (exit, report, stderr) = api.run("latency-injector", None, args);
+        assert_eq!(exit, 3, "{args:?}: {stderr}\n{report:#}");
+        let message = report["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("pod-security.kubernetes.io/enforce=baseline"),
+            "{message}"
+        );
+        assert!(
+            message.contains("kubectl label namespace lomash-wood"),
+            "{message}"
+        );
+    }
     assert!(touched(&api, chaos_tests::kube_server::ADMIN_USER).is_empty());
     // cpu-hog runs in the application container itself: Pod Security does not apply.
     let (exit, _, stderr) = api.run("cpu-hog", None, &["-s", "product-service", "--dry-run"]);

@@ -29,6 +29,20 @@ pub const NAME: &str = "chaos-freeze";
 /// How often running runs look for it.
 pub const POLL: Duration = Duration::from_secs(1);
 
+/// Where a run looks for the switch: its target namespace, then `--freeze-namespace`
+/// (validated, exit 2 when malformed) if it differs.
+pub fn namespaces(target: &str, freeze_namespace: Option<&str>) -> Result<Vec<String>> {
+    let mut namespaces = vec![target.to_owned()];
+    if let Some(ns) = freeze_namespace {
+        let ns = crate::safety::validate_namespace(ns)
+            .map_err(|e| ChaosError::bad_input(format!("--freeze-namespace: {e}")))?;
+        if !namespaces.contains(&ns) {
+            namespaces.push(ns);
+        }
+    }
+    Ok(namespaces)
+}
+
 /// A freeze switch that is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frozen {

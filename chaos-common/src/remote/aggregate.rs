@@ -53,6 +53,26 @@ pub fn reverted(r: &PodRun) -> bool {
     }
 }
 
+/// Why a pod did not apply the fault: the delivery's errors, then its own report's
+/// (e.g. a node kernel without `sch_netem`), each prefixed with the pod's name.
+pub fn why_not(run: &PodRun) -> Vec<String> {
+    let reported = run
+        .report
+        .as_ref()
+        .and_then(|r| r.get("errors"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("message").and_then(Value::as_str))
+        .map(str::to_owned);
+    run.errors
+        .iter()
+        .cloned()
+        .chain(reported)
+        .map(|e| format!("pod {}: {e}", run.target.name))
+        .collect()
+}
+
 /// The pod's result.
 pub fn pod_result(r: &PodRun, watch_oom: bool) -> RunResult {
     match r.outcome {

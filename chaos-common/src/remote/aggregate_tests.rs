@@ -180,3 +180,23 @@ fn an_aborted_run_stays_aborted_and_no_records_leave_the_report_alone() {
     let report = finish(refused, &layout(Delivery::Exec), &[], &[], false, None);
     assert_eq!(report.exit_code, 3);
 }
+
+#[test]
+fn a_pod_that_applied_nothing_says_why_from_its_delivery_and_its_own_report() {
+    let mut r = run("a", Outcome::Completed, Some("bad-input"), Instant::now());
+    r.errors.push("log stream ended early".into());
+    r.report = Some(json!({"result": "bad-input", "errors": [
+        {"kind": "bad-input", "message": "--engine netem: the kernel has no sch_netem"},
+        {"kind": "other"},
+    ]}));
+    assert_eq!(
+        why_not(&r),
+        [
+            "pod a: log stream ended early",
+            "pod a: --engine netem: the kernel has no sch_netem"
+        ]
+    );
+    r.report = None;
+    r.errors.clear();
+    assert!(why_not(&r).is_empty());
+}

@@ -15,7 +15,6 @@ use clap::Args;
 
 use crate::error::{ChaosError, Result};
 use crate::kube::selector;
-use crate::safety::validate_namespace;
 
 /// The namespace of the originals, when nothing else names one
 /// ([`crate::kube::namespace`]).
@@ -293,14 +292,8 @@ impl RemoteArgs {
             Some(i) => check_image(i)?,
             None => default_image(version),
         };
-        let mut freeze_namespaces = vec![namespace.clone()];
-        if let Some(ns) = &self.freeze_namespace {
-            let ns = validate_namespace(ns)
-                .map_err(|e| ChaosError::bad_input(format!("--freeze-namespace: {e}")))?;
-            if !freeze_namespaces.contains(&ns) {
-                freeze_namespaces.push(ns);
-            }
-        }
+        let freeze_namespaces =
+            crate::kube::freeze::namespaces(&namespace, self.freeze_namespace.as_deref())?;
         Ok(Settings {
             selection,
             namespace,

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::resolve::Resolved;
 use super::session::{Ctx, Layout, PodRun, Shared, Stage};
-use super::{Delivery, Request, args::Settings, by_exec, ephemeral, keeper, oom, plan};
+use super::{Delivery, Request, aggregate, args::Settings, by_exec, ephemeral, keeper, oom, plan};
 use crate::error::{ChaosError, Result};
 use crate::fault::{Conclusion, Fault, Plan, Progress};
 
@@ -269,10 +269,12 @@ impl Fault for RemoteRun {
             let errors: Vec<String> = handle
                 .runs
                 .iter()
-                .flat_map(|r| r.borrow().errors.clone())
+                .flat_map(|r| aggregate::why_not(&r.borrow()))
                 .collect();
-            let details = self.revert(handle).await.unwrap_or(Value::Null);
-            let _ = details;
+            // Whatever was started is stopped; the pods' reports carry the detail.
+            if let Err(e) = self.revert(handle).await {
+                warn!("after no pod applied the fault: {e}");
+            }
             return Err(ChaosError::fault(format!(
                 "the fault was applied in no pod: {}",
                 if errors.is_empty() {

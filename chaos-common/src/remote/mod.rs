@@ -32,6 +32,7 @@ pub mod args;
 pub mod argv;
 pub mod binary;
 pub mod by_exec;
+pub mod cleanup;
 pub mod ephemeral;
 pub mod exec;
 pub mod fault;

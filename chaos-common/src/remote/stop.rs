@@ -1,44 +1,43 @@
-//! `TOOL --stop RUNID` and `TOOL --cleanup` with remote flags: the same commands run in
-//! each matched pod (through exec), for an operator whose own tool is gone (SIGKILLed, a
-//! lost terminal) or who wants a pod swept.
-//!
-//! - stop: exec delivery runs `DIR/chaos-TOOL-RUNID/TOOL --stop RUNID` in the container
-//!   and removes the copy; ephemeral delivery runs `TOOL --stop RUNID` in the
-//!   `chaos-TOOL-RUNID` container if it still runs.
-//! - cleanup: exec delivery runs every copy's `TOOL --cleanup` (`DIR/chaos-TOOL-*`) and
-//!   removes the copies; ephemeral delivery runs `TOOL --cleanup` in every running
-//!   `chaos-TOOL-*` container of the pod, or in a new one when none runs (the tables a
-//!   killed container left in the pod's network namespace are swept that way).
+//! `TOOL --stop RUNID` with remote flags: the same command run in each matched pod
+//! (through exec), for an operator whose own tool is gone (SIGKILLed, a lost terminal).
+//! Exec delivery runs `DIR/chaos-TOOL-RUNID/TOOL --stop RUNID` in the container and
+//! removes the copy; ephemeral delivery runs `TOOL --stop RUNID` in the
+//! `chaos-TOOL-RUNID` container if it still runs. What one pod's work did (`Done`),
+//! the pods, the exec helpers and the report are shared with `--cleanup`
+//! (`cleanup.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::{info, warn};
 
 use super::exec::{self, Place};
 use super::pods::{self, PodTarget};
 use super::run::{Invocation, layout};
-use super::session::{Ctx, Layout, Outcome, PodRun, Shared};
-use super::{Delivery, Request, ephemeral};
-use crate::error::{ChaosError, Result};
+use super::session::Layout;
+use super::{Delivery, Request};
+use crate::error::Result;
 use crate::kube::Connection;
 use crate::kube::client::{ClientOptions, connect};
 use crate::kube::retry::ThrottleCount;
 use crate::report::{Action, Report, ReportError, RunResult, Target};
 
-const LIMIT: Duration = Duration::from_secs(45);
+pub(super) const LIMIT: Duration = Duration::from_secs(45);
 
 /// What happened in one pod.
 #[derive(Debug, Clone, Default)]
-struct Done {
-    lines: Vec<String>,
-    errors: Vec<String>,
+pub(super) struct Done {
+    pub(super) lines: Vec<String>,
+    pub(super) errors: Vec<String>,
+    /// What the in-pod `--cleanup` runs reported (`observations.stopped`, `.removed`),
+    /// and the copies removed (exec delivery).
+    pub(super) stopped: Vec<String>,
+    pub(super) removed: Vec<String>,
 }
 
-async fn pods_of(
+pub(super) async fn pods_of(
     request: &Request,
     inv: Invocation<'_>,
     run_id: &str,
@@ -53,7 +52,7 @@ async fn pods_of(
     Ok((conn, layout, pods))
 }
 
-fn place<'a>(
+pub(super) fn place<'a>(
     conn: &'a Connection,
     layout: &'a Layout,
     pod: &'a str,
@@ -68,7 +67,7 @@ fn place<'a>(
 }
 
 /// The ephemeral containers of `pod` whose names start with `prefix`, running or not.
-async fn ephemeral_states(
+pub(super) async fn ephemeral_states(
     conn: &Connection,
     layout: &Layout,
     pod: &str,
@@ -90,7 +89,31 @@ async fn ephemeral_states(
         .collect()
 }
 
-async fn run_in(
+/// Runs `argv` in the container, noting it (and its exit code) or the error in `done`;
+/// its output, if it ran.
+pub(super) async fn exec_in(
+    conn: &Connection,
+    layout: &Layout,
+    pod: &str,
+    container: &str,
+    argv: &[String],
+    done: &mut Done,
+) -> Option<exec::Output> {
+    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
+        Ok(out) => {
+            done.lines
+                .push(format!("{} (exit {})", argv.join(" "), out.code));
+            Some(out)
+        }
+        Err(e) => {
+            done.errors.push(format!("{}: {e}", argv.join(" ")));
+            None
+        }
+    }
+}
+
+/// [`exec_in`]'s exit code.
+pub(super) async fn run_in(
     conn: &Connection,
     layout: &Layout,
     pod: &str,
@@ -98,17 +121,9 @@ async fn run_in(
     argv: &[String],
     done: &mut Done,
 ) -> Option<i32> {
-    match exec::run(place(conn, layout, pod, container), argv, None, LIMIT).await {
-        Ok(out) => {
-            done.lines
-                .push(format!("{} (exit {})", argv.join(" "), out.code));
-            Some(out.code)
-        }
-        Err(e) => {
-            done.errors.push(format!("{}: {e}", argv.join(" ")));
-            None
-        }
-    }
+    exec_in(conn, layout, pod, container, argv, done)
+        .await
+        .map(|out| out.code)
 }
 
 async fn stop_pod(conn: &Connection, layout: &Layout, pod: &PodTarget) -> Done {
@@ -151,7 +166,7 @@ async fn stop_pod(conn: &Connection, layout: &Layout, pod: &PodTarget) -> Done {
     done
 }
 
-fn report(
+pub(super) fn report(
     tool: &str,
     version: &str,
     run_id: &str,
@@ -185,10 +200,18 @@ fn report(
         report.targets.push(
             Target::new("pod", format!("{}/{}", layout.namespace, pod.name)).with_details(json!({
                 "container": pod.container, "done": done.lines, "errors": done.errors,
+                "stopped": done.stopped, "removed": done.removed,
             })),
         );
     }
-    report.observations = json!({"pods": report.targets.len(), "failed": failed});
+    let removed: usize = report
+        .targets
+        .iter()
+        .filter_map(|t| t.details["removed"].as_array())
+        .map(Vec::len)
+        .sum();
+    report.observations =
+        json!({"pods": report.targets.len(), "failed": failed, "removed": removed});
     let result = if dry_run {
         RunResult::DryRun
     } else if failed {
@@ -215,184 +238,4 @@ pub async fn stop(request: &Request, inv: Invocation<'_>, run_id: &str) -> Resul
         results,
         false,
     ))
-}
-
-/// The `chaos-TOOL-RUNID` directories of an `ls -1` listing.
-pub fn copies(listing: &str, tool: &str) -> Vec<String> {
-    let prefix = format!("chaos-{tool}-");
-    listing
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            l.strip_prefix(&prefix)
-                .is_some_and(|id| crate::runid::validate(id).is_ok())
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
-async fn clean_exec(conn: &Connection, layout: &Layout, pod: &PodTarget, dry_run: bool) -> Done {
-    let mut done = Done::default();
-    let ls = vec!["ls".to_owned(), "-1".to_owned(), layout.remote_dir.clone()];
-    let listing = exec::run(
-        place(conn, layout, &pod.name, &pod.container),
-        &ls,
-        None,
-        LIMIT,
-    )
-    .await;
-    let found = match listing {
-        Ok(out) if out.code == 0 => copies(&out.stdout, layout.tool),
-        Ok(out) => {
-            done.errors.push(format!(
-                "ls {} exited {}: {}",
-                layout.remote_dir,
-                out.code,
-                out.stderr.trim()
-            ));
-            return done;
-        }
-        Err(e) => {
-            done.errors.push(e.to_string());
-            return done;
-        }
-    };
-    if found.is_empty() {
-        done.lines.push(format!(
-            "no {}/chaos-{}-* copies: nothing to clean",
-            layout.remote_dir, layout.tool
-        ));
-    }
-    for dir in found {
-        let path = format!("{}/{dir}", layout.remote_dir.trim_end_matches('/'));
-        let cleanup = vec![format!("{path}/{}", layout.tool), "--cleanup".to_owned()];
-        let rm = vec!["rm".to_owned(), "-rf".to_owned(), path.clone()];
-        if dry_run {
-            done.lines
-                .push(format!("run {} then {}", cleanup.join(" "), rm.join(" ")));
-            continue;
-        }
-        if run_in(conn, layout, &pod.name, &pod.container, &cleanup, &mut done).await != Some(0) {
-            done.errors.push(format!("{} --cleanup failed", cleanup[0]));
-        }
-        if run_in(conn, layout, &pod.name, &pod.container, &rm, &mut done).await != Some(0) {
-            done.errors.push(format!("could not remove {path}"));
-        }
-    }
-    done
-}
-
-async fn clean_ephemeral(
-    conn: &Connection,
-    layout: &Layout,
-    pod: &PodTarget,
-    dry_run: bool,
-) -> Done {
-    let mut done = Done::default();
-    let prefix = format!("chaos-{}-", layout.tool);
-    let running: Vec<String> = ephemeral_states(conn, layout, &pod.name, &prefix)
-        .await
-        .into_iter()
-        .filter_map(|(n, running)| running.then_some(n))
-        .collect();
-    let cleanup = vec![layout.tool.to_owned(), "--cleanup".to_owned()];
-    if running.is_empty() {
-        done.lines.push(format!(
-            "add ephemeral container {} (image {}, NET_ADMIN) running {} --cleanup",
-            layout.name(),
-            layout.image,
-            layout.tool
-        ));
-        if !dry_run {
-            done.errors
-                .extend(clean_in_new_container(conn, layout, pod).await);
-        }
-        return done;
-    }
-    for name in running {
-        if dry_run {
-            done.lines
-                .push(format!("run {} in {name}", cleanup.join(" ")));
-        } else if run_in(conn, layout, &pod.name, &name, &cleanup, &mut done).await != Some(0) {
-            done.errors.push(format!("--cleanup in {name} failed"));
-        }
-    }
-    done
-}
-
-/// Runs `TOOL --cleanup` in a new ephemeral container; the errors, if any.
-async fn clean_in_new_container(
-    conn: &Connection,
-    layout: &Layout,
-    pod: &PodTarget,
-) -> Vec<String> {
-    let mut own = layout.clone();
-    own.argv = ["--cleanup", "--output", "json", "--log-format", "json"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let ctx = Arc::new(Ctx {
-        layout: own,
-        conn: conn.clone(),
-        archive: None,
-        watch_oom: false,
-        permits: Arc::new(tokio::sync::Semaphore::new(1)),
-        started: std::time::Instant::now(),
-        stopping: Default::default(),
-    });
-    let shared = Arc::new(Shared::new(PodRun::new(pod.clone())));
-    ephemeral::session(ctx, shared.clone()).await;
-    let run = shared.borrow().clone();
-    let result = run
-        .report
-        .as_ref()
-        .and_then(|r| r.get("result"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match (run.outcome, result.as_deref()) {
-        (Some(Outcome::Completed), Some("ok")) => Vec::new(),
-        _ => {
-            let mut errors = run.errors;
-            errors.push(format!("the cleanup container ended with {result:?}"));
-            errors
-        }
-    }
-}
-
-/// `--cleanup` in every matched pod (with `--dry-run`, only what it would do).
-pub async fn cleanup(request: &Request, inv: Invocation<'_>, dry_run: bool) -> Result<Report> {
-    let run_id = crate::runid::generate();
-    let (conn, layout, pods) = pods_of(request, inv, &run_id).await?;
-    let work = pods.iter().map(|p| async {
-        let done = match layout.delivery {
-            Delivery::Exec => clean_exec(&conn, &layout, p, dry_run).await,
-            Delivery::Ephemeral => clean_ephemeral(&conn, &layout, p, dry_run).await,
-        };
-        (p.clone(), done)
-    });
-    let results = futures_util::future::join_all(work).await;
-    if results.is_empty() {
-        return Err(ChaosError::bad_input("no pods to clean"));
-    }
-    Ok(report(
-        inv.tool,
-        inv.version,
-        &run_id,
-        Action::Cleanup,
-        &layout,
-        results,
-        dry_run,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_this_tools_copies_with_valid_run_ids_are_swept() {
-        let listing = "chaos-cpu-hog-20260101-000000-abc123\nchaos-cpu-hog-\nchaos-memory-leak-r1\nchaos-cpu-hog-Bad_Id\nnotes.txt\n";
-        assert_eq!(
-            super::copies(listing, "cpu-hog"),
-            ["chaos-cpu-hog-20260101-000000-abc123"]
-        );
-    }
 }

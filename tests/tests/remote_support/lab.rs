@@ -122,6 +122,25 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// `cpu-hog --pod POD -c 50 -d 300 --run-id RUN_ID` whose operator is SIGKILLed once
+    /// the pod's run applied: that run goes on in the pod (checked from its cgroup).
+    pub fn orphan_cpu_hog(&self, pod: &str, run_id: &str) {
+        let mut run = Running::start(
+            self,
+            "cpu-hog",
+            &["--pod", pod, "-c", "50", "-d", "300", "--run-id", run_id],
+        );
+        run.wait_for("fault applied in pod", 1, 120);
+        run.signal(nix::sys::signal::Signal::SIGKILL);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            self.cpu_percent(pod, Duration::from_secs(1)) > 20.0,
+            "the pod's run died with the operator"
+        );
+    }
+}
+
 /// A tool running in the background with `--output json`; its stderr lines collected.
 pub struct Running {
     pub child: Option<Child>,
