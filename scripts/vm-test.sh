@@ -32,11 +32,13 @@ Usage: scripts/vm-test.sh [OPTIONS]
 
 Runs the guest suite (scripts/vm/suite.sh) in a qemu VM on Debian's kernel with cgroup v2.
 Needs root, qemu-system-x86_64, debootstrap and mkfs.ext4 (installed when missing) and
-access to deb.debian.org the first time (the image is cached under target/vm/).
+access to deb.debian.org the first time (the image is cached under target/vm/). The lab
+group also needs the lab's binaries (target/debug/lab, lab-init: cargo build -p
+chaos-tests) and kubectl on this host; the guest test fails, saying so, without them.
 
 Options:
   --accel auto|kvm|tcg  accelerator; auto tries KVM for ${kvm_probe_s} s, then TCG [${accel}]
-  --groups LIST         suite groups to run, comma-separated (cpu,memory,net,netem) [all]
+  --groups LIST         suite groups to run, comma-separated (cpu,memory,net,netem,lab) [all]
   --bench NAME          run scripts/bench.sh NAME in the guest instead of the suite
                         (latency: the netem engine against the proxy engine)
   --timeout SECONDS     give up on the guest after this long [${timeout_s}]
@@ -70,7 +72,7 @@ skip() {
 started=$(date +%s)
 is_root || skip "it needs root (debootstrap, mkfs.ext4 -d of a root filesystem)"
 ensure_packages qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap \
-  mkfs.ext4:e2fsprogs jq:jq
+  mkfs.ext4:e2fsprogs jq:jq kubectl:kubernetes-client
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4; do
   command -v "$tool" >/dev/null || skip "$tool is not installed and could not be installed"
 done
@@ -97,6 +99,15 @@ fi
 for bin in cpu-hog memory-leak net-partition latency-injector; do
   [ -x "$root/dist/$bin" ] || die "dist/$bin is missing: run scripts/build-static.sh"
 done
+# The lab group (scripts/vm/tests/lab.sh) runs the lab's kubelet and API server in the
+# guest: the debug build of the chaos-tests package (what the host's tests use; host and
+# guest are both Debian 12 and the binaries need only libc, libm and libgcc_s).
+lab_selected=0
+case ",$groups," in ,all,|*,lab,*) lab_selected=1 ;; esac
+if [ "$lab_selected" -eq 1 ] && [ "$build" -eq 1 ]; then
+  log "building the lab (cargo build -p chaos-tests --bin lab --bin lab-init)"
+  (cd "$root" && cargo build --quiet -p chaos-tests --bin lab --bin lab-init)
+fi
 
 image_started=$(date +%s)
 image=$(vm_image_dir) || skip "the guest image could not be built (debootstrap of $VM_SUITE from $VM_MIRROR failed; see above)"
@@ -116,6 +127,24 @@ for bin in "$root"/dist/*; do
     install -m 0755 "$bin" "$payload/bin/"
   fi
 done
+# The lab's binaries, stripped (a fifth of the debug size: a smaller disk, a faster
+# mkfs), and the host's kubectl (a static Go binary), at /vm/lab. Missing ones are
+# missing in the guest too, where the lab test fails and says so.
+if [ "$lab_selected" -eq 1 ]; then
+  mkdir -p "$payload/lab"
+  for bin in lab lab-init; do
+    if [ -x "$root/target/debug/$bin" ]; then
+      strip -o "$payload/lab/$bin" "$root/target/debug/$bin"
+    else
+      log "target/debug/$bin is not built: the guest's lab test will fail (cargo build -p chaos-tests)"
+    fi
+  done
+  if kubectl=$(command -v kubectl); then
+    install -m 0755 "$(readlink -f "$kubectl")" "$payload/lab/kubectl"
+  else
+    log "kubectl is not installed: the guest's lab test will fail"
+  fi
+fi
 chmod 0755 "$payload/init.sh"
 mkfs.ext4 -q -F -L chaos-payload -d "$payload" "$work/payload.ext4" \
   "$(( $(du -sm "$payload" | cut -f1) + 16 ))M" >/dev/null

@@ -259,6 +259,7 @@ fn the_library_the_toy_runbook_and_the_toy_tool_are_shellcheck_clean() {
     let repo = common::repo();
     let mut files: Vec<String> = vec![
         "scripts/runbooks/lib.sh".into(),
+        "scripts/runbooks/game-day.sh".into(),
         "chaos-verdict/tests/fixtures/toy-runbook.sh".into(),
         "chaos-verdict/tests/fixtures/bin/toy-fault".into(),
     ];

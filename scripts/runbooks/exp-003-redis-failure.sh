@@ -33,61 +33,24 @@ IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 rb_load products products.js
 rb_load auth auth.js "VUS=$(((RB_VUS + 1) / 2))"
 
-ORIGINAL_REPLICAS=""
 FAULT_START_MS=""
-
-redis_pods() {
-  rb_kubectl get pods -n "$RB_NAMESPACE" -l "app=$REDIS" -o name
-}
 
 rb_hook_preflight() {
   rb_kubectl get deployment -n "$RB_NAMESPACE" "${CLIENT_LIST[@]}" -o name >/dev/null 2>&1 ||
     rb_fail 2 "--clients: not every one of ${CLIENTS} is a Deployment in $RB_NAMESPACE"
-  if [ "$MODE" = scale-to-zero ]; then
-    ORIGINAL_REPLICAS=$(rb_kubectl get statefulset "$REDIS" -n "$RB_NAMESPACE" -o 'jsonpath={.spec.replicas}' 2>&1) ||
-      rb_fail 2 "no StatefulSet $REDIS in $RB_NAMESPACE: ${ORIGINAL_REPLICAS//$'\n'/ }"
-    [ "$ORIGINAL_REPLICAS" -gt 0 ] 2>/dev/null || rb_fail 3 "statefulset/$REDIS has $ORIGINAL_REPLICAS replicas already: nothing to remove"
-    rb_log "statefulset/$REDIS has $ORIGINAL_REPLICAS replica(s): restored to that"
-  fi
+  [ "$MODE" != scale-to-zero ] || rb_redis_preflight
 }
 
-scale_apply() {
-  FAULT_START_MS=$(rb_now_ms)
-  ORIGINAL_REPLICAS=$(rb_kubectl get statefulset "$REDIS" -n "$RB_NAMESPACE" -o 'jsonpath={.spec.replicas}') || return 1
-  rb_mark redis-replicas "statefulset/$REDIS had $ORIGINAL_REPLICAS replica(s)"
-  rb_kubectl scale "statefulset/$REDIS" -n "$RB_NAMESPACE" --replicas=0 || return 1
-  local tries=0
-  while [ -n "$(redis_pods)" ] && [ "$tries" -lt 600 ]; do
-    sleep 0.1
-    tries=$((tries + 1))
-  done
-  [ -z "$(redis_pods)" ] || return 1
-  rb_mark redis-gone "no $REDIS pod left"
-}
-
-scale_revert() {
-  rb_kubectl scale "statefulset/$REDIS" -n "$RB_NAMESPACE" --replicas="$ORIGINAL_REPLICAS" &&
-    rb_kubectl rollout status "statefulset/$REDIS" -n "$RB_NAMESPACE" --timeout="${ROLLOUT}s"
-}
-
-scale_verify() {
-  local ready
-  ready=$(rb_kubectl get statefulset "$REDIS" -n "$RB_NAMESPACE" -o 'jsonpath={.status.readyReplicas}') || return 1
-  [ "${ready:-0}" = "$ORIGINAL_REPLICAS" ]
-}
-
+# scale-to-zero: lib/redisdown.sh (shared with the game day).
 if [ "$MODE" = scale-to-zero ]; then
-  rb_fault_custom redis scale_apply scale_revert \
-    "kubectl scale statefulset/$REDIS -n $RB_NAMESPACE --replicas=<the count read before, printed in the log (usually 1)>, then kubectl rollout status statefulset/$REDIS -n $RB_NAMESPACE" \
-    "kubectl scale statefulset/$REDIS -n $RB_NAMESPACE --replicas=0 (and wait for its pods to go) for $RB_FAULT_DURATION s"
-  rb_fault_verify redis scale_verify
+  rb_redis_down redis "$REDIS" "$ROLLOUT"
 else
   rb_fault_tool redis latency-injector "${RB_KUBE_ARGS[@]}" --target "$REDIS" --latency-ms "$LATENCY" \
     --duration "${RB_FAULT_DURATION}s"
 fi
 
 rb_hook_injected() {
-  [ -n "$FAULT_START_MS" ] || FAULT_START_MS=$(rb_now_ms)
+  [ -n "$FAULT_START_MS" ] || FAULT_START_MS=${RB_REDIS_APPLY_MS:-$(rb_now_ms)}
 }
 
 # While the fault is in place: the clients' pods (their readiness probe is /health).

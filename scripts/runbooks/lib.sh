@@ -25,7 +25,10 @@
 # lib/load.sh (k6), lib/faults.sh (start, stop, verify), lib/guard.sh (abort guard),
 # lib/run.sh (checks, phases, run directory, manifest), lib/result.sh (verdict, result
 # log, traps), lib/dryrun.sh (--dry-run), lib/checklist.sh (guided procedures: EXP-009),
-# lib/inpod.sh (a tool copied into a pod and run there: EXP-005, EXP-006).
+# lib/inpod.sh (a tool copied into a pod and run there: EXP-005, EXP-006), lib/redisdown.sh
+# (Redis scaled to zero: EXP-003, the game day), lib/podoom.sh (a pod OOM-killed by an
+# in-pod memory-leak: EXP-006, the game day), lib/scenario.sh (game-day scenario files),
+# lib/debrief.sh (the game day's debrief.md).
 
 set -euo pipefail
 
@@ -54,3 +57,11 @@ source "$RB_LIB_DIR/lib/dryrun.sh"
 source "$RB_LIB_DIR/lib/checklist.sh"
 # shellcheck source=lib/inpod.sh
 source "$RB_LIB_DIR/lib/inpod.sh"
+# shellcheck source=lib/redisdown.sh
+source "$RB_LIB_DIR/lib/redisdown.sh"
+# shellcheck source=lib/podoom.sh
+source "$RB_LIB_DIR/lib/podoom.sh"
+# shellcheck source=lib/scenario.sh
+source "$RB_LIB_DIR/lib/scenario.sh"
+# shellcheck source=lib/debrief.sh
+source "$RB_LIB_DIR/lib/debrief.sh"

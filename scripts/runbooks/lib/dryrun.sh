@@ -30,7 +30,7 @@ rb__dry_run() {
       local argv=("${!ref}")
       printf '    after %s s: %s &\n' "${RB_FAULT_AFTER[$i]}" "$(rb_show "${RB_FAULT_TOOLS[$i]}" "${argv[@]}" "${RB_SAFETY_ARGS[@]}" --run-id "$(rb__fault_run_id "$i")" --output json --yes)"
     else
-      printf '    after %s s: %s (reverted after %s s by %s)\n' "${RB_FAULT_AFTER[$i]}" "${RB_FAULT_WHAT[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_REVERT[$i]}"
+      printf '    after %s s: %s (reverted after %s s by %s)\n' "${RB_FAULT_AFTER[$i]}" "${RB_FAULT_WHAT[$i]}" "$(rb__fault_for "$i")" "${RB_FAULT_REVERT[$i]}"
     fi
     printf '      rollback: %s\n' "$(rb__rollback "$i")"
   done

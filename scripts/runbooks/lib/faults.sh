@@ -26,6 +26,7 @@ RB_FAULT_AFTER=()
 RB_FAULT_STATE=()
 RB_FAULT_PIDS=()
 RB_FAULT_STARTED=()
+RB_FAULT_FOR=()
 RB_SAFETY_ARGS=()
 
 # rb__fault_index NAME: the index of a declared fault, or exit 2.
@@ -55,6 +56,7 @@ rb__declare_fault() {
   RB_FAULT_ENDS+=("")
   RB_FAULT_PIDS+=("")
   RB_FAULT_STARTED+=("")
+  RB_FAULT_FOR+=("")
 }
 
 # rb_fault_tool NAME TOOL ARG...: a chaos-tools fault.
@@ -125,6 +127,19 @@ rb_fault_after() {
   RB_FAULT_AFTER[i]=$offset
 }
 
+# rb_fault_for NAME SECONDS: how long custom fault NAME stays (default --fault-duration).
+rb_fault_for() {
+  local i seconds
+  i=$(rb__fault_index "$1")
+  rb__seconds seconds "duration of $1" "$2"
+  RB_FAULT_FOR[i]=$seconds
+}
+
+# rb__fault_for I: how long custom fault I stays, in seconds.
+rb__fault_for() {
+  printf '%s' "${RB_FAULT_FOR[$1]:-$RB_FAULT_DURATION}"
+}
+
 rb__fault_run_id() {
   printf '%s-%s' "${RB_RUN_ID:-RUNID}" "${RB_FAULT_NAMES[$1]}"
 }
@@ -150,7 +165,7 @@ rb__print_faults() {
       local argv=("${!ref}")
       printf '  %s (after %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$(rb_show "${RB_FAULT_TOOLS[$i]}" "${argv[@]}")"
     else
-      printf '  %s (after %s s, for %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$RB_FAULT_DURATION" "${RB_FAULT_WHAT[$i]}"
+      printf '  %s (after %s s, for %s s): %s\n' "${RB_FAULT_NAMES[$i]}" "${RB_FAULT_AFTER[$i]}" "$(rb__fault_for "$i")" "${RB_FAULT_WHAT[$i]}"
     fi
     printf '    rollback: %s\n' "$(rb__rollback "$i")"
   done
@@ -220,7 +235,7 @@ rb__faults_tick() {
         elif rb__custom_ended "$i"; then
           rb_log "${RB_FAULT_NAMES[$i]} ended by itself"
           rb__revert_custom "$i" && rb__fault_gone "$i"
-        elif [ $(($(rb_now_ms) - RB_FAULT_STARTED[i])) -ge $((RB_FAULT_DURATION * 1000)) ]; then
+        elif [ $(($(rb_now_ms) - RB_FAULT_STARTED[i])) -ge $(($(rb__fault_for "$i") * 1000)) ]; then
           rb__revert_custom "$i" && rb__fault_gone "$i"
         fi
         ;;

@@ -78,6 +78,10 @@ rb__result() {
       ;;
   esac
   printf '%s\n' "$out"
+  # The runbook's own files from the verdict (the game day's debrief.md); never fatal.
+  if declare -F rb_hook_result >/dev/null; then
+    rb_hook_result || rb_log "rb_hook_result failed: see above"
+  fi
   rb_log "run directory: $RB_DIR (summary.md, timeline.svg); result log: $RB_RESULT_LOG"
   RB_EXIT=$rc
 }

@@ -13,6 +13,13 @@
 //! | limits.cpu (m) | cpu.cfs_quota_us = m × 100, cpu.cfs_period_us = 100000 | cpu.max = "m×100 100000" |
 //! | requests.cpu (m) | cpu.shares = max(2, m × 1024 / 1000) | cpu.weight = 1 + (shares − 2) × 9999 / 262142 |
 //! | group OOM kill | (done by the kubelet, see pod.rs) | memory.oom.group = 1 |
+//!
+//! Where the shims (lab-init's first stage, containerd-shim's part) live: the pod's
+//! cgroup on v1; on v2 a leaf below it, [`SHIM_LEAF`], because v2 refuses processes in a
+//! cgroup that hands controllers to its children (the pod's, once a container cgroup
+//! exists below it): a write to its `cgroup.procs` fails with EBUSY, and a shim left in
+//! the container's cgroup is charged to it and dies with it when `memory.oom.group` kills
+//! the group.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,6 +32,18 @@ use nix::unistd::Pid;
 use crate::lab::mountinfo::parse_mountinfo;
 
 const CFS_PERIOD_US: u64 = 100_000;
+
+/// The v2 leaf of a pod's cgroup that holds its shims: `_` never appears in a container
+/// name (a DNS-1123 label), so it cannot collide with a container's cgroup.
+pub const SHIM_LEAF: &str = "_shims";
+
+/// The cgroup of the shims of the pod whose cgroup is `pod_rel` (see the module doc).
+pub fn shim_rel(layout: &Layout, pod_rel: &Path) -> PathBuf {
+    match layout {
+        Layout::V1 { .. } => pod_rel.to_path_buf(),
+        Layout::V2 { .. } => pod_rel.join(SHIM_LEAF),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -425,6 +444,26 @@ mod tests {
         assert!(files.contains(&("cpu.max", "25000 100000".into())));
         assert!(files.contains(&("cpu.weight", "39".into())));
         assert!(files.contains(&("memory.oom.group", "1".into())));
+    }
+
+    #[test]
+    fn v2_shims_live_in_a_leaf_that_no_container_name_can_take() {
+        let pod = Path::new("chaos-lab-l1/uid");
+        assert_eq!(shim_rel(&v1(), pod), pod);
+        let v2 = Layout::V2 {
+            root: "/sys/fs/cgroup".into(),
+        };
+        let shims = shim_rel(&v2, pod);
+        assert_eq!(shims, Path::new("chaos-lab-l1/uid/_shims"));
+        assert_ne!(
+            shims, pod,
+            "v2 refuses processes in the pod's (inner) cgroup"
+        );
+        let is_dns_label = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        assert!(!is_dns_label(SHIM_LEAF));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn launch_for(
         working_dir: running.working_dir.clone(),
         identity: running.identity.clone(),
         cgroup_procs: cgroup.procs_files(),
-        shim_cgroup_procs: pod.cgroup.procs_files(),
+        shim_cgroup_procs: pod.shim_cgroup.procs_files(),
         pid_file: run.join(format!("exec-{n}.pid")),
         sandbox: Sandbox::Join { target_pid: pid },
     };

@@ -21,7 +21,8 @@ pub struct Launch {
     /// the process is placed there before it is started.
     pub cgroup_procs: Vec<PathBuf>,
     /// `cgroup.procs` files the shim (lab-init's first stage) moves itself to once the
-    /// container process runs (the pod's cgroups), so that only container processes are
+    /// container process runs (the pod's cgroups on v1, their `_shims` leaf on v2: see
+    /// `cgroups::shim_rel`), so that only container processes are
     /// charged to, and killed with, the container's cgroups.
     pub shim_cgroup_procs: Vec<PathBuf>,
     /// lab-init writes the container process's pid (as the host sees it) here.

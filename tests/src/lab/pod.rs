@@ -36,6 +36,9 @@ pub struct PodShared {
     pub dir: PathBuf,
     pub net: PodNet,
     pub cgroup: Cgroup,
+    /// Where the shims go once their container runs (the pod's cgroup on v1, a leaf below
+    /// it on v2: [`super::cgroups::shim_rel`]).
+    pub shim_cgroup: Cgroup,
     pub number: u32,
     pub refs: Arc<dyn Refs + Send + Sync>,
     pub started: Time,
@@ -67,7 +70,15 @@ impl PodShared {
         let dir = ctx.plan.state_dir().join("pods").join(&uid);
         let rel = Path::new(&ctx.plan.cgroup_name()).join(&uid);
         let net = net::create_pod(&ctx.plan, number)?;
-        let cgroup = match Cgroup::create(&ctx.layout, &rel, &Limits::default()) {
+        let cgroups = Cgroup::create(&ctx.layout, &rel, &Limits::default()).and_then(|pod| {
+            let shim_rel = super::cgroups::shim_rel(&ctx.layout, &rel);
+            let shims = Cgroup::create(&ctx.layout, &shim_rel, &Limits::default());
+            if shims.is_err() {
+                let _ = pod.remove();
+            }
+            Ok((pod, shims?))
+        });
+        let (cgroup, shim_cgroup) = match cgroups {
             Ok(c) => c,
             Err(e) => {
                 net::delete_pod(&ctx.plan, &net);
@@ -85,6 +96,7 @@ impl PodShared {
             dir,
             net,
             cgroup,
+            shim_cgroup,
             number,
             refs,
             started: clock::time(),

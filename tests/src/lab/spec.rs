@@ -94,7 +94,7 @@ pub fn launch(
         working_dir: container.working_dir.clone(),
         identity,
         cgroup_procs: cgroup.procs_files(),
-        shim_cgroup_procs: pod.cgroup.procs_files(),
+        shim_cgroup_procs: pod.shim_cgroup.procs_files(),
         pid_file,
         sandbox: Sandbox::New(NewSandbox {
             net_ns: Path::new("/run/netns").join(&pod.net.ns),

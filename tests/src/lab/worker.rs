@@ -231,9 +231,7 @@ async fn supervise(
                 let now = cgroup.oom_kills().unwrap_or(oom_seen);
                 if now > oom_seen {
                     oom_seen = now;
-                    pod.event(Some(&name), true, "OOMKilling", format!(
-                        "Memory cgroup out of memory: the kernel killed a process of container {name} (OOM kills in its cgroup: {})",
-                        now - oom_base));
+                    oom_event(pod, &name, now - oom_base);
                     if pod.oom_mode() == OomMode::Group {
                         kill_now(cgroup);
                     }
@@ -258,11 +256,28 @@ async fn supervise(
     // What outlived the main process (a shared PID namespace, a daemonised child).
     kill_now(cgroup);
     let oom_after = cgroup.oom_kills().unwrap_or(oom_seen).max(oom_seen);
+    if oom_after > oom_seen {
+        // cgroup v2 with memory.oom.group: the kernel killed the whole container, which
+        // ended before a tick saw the counter rise. The Event is still due.
+        oom_event(pod, &name, oom_after - oom_base);
+    }
     Exit {
         code,
         oom_killed: oom_after > oom_base,
         started_at: instance_started(pod, &name),
     }
+}
+
+/// The `OOMKilling` Event: `kills` OOM kills in the container's cgroup so far.
+fn oom_event(pod: &PodShared, name: &str, kills: u64) {
+    pod.event(
+        Some(name),
+        true,
+        "OOMKilling",
+        format!(
+            "Memory cgroup out of memory: the kernel killed a process of container {name} (OOM kills in its cgroup: {kills})"
+        ),
+    );
 }
 
 fn kill_now(cgroup: &Cgroup) {

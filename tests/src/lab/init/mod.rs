@@ -75,7 +75,9 @@ pub fn shim(launch_file: &Path) -> Result<ExitCode> {
     writeln!(pid_file, "{}", child.id()).context("cannot write the pid file")?;
     drop(pid_file);
     for mut procs in shim_cgroups {
-        // Best effort: a shim left in the container's cgroup only costs a few KiB there.
+        // Best effort: a shim left in the container's cgroup costs a few KiB there (and on
+        // v2 dies with the container's group OOM kill). The pod's side picks a cgroup that
+        // takes processes (cgroups::shim_rel), so this does not fail in practice.
         let _ = writeln!(procs, "{}", std::process::id());
     }
     let status = child.wait().context("waiting for the container process")?;

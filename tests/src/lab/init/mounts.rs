@@ -149,31 +149,61 @@ fn remount_read_only(m: &MountInfo) -> Result<()> {
     }
 }
 
-/// A tmpfs on /sys/fs/cgroup with the container's view of each memory/cpu/cpuacct/pids
-/// hierarchy (v1) or of the unified hierarchy (v2), mounted inside the new cgroup
-/// namespace, so the container sees its own cgroup as the root, as on a node.
-fn mount_cgroups(host: &[MountInfo]) -> Result<()> {
-    let base = Path::new("/sys/fs/cgroup");
+/// How the container's view of the cgroups is made, from the host's mounts (pure).
+#[derive(Debug, PartialEq)]
+pub enum CgroupView<'a> {
+    /// No cgroup hierarchy under /sys/fs/cgroup: nothing to mount.
+    Nothing,
+    /// Pure cgroup v2 (/sys/fs/cgroup is the cgroup2 mount): the host's mount is detached
+    /// first, then cgroup2 is mounted on the directory beneath (a sysfs directory, as in
+    /// runc's containers). Mounting it over the host's mount fails with EBUSY: the kernel
+    /// refuses the same filesystem on the root of a mount of it, whatever the new root.
+    Unified,
+    /// A tmpfs on /sys/fs/cgroup with one directory per hierarchy (v1, or a hybrid).
+    PerHierarchy(Vec<&'a MountInfo>),
+}
+
+pub fn cgroup_view(host: &[MountInfo]) -> CgroupView<'_> {
+    let base = Path::new(CGROUP_BASE);
     let hierarchies: Vec<&MountInfo> = host
         .iter()
         .filter(|m| m.mount_point.parent() == Some(base) || m.mount_point == base)
         .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
         .collect();
     if hierarchies.is_empty() {
-        return Ok(());
+        CgroupView::Nothing
+    } else if hierarchies.iter().any(|m| m.mount_point == base) {
+        CgroupView::Unified
+    } else {
+        CgroupView::PerHierarchy(hierarchies)
     }
+}
+
+const CGROUP_BASE: &str = "/sys/fs/cgroup";
+
+/// A tmpfs on /sys/fs/cgroup with the container's view of each memory/cpu/cpuacct/pids
+/// hierarchy (v1) or of the unified hierarchy (v2), mounted inside the new cgroup
+/// namespace, so the container sees its own cgroup as the root, as on a node.
+fn mount_cgroups(host: &[MountInfo]) -> Result<()> {
+    let base = Path::new(CGROUP_BASE);
     let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    if hierarchies.iter().any(|m| m.mount_point == base) {
-        // Pure cgroup v2.
-        return mount(
-            Some("cgroup2"),
-            base,
-            Some("cgroup2"),
-            ro | MsFlags::MS_RDONLY,
-            NONE,
-        )
-        .context("mount the container's cgroup2 view");
-    }
+    let hierarchies = match cgroup_view(host) {
+        CgroupView::Nothing => return Ok(()),
+        CgroupView::Unified => {
+            // The namespace is private (prepare): the host keeps its mount.
+            nix::mount::umount2(base, nix::mount::MntFlags::MNT_DETACH)
+                .context("detach the host's cgroup2 mount in the container")?;
+            return mount(
+                Some("cgroup2"),
+                base,
+                Some("cgroup2"),
+                ro | MsFlags::MS_RDONLY,
+                NONE,
+            )
+            .context("mount the container's cgroup2 view");
+        }
+        CgroupView::PerHierarchy(hierarchies) => hierarchies,
+    };
     mount(Some("tmpfs"), base, Some("tmpfs"), ro, Some("mode=755"))
         .context("mount a tmpfs on /sys/fs/cgroup")?;
     for m in hierarchies {
@@ -261,6 +291,30 @@ mod tests {
         let layer = writable_layer(false, &[PathBuf::from("/tmp")]);
         assert_eq!(layer, vec![PathBuf::from("/var/tmp")]);
         assert!(writable_layer(true, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_pure_v2_host_gets_its_mount_replaced_and_v1_a_tmpfs_of_hierarchies() {
+        let v2 =
+            "30 1 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(cgroup_view(&parse_mountinfo(v2)), CgroupView::Unified);
+        let v1 = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                  36 31 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                  31 1 0:31 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n";
+        let host = parse_mountinfo(v1);
+        let CgroupView::PerHierarchy(list) = cgroup_view(&host) else {
+            panic!("v1 is not per hierarchy")
+        };
+        let points: Vec<_> = list.iter().map(|m| m.mount_point.clone()).collect();
+        assert_eq!(
+            points,
+            [
+                PathBuf::from("/sys/fs/cgroup/memory"),
+                PathBuf::from("/sys/fs/cgroup/unified")
+            ]
+        );
+        let none = "25 1 0:22 / /sys rw - sysfs sysfs rw\n";
+        assert_eq!(cgroup_view(&parse_mountinfo(none)), CgroupView::Nothing);
     }
 
     #[test]
