@@ -4,8 +4,8 @@
 #
 # cpu-hog runs INSIDE one pod of the target Deployment (so that the pod's cgroup pays, as
 # the HPA and metrics-server see it), holding --cpu-percent of the container's CPU limit
-# (--of-limit). The tools' remote mode (`cpu-hog --pod`, issue "Remote targeting") is not
-# on main yet, so this runbook does what it will do, with kubectl (lib/inpod.sh): the
+# (--of-limit). The runbook delivers it with kubectl (lib/inpod.sh), as the tools' remote
+# mode (`cpu-hog --pod`) also does; moving onto that form is pending (docs/runbooks.md): the
 # static cpu-hog copied into the pod's /tmp, run there through `kubectl exec` with its own
 # --duration as a backstop, stopped with `cpu-hog --stop RUNID` through exec, removed.
 # The HPA and the Deployment are sampled once a second meanwhile.

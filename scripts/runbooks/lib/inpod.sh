@@ -2,8 +2,8 @@
 # shellcheck disable=SC2034  # globals shared by the parts of lib.sh (used in other parts)
 # In-pod tools (EXP-005, EXP-006): a static chaos-tools binary run INSIDE a pod's container
 # (so that the container's cgroup pays, as the HPA and the OOM killer see it). The tools'
-# remote mode (docs/remote.md, issue "Remote targeting") will do this itself; until it is
-# on main, these functions do the same with kubectl:
+# remote mode (docs/remote.md) does the same by itself; these runbooks have not moved onto
+# it yet (docs/runbooks.md says why), so these functions do it with kubectl:
 #
 #   copy:   tar of chaos-TOOL-RUNID/TOOL | kubectl exec -i POD -c C -- tar -x -f - -C /tmp
 #           (what `kubectl cp` does; /tmp is the platform's writable emptyDir)
